@@ -1,0 +1,230 @@
+"""Command line: ``python -m explorer models|predict|inspect|train``.
+
+Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.capture import CaptureError
+from explorer.device import DEVICE_CHOICES, DeviceError
+from explorer.preprocess import ImageError
+from explorer.weights import WeightsError
+from explorer.zoo import ZOO, LoadedModel, ModelError, load_model, zoo_table
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
+    ModelError,
+    ImageError,
+    WeightsError,
+    DeviceError,
+    CaptureError,
+    OSError,
+    KeyError,
+)
+
+
+def _error(message: str) -> None:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _notice(loaded: LoadedModel) -> None:
+    if loaded.notice:
+        print(f"notice: {loaded.notice}", file=sys.stderr)
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, choices=list(ZOO), help="zoo model name")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="'pretrained' (default), 'untrained', or a .pth/.pt state dict for this model",
+    )
+    parser.add_argument(
+        "--device",
+        default=None,
+        help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: $EXPLORER_DEVICE or auto)",
+    )
+
+
+def _top(loaded: LoadedModel, probs: Any, k: int) -> list[dict[str, Any]]:
+    values = probs.detach().float().cpu()
+    k = max(1, min(k, values.numel()))
+    order = values.argsort(descending=True)[:k]
+    return [
+        {"label": loaded.categories[int(i)], "index": int(i), "prob": round(float(values[i]), 6)}
+        for i in order
+    ]
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = zoo_table()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        size = "×".join(map(str, row["input_size"]))
+        print(f"{row['name']:<{width}}  {row['title']:<20} {size:<11} {row['weights']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    loaded = load_model(args.model, args.weights, args.device)
+    _notice(loaded)
+    failed = 0
+    for file in args.images:
+        try:
+            prepared = loaded.prepare(Path(file))
+            result = loaded.capture(prepared, layers=[])
+        except (ImageError, OSError) as exc:
+            failed += 1
+            if args.json:
+                print(json.dumps({"file": file, "model": loaded.name, "error": str(exc)}), flush=True)
+            _error(f"{file}: {exc}")
+            continue
+        top = _top(loaded, result.probs, args.top)
+        if args.json:
+            record = {
+                "file": file,
+                "model": loaded.name,
+                "device": str(loaded.device),
+                "weights": loaded.weights,
+                "top": top,
+            }
+            print(json.dumps(record), flush=True)
+        else:
+            best = ", ".join(f"{t['label']} {t['prob']:.1%}" for t in top)
+            print(f"{file}: {best}  [{loaded.name}, {loaded.weights}, {loaded.device}]", flush=True)
+    return 1 if failed else 0
+
+
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("#", "_call"))
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from explorer.render import render_filters_png, render_layer_png, render_softmax_png
+
+    loaded = load_model(args.model, args.weights, args.device)
+    _notice(loaded)
+    prepared = loaded.prepare(Path(args.image))
+    result = loaded.capture(prepared)
+    out = Path(args.out)
+    (out / "layers").mkdir(parents=True, exist_ok=True)
+    (out / "filters").mkdir(parents=True, exist_ok=True)
+    top = _top(loaded, result.probs, args.top)
+    layers = []
+    arrays: dict[str, np.ndarray] = {"input": result.input.detach().float().cpu().numpy()}
+    for index, layer in enumerate(result.layers):
+        stats = layer.stats()
+        layers.append(
+            {
+                "name": layer.name,
+                "kind": layer.kind,
+                "op": layer.op,
+                "shape": list(layer.shape),
+                "min": stats["min"],
+                "max": stats["max"],
+                "mean": stats["mean"],
+            }
+        )
+        arrays[layer.name] = layer.numpy()
+        if layer.kind != "softmax":
+            render_layer_png(layer, out / "layers" / f"{index:03d}_{_file_stem(layer.name)}.png")
+        if layer.kind == "conv" and layer.module and "#" not in layer.name:
+            weight = loaded.model.get_submodule(layer.module).weight
+            render_filters_png(layer.name, weight, out / "filters" / f"{_file_stem(layer.name)}.png")
+    render_softmax_png(
+        [t["label"] for t in top],
+        [t["prob"] for t in top],
+        out / "softmax.png",
+        f"{loaded.spec.title} ({loaded.weights_label}) · top {len(top)}",
+    )
+    np.savez_compressed(out / "activations.npz", **arrays)
+    summary = {
+        "model": loaded.name,
+        "weights": loaded.weights,
+        "device": str(loaded.device),
+        "image": str(args.image),
+        "input_shape": list(result.input.shape),
+        "layers": layers,
+        "top": top,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {len(layers)} layers of {loaded.name} to {out}/ (summary.json, activations.npz, PNGs)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from explorer.train import TrainingError, summary_line, train
+
+    try:
+        options: dict[str, Any] = {"out": args.out, "seed": args.seed, "progress": not args.quiet}
+        if args.epochs is not None:
+            options["epochs"] = args.epochs
+        result = train(args.model, args.data, **options)
+    except TrainingError as exc:
+        _error(str(exc))
+        return 1
+    print(summary_line(result))
+    if args.out:
+        print(f"saved {args.out} and its card {Path(args.out).with_suffix('.json')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explorer", description="See inside a CNN.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="list the model zoo")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.set_defaults(func=cmd_models)
+
+    predict = sub.add_parser("predict", help="classify images")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    _add_model_args(predict)
+    predict.add_argument("--top", type=int, default=5, help="how many classes to list")
+    predict.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    predict.set_defaults(func=cmd_predict)
+
+    inspect = sub.add_parser("inspect", help="write every layer of one image to a folder")
+    inspect.add_argument("image", metavar="IMAGE")
+    _add_model_args(inspect)
+    inspect.add_argument("--out", required=True, help="output folder")
+    inspect.add_argument("--top", type=int, default=5)
+    inspect.set_defaults(func=cmd_inspect)
+
+    train_cmd = sub.add_parser("train", help="train the shipped digit models")
+    train_cmd.add_argument("--model", required=True, choices=["lenet5", "harley"])
+    train_cmd.add_argument(
+        "--data", default="mnist", help="an .npz with images/labels, or 'mnist' (torchvision, online)"
+    )
+    train_cmd.add_argument("--epochs", type=int, default=None)
+    train_cmd.add_argument("--out", default=None, help="where to save the .pth (card next to it)")
+    train_cmd.add_argument("--seed", type=int, default=0)
+    train_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    train_cmd.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except EXPECTED_ERRORS as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        _error(str(message))
+        return 1
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130

@@ -1,0 +1,81 @@
+"""Choose the device inference runs on: CUDA, else MPS, else the CPU, overridable."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+DEVICE_ENV_VAR = "EXPLORER_DEVICE"
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+class DeviceError(ValueError):
+    """The requested device does not exist or is not available on this machine."""
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    """Return the device types usable here, best first (always ends with ``"cpu"``)."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if _mps_available():
+        found.append("mps")
+    found.append("cpu")
+    return found
+
+
+def pick_device(preference: str | None = None) -> torch.device:
+    """Resolve a device preference to a ``torch.device``.
+
+    Args:
+        preference: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. ``None``
+            reads the ``EXPLORER_DEVICE`` environment variable, then falls back to ``"auto"``.
+
+    Raises:
+        DeviceError: the device is unknown or not available here.
+    """
+    choice = (preference or os.environ.get(DEVICE_ENV_VAR) or "auto").strip().lower()
+    if choice == "auto":
+        return torch.device(available_devices()[0])
+    kind = choice.split(":", 1)[0]
+    if kind not in DEVICE_CHOICES:
+        raise DeviceError(f"unknown device {choice!r}: choose one of {', '.join(DEVICE_CHOICES)}")
+    if kind not in available_devices():
+        raise DeviceError(
+            f"device {choice!r} is not available here (available: {', '.join(available_devices())})"
+        )
+    try:
+        device = torch.device(choice)
+    except RuntimeError as exc:
+        raise DeviceError(f"invalid device {choice!r}: {exc}") from None
+    if device.type == "cuda" and device.index is not None:
+        if device.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"device {choice!r} is not available ({torch.cuda.device_count()} CUDA device(s))"
+            )
+    return device
+
+
+def describe_device(device: torch.device | str) -> str:
+    """A short human description, e.g. ``"cuda:0 (NVIDIA H100)"`` or ``"cpu (2 threads)"``."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an accelerator out-of-memory error."""
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return isinstance(exc, oom) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )

@@ -1,0 +1,105 @@
+"""Load a user's own weights safely: ``weights_only`` unpickling and clear mismatch messages."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+from torch import nn
+
+MAX_LISTED = 8
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used, with a message fit to show a user."""
+
+
+def _listing(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    more = len(items) - MAX_LISTED
+    return shown + (f" … and {more} more" if more > 0 else "")
+
+
+def read_state_dict(source: str | os.PathLike[str] | bytes | BinaryIO) -> dict[str, torch.Tensor]:
+    """Read a ``.pth``/``.pt`` state dict with ``torch.load(weights_only=True)``.
+
+    Accepts a bare state dict or a checkpoint holding one under ``state_dict`` or ``model``;
+    strips the ``module.`` prefix that ``DataParallel`` adds. A pickle that would build
+    arbitrary Python objects (and so could run code) is refused before anything runs.
+
+    Raises:
+        WeightsError: unreadable, unsafe, or not a mapping of names to tensors.
+    """
+    if isinstance(source, bytes | bytearray):
+        stream: BinaryIO | str | os.PathLike[str] = io.BytesIO(source)
+        label = "the uploaded file"
+    elif isinstance(source, str | os.PathLike):
+        stream, label = source, Path(source).name
+        if not Path(source).is_file():
+            raise WeightsError(f"weights file not found: {source}")
+    else:
+        stream, label = source, getattr(source, "name", "the uploaded file")
+    try:
+        obj = torch.load(stream, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WeightsError(
+            f"refused to load {label}: it holds Python objects other than tensors, which could "
+            "run code when unpickled (loaded with weights_only=True). Save plain weights with "
+            f"torch.save(model.state_dict(), path). Detail: {first[:200]}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise WeightsError(
+            f"{label} is not a PyTorch weights file (.pth/.pt): {str(exc).splitlines()[0][:200]}"
+        ) from None
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    if not isinstance(obj, Mapping) or not obj:
+        raise WeightsError(f"{label} does not hold a state dict (a mapping of names to tensors)")
+    state: dict[str, torch.Tensor] = {}
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise WeightsError(f"{label}: entry {key!r} is not a named tensor")
+        state[key.removeprefix("module.")] = value
+    return state
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
+    """Raise :class:`WeightsError` listing every key/shape that does not fit ``model``."""
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    wrong = [
+        f"{key} {tuple(state[key].shape)} (model needs {tuple(expected[key].shape)})"
+        for key in expected
+        if key in state and state[key].shape != expected[key].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)}: {_listing(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)}: {_listing(unexpected)}")
+    if wrong:
+        problems.append(f"wrong shape {len(wrong)}: {_listing(wrong)}")
+    if problems:
+        raise WeightsError(
+            f"these weights do not fit {type(model).__name__}: " + "; ".join(problems)
+        )
+
+
+def load_weights_into(
+    model: nn.Module, source: str | os.PathLike[str] | bytes | BinaryIO
+) -> nn.Module:
+    """Read ``source`` safely, check it against ``model`` and load it (strict)."""
+    state = read_state_dict(source)
+    check_state_dict(model, state)
+    model.load_state_dict(state, strict=True)
+    return model
