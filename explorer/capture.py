@@ -328,7 +328,7 @@ def _make_out_of_place(gm: fx.GraphModule) -> None:
             module = gm.get_submodule(str(node.target))
             if getattr(module, "inplace", False):
                 replacement = copy.copy(module)  # shallow: shares parameters, not the flag
-                replacement.inplace = False
+                setattr(replacement, "inplace", False)  # noqa: B010 (not every module declares it)
                 _set_submodule(gm, str(node.target), replacement)
         elif node.op == "call_function":
             if node.target in _IN_PLACE_FUNCTIONS:
@@ -356,9 +356,7 @@ class _Traced:
             tracer = fx.Tracer()
             graph = tracer.trace(model)
         except Exception as exc:  # tracing raises many error types
-            raise CaptureError(
-                f"cannot trace {type(model).__name__} with torch.fx: {exc}"
-            ) from exc
+            raise CaptureError(f"cannot trace {type(model).__name__} with torch.fx: {exc}") from exc
         self.base = fx.GraphModule(model, graph)
         _make_out_of_place(self.base)
         self.device = _model_device(model)
@@ -403,10 +401,10 @@ class _Traced:
 
 
 def _model_device(model: nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
+    for param in model.parameters():
+        return param.device
+    for buffer in model.buffers():
+        return buffer.device
     return torch.device("cpu")
 
 
@@ -462,7 +460,9 @@ def capture(
     if x.dim() == 3:
         x = x.unsqueeze(0)
     if x.dim() != 4 or x.shape[0] != 1:
-        raise ValueError(f"capture takes one input shaped (C, H, W) or (1, C, H, W), got {tuple(x.shape)}")
+        raise ValueError(
+            f"capture takes one input shaped (C, H, W) or (1, C, H, W), got {tuple(x.shape)}"
+        )
     traced = _traced(model)
     infos = traced.layers
     if layers is None:

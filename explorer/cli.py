@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from explorer.capture import CaptureError
 from explorer.device import DEVICE_CHOICES, DeviceError
@@ -88,7 +89,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         except (ImageError, OSError) as exc:
             failed += 1
             if args.json:
-                print(json.dumps({"file": file, "model": loaded.name, "error": str(exc)}), flush=True)
+                print(
+                    json.dumps({"file": file, "model": loaded.name, "error": str(exc)}), flush=True
+                )
             _error(f"{file}: {exc}")
             continue
         top = _top(loaded, result.probs, args.top)
@@ -142,14 +145,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             render_layer_png(layer, out / "layers" / f"{index:03d}_{_file_stem(layer.name)}.png")
         if layer.kind == "conv" and layer.module and "#" not in layer.name:
             weight = loaded.model.get_submodule(layer.module).weight
-            render_filters_png(layer.name, weight, out / "filters" / f"{_file_stem(layer.name)}.png")
+            assert isinstance(weight, torch.Tensor)
+            render_filters_png(
+                layer.name, weight, out / "filters" / f"{_file_stem(layer.name)}.png"
+            )
     render_softmax_png(
         [t["label"] for t in top],
         [t["prob"] for t in top],
         out / "softmax.png",
         f"{loaded.spec.title} ({loaded.weights_label}) · top {len(top)}",
     )
-    np.savez_compressed(out / "activations.npz", **arrays)
+    np.savez_compressed(out / "activations.npz", **arrays)  # type: ignore[arg-type]
     summary = {
         "model": loaded.name,
         "weights": loaded.weights,
@@ -160,7 +166,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "top": top,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"wrote {len(layers)} layers of {loaded.name} to {out}/ (summary.json, activations.npz, PNGs)")
+    print(f"wrote {len(layers)} layers of {loaded.name} to {out}/ (summary, activations, PNGs)")
     return 0
 
 
@@ -206,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd = sub.add_parser("train", help="train the shipped digit models")
     train_cmd.add_argument("--model", required=True, choices=["lenet5", "harley"])
     train_cmd.add_argument(
-        "--data", default="mnist", help="an .npz with images/labels, or 'mnist' (torchvision, online)"
+        "--data",
+        default="mnist",
+        help="an .npz with images/labels, or 'mnist' (torchvision, online)",
     )
     train_cmd.add_argument("--epochs", type=int, default=None)
     train_cmd.add_argument("--out", default=None, help="where to save the .pth (card next to it)")

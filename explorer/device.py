@@ -54,11 +54,14 @@ def pick_device(preference: str | None = None) -> torch.device:
         device = torch.device(choice)
     except RuntimeError as exc:
         raise DeviceError(f"invalid device {choice!r}: {exc}") from None
-    if device.type == "cuda" and device.index is not None:
-        if device.index >= torch.cuda.device_count():
-            raise DeviceError(
-                f"device {choice!r} is not available ({torch.cuda.device_count()} CUDA device(s))"
-            )
+    if (
+        device.type == "cuda"
+        and device.index is not None
+        and device.index >= torch.cuda.device_count()
+    ):
+        raise DeviceError(
+            f"device {choice!r} is not available ({torch.cuda.device_count()} CUDA device(s))"
+        )
     return device
 
 

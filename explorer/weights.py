@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +38,8 @@ def read_state_dict(source: str | os.PathLike[str] | bytes | BinaryIO) -> dict[s
         WeightsError: unreadable, unsafe, or not a mapping of names to tensors.
     """
     if isinstance(source, bytes | bytearray):
+        if not source:
+            raise WeightsError("the uploaded file is empty, not a PyTorch weights file (.pth/.pt)")
         stream: BinaryIO | str | os.PathLike[str] = io.BytesIO(source)
         label = "the uploaded file"
     elif isinstance(source, str | os.PathLike):
@@ -48,16 +51,17 @@ def read_state_dict(source: str | os.PathLike[str] | bytes | BinaryIO) -> dict[s
     try:
         obj = torch.load(stream, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found is None:  # not a pickle of allowed types at all: garbage bytes
+            raise WeightsError(f"{label} is not a PyTorch weights file (.pth/.pt)") from None
         raise WeightsError(
-            f"refused to load {label}: it holds Python objects other than tensors, which could "
-            "run code when unpickled (loaded with weights_only=True). Save plain weights with "
-            f"torch.save(model.state_dict(), path). Detail: {first[:200]}"
+            f"refused to load {label}: it asks to run {found.group(1)} when unpickled, and "
+            "only plain tensors are accepted (weights_only=True). Save plain weights with "
+            "torch.save(model.state_dict(), path)."
         ) from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise WeightsError(
-            f"{label} is not a PyTorch weights file (.pth/.pt): {str(exc).splitlines()[0][:200]}"
-        ) from None
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{label} is not a PyTorch weights file (.pth/.pt): {detail}") from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
             obj = obj[key]

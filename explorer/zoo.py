@@ -64,58 +64,113 @@ ZOO: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "lenet5", "LeNet-5", "digit", (1, 28, 28), 1998,
+            "lenet5",
+            "LeNet-5",
+            "digit",
+            (1, 28, 28),
+            1998,
             "LeCun's digit reader: 2 conv + 2 pool + 3 FC; trained on MNIST, weights shipped.",
             "shipped",
         ),
         ModelSpec(
-            "harley", "Harley's MNIST net", "digit", (1, 32, 32), 2015,
+            "harley",
+            "Harley's MNIST net",
+            "digit",
+            (1, 32, 32),
+            2015,
             "The net of Adam Harley's 3-D MNIST visualisation (32×32 input); weights shipped.",
             "shipped",
         ),
         ModelSpec(
-            "alexnet", "AlexNet", "photo", (3, 224, 224), 2012,
-            "ImageNet 2012 winner: 5 conv + 3 FC, ReLU, dropout.", "torchvision", "alexnet",
+            "alexnet",
+            "AlexNet",
+            "photo",
+            (3, 224, 224),
+            2012,
+            "ImageNet 2012 winner: 5 conv + 3 FC, ReLU, dropout.",
+            "torchvision",
+            "alexnet",
         ),
         ModelSpec(
-            "zfnet", "ZFNet", "photo", (3, 224, 224), 2013,
+            "zfnet",
+            "ZFNet",
+            "photo",
+            (3, 224, 224),
+            2013,
             "ImageNet 2013 winner: AlexNet with a 7×7 stride-2 first layer (Zeiler & Fergus); "
             "built from the paper, no pretrained weights exist.",
             "paper",
         ),
         ModelSpec(
-            "vgg11", "VGG-11", "photo", (3, 224, 224), 2014,
+            "vgg11",
+            "VGG-11",
+            "photo",
+            (3, 224, 224),
+            2014,
             "Stacks of 3×3 convolutions (Simonyan & Zisserman), 8 conv + 3 FC.",
-            "torchvision", "vgg11",
+            "torchvision",
+            "vgg11",
         ),
         ModelSpec(
-            "vgg16", "VGG-16", "photo", (3, 224, 224), 2014,
-            "ImageNet 2014 runner-up: 13 conv + 3 FC, all 3×3.", "torchvision", "vgg16",
+            "vgg16",
+            "VGG-16",
+            "photo",
+            (3, 224, 224),
+            2014,
+            "ImageNet 2014 runner-up: 13 conv + 3 FC, all 3×3.",
+            "torchvision",
+            "vgg16",
         ),
         ModelSpec(
-            "googlenet", "GoogLeNet", "photo", (3, 224, 224), 2014,
+            "googlenet",
+            "GoogLeNet",
+            "photo",
+            (3, 224, 224),
+            2014,
             "ImageNet 2014 winner: Inception blocks, global average pooling.",
-            "torchvision", "googlenet",
+            "torchvision",
+            "googlenet",
             {"aux_logits": False, "transform_input": True, "init_weights": True},
         ),
         ModelSpec(
-            "resnet18", "ResNet-18", "photo", (3, 224, 224), 2015,
+            "resnet18",
+            "ResNet-18",
+            "photo",
+            (3, 224, 224),
+            2015,
             "ImageNet 2015 winner's family: identity shortcut connections, 18 layers.",
-            "torchvision", "resnet18",
+            "torchvision",
+            "resnet18",
         ),
         ModelSpec(
-            "resnet50", "ResNet-50", "photo", (3, 224, 224), 2015,
-            "Deeper ResNet with 1×1-3×3-1×1 bottleneck blocks.", "torchvision", "resnet50",
+            "resnet50",
+            "ResNet-50",
+            "photo",
+            (3, 224, 224),
+            2015,
+            "Deeper ResNet with 1×1-3×3-1×1 bottleneck blocks.",
+            "torchvision",
+            "resnet50",
         ),
         ModelSpec(
-            "mobilenet_v3_small", "MobileNetV3-Small", "photo", (3, 224, 224), 2019,
+            "mobilenet_v3_small",
+            "MobileNetV3-Small",
+            "photo",
+            (3, 224, 224),
+            2019,
             "Depthwise separable convs, squeeze-and-excitation, hard-swish; made for phones.",
-            "torchvision", "mobilenet_v3_small",
+            "torchvision",
+            "mobilenet_v3_small",
         ),
         ModelSpec(
-            "squeezenet1_1", "SqueezeNet 1.1", "photo", (3, 224, 224), 2016,
+            "squeezenet1_1",
+            "SqueezeNet 1.1",
+            "photo",
+            (3, 224, 224),
+            2016,
             "AlexNet accuracy with 50× fewer parameters: Fire modules (squeeze 1×1, expand).",
-            "torchvision", "squeezenet1_1",
+            "torchvision",
+            "squeezenet1_1",
         ),
     )
 }
@@ -230,7 +285,11 @@ class LoadedModel:
     def weights_label(self) -> str:
         """How the weights are shown to a person."""
         if self.weights == PRETRAINED:
-            return "pretrained (MNIST, shipped)" if self.spec.family == "digit" else "pretrained (ImageNet)"
+            return (
+                "pretrained (MNIST, shipped)"
+                if self.spec.family == "digit"
+                else "pretrained (ImageNet)"
+            )
         if self.weights == UNTRAINED:
             return "untrained (random weights)"
         return f"own weights ({Path(self.weights).name})"
@@ -257,7 +316,9 @@ class LoadedModel:
         assert transform is not None
         return preprocess_photo(source, transform, transform.mean, transform.std)  # type: ignore[attr-defined]
 
-    def capture(self, x: PreparedInput | torch.Tensor, layers: Iterable[str] | None = None) -> CaptureResult:
+    def capture(
+        self, x: PreparedInput | torch.Tensor, layers: Iterable[str] | None = None
+    ) -> CaptureResult:
         """Capture every layer (see :func:`explorer.capture.capture`), falling back to the
         CPU, with a notice, if the accelerator runs out of memory."""
         tensor = x.tensor if isinstance(x, PreparedInput) else x
@@ -321,7 +382,10 @@ def load_model(
         state, reason = _pretrained_weights(spec)
         if state is None:
             label = UNTRAINED
-            notice = f"{spec.title}: no pretrained weights — {reason}. Showing UNTRAINED (random) weights; predictions are meaningless."
+            notice = (
+                f"{spec.title}: no pretrained weights — {reason}. Showing UNTRAINED (random) "
+                "weights: every layer runs, but the predictions are meaningless."
+            )
         else:
             model.load_state_dict(state, strict=True)
             label = PRETRAINED
@@ -332,7 +396,11 @@ def load_model(
             load_weights_into(model, weights)
         except WeightsError as exc:
             raise ModelError(str(exc)) from None
-        label = str(weights) if isinstance(weights, str | os.PathLike) else getattr(weights, "name", "uploaded file")
+        label = (
+            str(weights)
+            if isinstance(weights, str | os.PathLike)
+            else getattr(weights, "name", "uploaded file")
+        )
     model.eval().requires_grad_(False)
     model.to(target)
     if spec.family == "digit":

@@ -96,7 +96,17 @@ def test_in_place_ops_do_not_rewrite_captured_values() -> None:
         model.bn.running_var.fill_(2.0)
     x = torch.randn(1, 1, 4, 4)
     result = capture(model, x)
-    assert result.names == ["conv", "bn", "relu", "add", "relu#2", "relu#3", "flatten", "head", "softmax"]
+    assert result.names == [
+        "conv",
+        "bn",
+        "relu",
+        "add",
+        "relu#2",
+        "relu#3",
+        "flatten",
+        "head",
+        "softmax",
+    ]
     with torch.no_grad():
         conv = F.conv2d(x, model.conv.weight, padding=1)
         bn = (conv - 0.3) / torch.sqrt(torch.tensor(2.0) + model.bn.eps) * model.bn.weight.view(
@@ -151,9 +161,7 @@ def test_googlenet_functional_relus_all_captured() -> None:
     assert len({r.name for r in relus}) == 57
     assert "inception3a.branch1.relu" in result
     assert len(result.of_kind("concat")) == 10  # 9 inception blocks + the input transform
-    torch.testing.assert_close(
-        result["conv1.relu"].tensor, result["conv1.bn"].tensor.clamp(min=0)
-    )
+    torch.testing.assert_close(result["conv1.relu"].tensor, result["conv1.bn"].tensor.clamp(min=0))
 
 
 def test_every_kind_is_known_and_list_layers_matches(lenet: nn.Module) -> None:
@@ -183,7 +191,9 @@ def test_bad_input_shape_is_refused(lenet: nn.Module) -> None:
 
 
 def test_threads_get_their_own_outputs(lenet: nn.Module) -> None:
-    inputs = [torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(i)) for i in range(8)]
+    inputs = [
+        torch.randn(1, 1, 28, 28, generator=torch.Generator().manual_seed(i)) for i in range(8)
+    ]
     reference = [capture(lenet, x) for x in inputs]
     errors: list[str] = []
     barrier = threading.Barrier(len(inputs))

@@ -1,0 +1,76 @@
+"""Landing page: what CNN Explorer is, the model zoo, and a first look at LeNet-5."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from explorer.preprocess import ImageError
+from explorer.zoo import ASSETS_DIR, zoo_table
+from pages.common import cached_model
+
+st.title("CNN Explorer")
+st.caption(
+    "See inside a convolutional neural network: every convolution, ReLU and pooling "
+    "output, the learned filters and the softmax, with the numbers behind each picture."
+)
+
+gallery = sorted((ASSETS_DIR / "digits").glob("*.png"))
+left, right = st.columns([1, 2])
+with left:
+    st.subheader("A first look: LeNet-5 reads a digit")
+    choice = st.selectbox(
+        "Sample digit (real MNIST, never seen in training)",
+        gallery,
+        format_func=lambda p: f"digit {Path(p).stem.replace('_', ' #')}",
+        key="home_digit",
+    )
+    model = cached_model("lenet5")
+    st.caption(
+        f"Model: {model.spec.title} · weights {model.weights_label} · device {model.device_label}"
+    )
+try:
+    prepared = model.prepare(choice)
+    result = model.capture(prepared, layers=[])
+except ImageError as exc:
+    st.error(str(exc))
+    st.stop()
+best, prob = result.top(1)[0]
+with left:
+    a, b = st.columns(2)
+    a.image(Path(choice).read_bytes(), caption="the digit", width=140)
+    b.image(prepared.display, caption="what the network sees (28×28)", width=140)
+    st.metric("Prediction", model.categories[best], f"{prob:.1%} probability", delta_color="off")
+with right:
+    probs = result.probs.cpu().numpy()
+    colours = ["#d62728" if i == best else "#9aa5b1" for i in range(len(probs))]
+    fig = go.Figure(
+        go.Bar(
+            x=list(model.categories),
+            y=probs,
+            marker_color=colours,
+            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Softmax: the probability of each digit (they sum to 1)",
+        xaxis_title="digit",
+        yaxis_title="probability",
+        yaxis_range=[0, 1],
+        height=330,
+        margin=dict(l=10, r=10, t=50, b=10),
+    )
+    st.plotly_chart(fig, key="home_softmax")
+
+st.subheader("The model zoo")
+st.caption(
+    "Digit nets ship trained; the ImageNet nets use torchvision's pretrained weights when "
+    "they can be downloaded, else they run untrained (and say so)."
+)
+st.dataframe(
+    [{k: v for k, v in row.items() if k != "family"} for row in zoo_table()],
+    hide_index=True,
+    width="stretch",
+)
