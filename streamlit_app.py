@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="CNN Explorer", page_icon=":material/grid_on:", layout="wide")
+st.set_page_config(page_title="CNN Explorer", page_icon="🔬", layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

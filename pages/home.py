@@ -18,15 +18,17 @@ st.caption(
 )
 
 gallery = sorted((ASSETS_DIR / "digits").glob("*.png"))
+if not gallery:
+    st.error("The sample digits are missing from assets/digits/: reinstall the app.")
+    st.stop()
 left, right = st.columns([1, 2])
 with left:
     st.subheader("A first look: LeNet-5 reads a digit")
-    choice = st.selectbox(
-        "Sample digit (real MNIST, never seen in training)",
-        gallery,
-        format_func=lambda p: f"digit {Path(p).stem.replace('_', ' #')}",
-        key="home_digit",
+    samples = {f"digit {p.stem.split('_')[0]} (sample {p.stem.split('_')[1]})": p for p in gallery}
+    label = st.selectbox(
+        "Sample digit (real MNIST, never seen in training)", list(samples), key="home_digit"
     )
+    choice = samples[label]
     model = cached_model("lenet5")
     st.caption(
         f"Model: {model.spec.title} · weights {model.weights_label} · device {model.device_label}"
@@ -42,7 +44,13 @@ with left:
     a, b = st.columns(2)
     a.image(Path(choice).read_bytes(), caption="the digit", width=140)
     b.image(prepared.display, caption="what the network sees (28×28)", width=140)
-    st.metric("Prediction", model.categories[best], f"{prob:.1%} probability", delta_color="off")
+    st.metric(
+        "Prediction",
+        model.categories[best],
+        f"{prob:.1%} probability",
+        delta_color="off",
+        delta_arrow="off",
+    )
 with right:
     probs = result.probs.cpu().numpy()
     colours = ["#d62728" if i == best else "#9aa5b1" for i in range(len(probs))]
@@ -56,7 +64,7 @@ with right:
     )
     fig.update_layout(
         title="Softmax: the probability of each digit (they sum to 1)",
-        xaxis_title="digit",
+        xaxis={"title": "digit", "type": "category"},
         yaxis_title="probability",
         yaxis_range=[0, 1],
         height=330,
