@@ -42,7 +42,9 @@ def render_layer_png(
         if len(values) > max_channels:
             title += f" (first {max_channels} of {len(values)} channels)"
         image = tiling.image
-        ax.set_xlabel(f"{tiling.cols} × {tiling.rows} channels, each {values.shape[1]}×{values.shape[2]}")
+        ax.set_xlabel(
+            f"{tiling.cols} × {tiling.rows} channels, each {values.shape[1]}×{values.shape[2]}"
+        )
     else:
         flat = values.reshape(-1)
         cols = min(len(flat), 64)
@@ -53,7 +55,9 @@ def render_layer_png(
         ax.set_xlabel(f"{len(flat)} units, {cols} per row")
     scale = colour_scale(image, False if layer.kind in NON_NEGATIVE_KINDS else None)
     cmap = DIVERGING_CMAP if scale.diverging else SEQUENTIAL_CMAP
-    shown_image = ax.imshow(image, cmap=cmap, vmin=scale.vmin, vmax=scale.vmax, interpolation="nearest")
+    shown_image = ax.imshow(
+        image, cmap=cmap, vmin=scale.vmin, vmax=scale.vmax, interpolation="nearest"
+    )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=10)
@@ -90,7 +94,11 @@ def render_filters_png(
         tiling = tile_channels(tiles, cols=shown.shape[1])
         scale = colour_scale(tiling.image, True)
         image = ax.imshow(
-            tiling.image, cmap=DIVERGING_CMAP, vmin=scale.vmin, vmax=scale.vmax, interpolation="nearest"
+            tiling.image,
+            cmap=DIVERGING_CMAP,
+            vmin=scale.vmin,
+            vmax=scale.vmax,
+            interpolation="nearest",
         )
         ax.set_xlabel(f"columns: input channels (first {shown.shape[1]}) · rows: filters")
         bar = fig.colorbar(image, ax=ax, shrink=0.8)
