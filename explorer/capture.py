@@ -48,6 +48,7 @@ KINDS = (
 """Every layer kind a capture reports (``relu`` covers ReLU/ReLU6; ``activation`` the rest)."""
 
 SOFTMAX_NAME = "softmax"
+INPUT_NAME = "input"
 
 
 class CaptureError(RuntimeError):
@@ -64,6 +65,8 @@ class LayerOutput:
         op: What ran: the module class (``Conv2d``) or the function (``relu``, ``add``).
         module: Dotted path of the module that ran, for module layers (for its weights).
         tensor: The output without the batch dimension, on the model's device.
+        inputs: Names of the captured layers (or ``"input"``) feeding this one, so a unit can
+            be traced back (``pool1`` ← ``relu1``; a residual ``add`` has two).
     """
 
     name: str
@@ -71,6 +74,7 @@ class LayerOutput:
     op: str
     module: str | None
     tensor: torch.Tensor
+    inputs: tuple[str, ...] = ()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -146,6 +150,8 @@ class LayerInfo:
     kind: str
     op: str
     module: str | None
+    inputs: tuple[str, ...] = ()
+    """Names of the captured layers (or ``"input"``) whose values flow into this one."""
 
 
 # --- classification of graph nodes ---------------------------------------------------------
@@ -363,6 +369,22 @@ class _Traced:
         self.layers: list[LayerInfo] = []
         self._node_of: dict[str, str] = {}
         counts: Counter[str] = Counter()
+        captured: dict[fx.Node, str] = {}
+        sources: dict[fx.Node, tuple[str, ...]] = {}
+
+        def feeding(node: fx.Node) -> tuple[str, ...]:
+            """Captured layers (or the input) that a node's value comes from."""
+            if node in captured:
+                return (captured[node],)
+            if node.op == "placeholder":
+                return (INPUT_NAME,)
+            if node not in sources:
+                found: dict[str, None] = {}
+                for arg in node.all_input_nodes:
+                    found.update(dict.fromkeys(feeding(arg)))
+                sources[node] = tuple(found)
+            return sources[node]
+
         for node in self.base.graph.nodes:
             kind_op = _classify(node, self.base)
             if kind_op is None:
@@ -375,8 +397,16 @@ class _Traced:
                 base_name, module = (f"{where}.{op}" if where else op), None
             counts[base_name] += 1
             name = base_name if counts[base_name] == 1 else f"{base_name}#{counts[base_name]}"
-            self.layers.append(LayerInfo(name, kind, op, module))
+            inputs: dict[str, None] = {}
+            for arg in node.all_input_nodes:
+                inputs.update(dict.fromkeys(feeding(arg)))
+            self.layers.append(LayerInfo(name, kind, op, module, tuple(inputs)))
             self._node_of[name] = node.name
+            captured[node] = name
+        output = next(node for node in self.base.graph.nodes if node.op == "output")
+        self.softmax = LayerInfo(
+            SOFTMAX_NAME, "softmax", "softmax", None, feeding(output.all_input_nodes[0])
+        )
         self._variants: OrderedDict[tuple[str, ...], fx.GraphModule] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -433,7 +463,8 @@ def list_layers(model: nn.Module) -> list[LayerInfo]:
 
     The last entry is always the ``softmax`` the capture appends to the logits.
     """
-    return [*_traced(model).layers, LayerInfo(SOFTMAX_NAME, "softmax", "softmax", None)]
+    traced = _traced(model)
+    return [*traced.layers, traced.softmax]
 
 
 def capture(
@@ -485,10 +516,11 @@ def capture(
             raise CaptureError("the model must return a (1, classes) tensor of scores")
         probs = torch.softmax(logits.float(), dim=1)[0]
     outputs = [
-        LayerOutput(info.name, info.kind, info.op, info.module, value[0])
+        LayerOutput(info.name, info.kind, info.op, info.module, value[0], info.inputs)
         for info, value in zip(chosen, values, strict=True)
         if isinstance(value, torch.Tensor) and value.dim() >= 1
     ]
     if want_softmax:
-        outputs.append(LayerOutput(SOFTMAX_NAME, "softmax", "softmax", None, probs))
+        info = traced.softmax
+        outputs.append(LayerOutput(info.name, info.kind, info.op, None, probs, info.inputs))
     return CaptureResult(input=x[0], layers=outputs, logits=logits[0], probs=probs)

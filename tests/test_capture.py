@@ -242,3 +242,17 @@ def test_results_are_inference_tensors_on_the_model_device(lenet: nn.Module) -> 
     values = result["relu1"].tensor
     assert stats["min"] == 0.0 and stats["max"] == pytest.approx(float(values.max()))
     assert stats["zero_fraction"] == pytest.approx(float((values == 0).float().mean()))
+
+
+def test_each_layer_knows_what_feeds_it(lenet: nn.Module) -> None:
+    result = capture(lenet, torch.randn(1, 1, 28, 28))
+    assert result["conv1"].inputs == ("input",)
+    assert result["pool1"].inputs == ("relu1",)
+    assert result["conv2"].inputs == ("pool1",)
+    assert result["fc1"].inputs == ("flatten",)
+    assert result["softmax"].inputs == ("fc3",)
+    resnet = get_model("resnet18", weights=None).eval()
+    layers = {info.name: info for info in list_layers(resnet)}
+    assert layers["layer1.0.add"].inputs == ("layer1.0.bn2", "maxpool")
+    assert layers["layer2.0.add"].inputs == ("layer2.0.bn2", "layer2.0.downsample.1")
+    assert layers["layer1.0.relu#2"].inputs == ("layer1.0.add",)
