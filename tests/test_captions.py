@@ -1,0 +1,44 @@
+"""Stage captions and formulas carry this layer's real numbers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from explorer.capture import capture
+from explorer.captions import describe_stage, output_size
+from explorer.nets import LeNet5
+
+
+def test_output_size_formula_matches_torch() -> None:
+    for size, kernel, stride, padding, dilation in [
+        (32, 3, 1, 1, 1), (5, 3, 1, 0, 1), (224, 7, 2, 1, 1), (110, 3, 2, 1, 1), (28, 5, 1, 2, 1),
+        (17, 3, 3, 0, 2),
+    ]:  # fmt: skip
+        conv = nn.Conv2d(1, 1, kernel, stride, padding, dilation)
+        out = conv(torch.zeros(1, 1, size, size)).shape[-1]
+        assert output_size(size, kernel, stride, padding, dilation) == out
+
+
+def test_lenet_stage_texts() -> None:
+    torch.manual_seed(0)
+    model = LeNet5().eval()
+    result = capture(model, torch.randn(1, 1, 28, 28))
+    conv1 = describe_stage(result["conv1"], (1, 28, 28), model.conv1)
+    assert "6 filters of 1×5×5" in conv1.caption and "→ 6×28×28" in conv1.caption
+    assert "⌊(28 − 5 + 2·2) / 1⌋ + 1 = 28" in conv1.formula
+    assert "150 + 6 biases" in conv1.formula
+    conv2 = describe_stage(result["conv2"], (6, 14, 14), model.conv2)
+    assert "⌊(14 − 5 + 2·0) / 1⌋ + 1 = 10" in conv2.formula
+    relu = describe_stage(result["relu1"], (6, 28, 28), model.relu1)
+    zeros = float((result["relu1"].tensor == 0).float().mean())
+    assert f"{zeros:.0%} of the values are now 0" in relu.caption
+    pool = describe_stage(result["pool1"], (6, 28, 28), model.pool1)
+    assert "Max pooling 2×2, stride 2" in pool.caption and "6×28×28 becomes 6×14×14" in pool.caption
+    assert "⌊(28 − 2 + 2·0) / 2⌋ + 1 = 14" in pool.formula
+    flat = describe_stage(result["flatten"], (16, 5, 5), model.flatten)
+    assert "one vector of 400 numbers" in flat.caption
+    fc1 = describe_stage(result["fc1"], (400,), model.fc1)
+    assert "each of the 120 units" in fc1.caption and "48,000 weights" in fc1.formula
+    soft = describe_stage(result["softmax"], (10,), None)
+    assert "sum to 1" in soft.caption
