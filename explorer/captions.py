@@ -76,7 +76,8 @@ def describe_stage(
         height = source_shape[-2] if source_shape else 0
         formula = (
             f"**Convolution** (cross-correlation: the kernel is not flipped)\n\n"
-            f"out[c, y, x] = b[c] + Σᵢ Σₘ Σₙ in[i, {sh}y + m − {ph}, {sh}x + n − {ph}] · w[c, i, m, n]\n\n"
+            f"out[c, y, x] = b[c] + Σᵢ Σₘ Σₙ "
+            f"in[i, {sh}y + m − {ph}, {sh}x + n − {ph}] · w[c, i, m, n]\n\n"
             f"Output size: {_size_formula(height, kh, sh, ph, dh)} per side; "
             f"depth = number of filters = {module.out_channels}.\n\n"
             f"Weights: {module.weight.numel():,} + {module.out_channels} biases."
@@ -126,8 +127,8 @@ def describe_stage(
         )
     if layer.kind == "norm":
         return StageText(
-            f"Normalisation ({layer.op}): rescales each channel with learned scale and shift → {out}",
-            "**Batch normalisation** (in eval mode): (x − running mean) / √(running var + ε) · γ + β.",
+            f"Normalisation ({layer.op}): learned scale and shift per channel → {out}",
+            "**Batch normalisation** (eval mode): (x − running mean) / √(running var + ε) · γ + β.",
         )
     if layer.kind == "add":
         return StageText(
