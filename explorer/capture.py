@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import io
 import operator
 import threading
 import weakref
@@ -134,6 +135,14 @@ class CaptureResult:
     def of_kind(self, kind: str) -> list[LayerOutput]:
         """Captured layers of one kind, in execution order."""
         return [layer for layer in self.layers if layer.kind == kind]
+
+    def to_npz(self) -> bytes:
+        """Every layer (and the input) as a compressed ``.npz``, keyed by layer name."""
+        arrays = {INPUT_NAME: self.input.detach().to("cpu", torch.float32).numpy()}
+        arrays.update({layer.name: layer.numpy() for layer in self.layers})
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+        return buffer.getvalue()
 
     def top(self, k: int = 5) -> list[tuple[int, float]]:
         """The ``k`` most probable class indices with their probabilities, best first."""

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from explorer.capture import CaptureError
@@ -126,7 +125,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     (out / "filters").mkdir(parents=True, exist_ok=True)
     top = _top(loaded, result.probs, args.top)
     layers = []
-    arrays: dict[str, np.ndarray] = {"input": result.input.detach().float().cpu().numpy()}
     for index, layer in enumerate(result.layers):
         stats = layer.stats()
         layers.append(
@@ -140,7 +138,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 "mean": stats["mean"],
             }
         )
-        arrays[layer.name] = layer.numpy()
         if layer.kind != "softmax":
             render_layer_png(layer, out / "layers" / f"{index:03d}_{_file_stem(layer.name)}.png")
         if layer.kind == "conv" and layer.module and "#" not in layer.name:
@@ -155,7 +152,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         out / "softmax.png",
         f"{loaded.spec.title} ({loaded.weights_label}) · top {len(top)}",
     )
-    np.savez_compressed(out / "activations.npz", **arrays)  # type: ignore[arg-type]
+    (out / "activations.npz").write_bytes(result.to_npz())
     summary = {
         "model": loaded.name,
         "weights": loaded.weights,
