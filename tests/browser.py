@@ -43,6 +43,7 @@ def streamlit_server(timeout: float = 90.0) -> Iterator[str]:
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py"]
     command += ["--server.port", str(port), "--server.address", "127.0.0.1"]
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    command += ["--server.fileWatcherType", "none"]
     process = subprocess.Popen(
         command,
         cwd=REPO,
