@@ -1,4 +1,4 @@
-"""The app in a real browser: it starts, renders the home page, shows no exception."""
+"""The app in a real browser: it starts, renders the overview page, shows no exception."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
 
 
-def test_home_page_renders_a_prediction() -> None:
+def test_overview_page_renders_a_prediction() -> None:
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -29,6 +29,7 @@ def test_home_page_renders_a_prediction() -> None:
             lambda r: offsite.append(r.url) if not r.url.startswith(url) else None,
         )
         page.goto(url)
+        page.get_by_test_id("stSidebarNav").get_by_text("Overview").click()
         metric = page.get_by_test_id("stMetric")
         metric.wait_for(timeout=60_000)
         assert "Prediction" in metric.inner_text()

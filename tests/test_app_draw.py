@@ -1,0 +1,132 @@
+"""The Draw page in AppTest: canvas input, gallery, prediction, every stage, click-a-unit."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch.nn.functional as F
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from explorer.zoo import load_model
+
+REPO = Path(__file__).resolve().parents[1]
+DIGITS = REPO / "assets" / "digits"
+CANVAS_KEY = "draw_canvas"
+
+
+def canvas_value(image: Image.Image | None) -> dict:
+    """What the canvas component stores in session state for a drawing."""
+    if image is None:
+        data = None
+    else:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": []}, "data": data}, "backgroundFit": None}
+
+
+def drawn(path: Path) -> Image.Image:
+    """A gallery digit as a 280×280 RGBA canvas drawing (white ink on opaque black)."""
+    digit = Image.open(path).convert("L").resize((280, 280), Image.Resampling.BILINEAR)
+    return Image.merge("RGBA", [digit, digit, digit, Image.new("L", (280, 280), 255)])
+
+
+@pytest.fixture
+def app() -> AppTest:
+    at = AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=90)
+    return at.run()
+
+
+def stage_charts(at: AppTest) -> list:
+    return [c for c in at.get("plotly_chart") if str(c.proto.id).find("stage_") >= 0]
+
+
+def test_empty_canvas_shows_a_hint_not_a_prediction(app: AppTest) -> None:
+    assert not app.exception
+    assert len(app.metric) == 0
+    assert any("Draw a digit" in info.value for info in app.info)
+    blank = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    app.session_state[CANVAS_KEY] = canvas_value(blank)
+    app.run()
+    assert not app.exception
+    assert len(app.metric) == 0
+    assert any("Nothing drawn" in info.value for info in app.info)
+
+
+@pytest.mark.parametrize("name", ["3_0.png", "7_1.png", "0_2.png"])
+def test_drawn_digit_is_predicted_with_every_stage(app: AppTest, name: str) -> None:
+    app.session_state[CANVAS_KEY] = canvas_value(drawn(DIGITS / name))
+    app.run()
+    assert not app.exception
+    assert app.metric[0].label == "Prediction"
+    assert app.metric[0].value == name[0]
+    loaded = load_model("lenet5")
+    result = loaded.capture(loaded.prepare(drawn(DIGITS / name)))
+    assert app.metric[0].delta == f"{float(result.probs.max()):.1%} probability"
+    assert len(stage_charts(app)) == len(result.layers) == 13
+
+
+def test_gallery_and_harley(app: AppTest) -> None:
+    app.segmented_control(key="draw_source").set_value("Sample digit").run()
+    picker = app.selectbox(key="draw_sample")
+    for index in (0, 13, 29):
+        app = picker.select_index(index).run()
+        assert not app.exception
+        label = app.selectbox(key="draw_sample").value.split()[0]
+        assert app.metric[0].value == label
+        picker = app.selectbox(key="draw_sample")
+    app.segmented_control(key="draw_model").set_value("harley").run()
+    assert not app.exception
+    assert app.metric[0].value == app.selectbox(key="draw_sample").value.split()[0]
+    assert any("32×32" in (img.proto.imgs[0].caption or "") for img in app.get("image"))
+
+
+def test_clicked_conv_unit_shows_its_arithmetic(app: AppTest) -> None:
+    path = DIGITS / "5_0.png"
+    app.session_state[CANVAS_KEY] = canvas_value(drawn(path))
+    app.session_state["draw_unit"] = ("conv2", 3, 4, 5)
+    app.run()
+    assert not app.exception
+    loaded = load_model("lenet5")
+    prepared = loaded.prepare(drawn(path))
+    result = loaded.capture(prepared)
+    pool1 = result["pool1"].tensor.double()[None]
+    conv = loaded.model.conv2
+    expected = F.conv2d(pool1, conv.weight.double(), conv.bias.double())[0, 3, 4, 5].item()
+    text = " ".join(m.value for m in app.markdown)
+    assert f"= **{expected:.4f}**" in text
+    assert f"conv2[3, 4, 5] = {result['conv2'].tensor[3, 4, 5].item():.4f}" in text
+    # the sum of the products shown plus the bias is the value
+    window = pool1[0, :, 4:9, 5:10]
+    products = (window * conv.weight.double()[3]).sum().item()
+    assert f"Σ products = {products:.4f}" in text
+    assert f"bias {conv.bias[3].item():.4f}" in text
+
+
+def test_clicked_pool_unit_names_the_winner(app: AppTest) -> None:
+    path = DIGITS / "8_0.png"
+    app.session_state[CANVAS_KEY] = canvas_value(drawn(path))
+    app.session_state["draw_unit"] = ("pool1", 2, 7, 6)
+    app.run()
+    assert not app.exception
+    loaded = load_model("lenet5")
+    result = loaded.capture(loaded.prepare(drawn(path)))
+    window = result["relu1"].tensor[2, 14:16, 12:14]
+    text = " ".join(m.value for m in app.markdown)
+    assert f"**{window.max().item():.4f}**" in text
+    assert np.isclose(window.max().item(), result["pool1"].tensor[2, 7, 6].item())
+
+
+def test_activations_npz_holds_every_layer() -> None:
+    loaded = load_model("lenet5")
+    result = loaded.capture(loaded.prepare(DIGITS / "2_0.png"))
+    arrays = np.load(io.BytesIO(result.to_npz()))
+    assert set(arrays.files) == {"input", *result.names}
+    for layer in result.layers:
+        np.testing.assert_array_equal(arrays[layer.name], layer.tensor.numpy())
+    np.testing.assert_array_equal(arrays["input"], result.input.numpy())

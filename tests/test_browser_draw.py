@@ -1,0 +1,92 @@
+"""The Draw page in headless Chromium: mouse strokes on the canvas become a prediction."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, streamlit_server
+
+pytestmark = pytest.mark.browser
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
+
+# Strokes in canvas pixels (280×280), as lists of points.
+DIGIT_STROKES = {
+    "1": [[(140, 40), (140, 240)]],
+    "7": [[(70, 50), (210, 50), (120, 240)]],
+    "0": [[(140, 40), (200, 80), (210, 140), (195, 205), (140, 240), (85, 205), (70, 140),
+           (80, 80), (140, 40)]],
+}  # fmt: skip
+
+
+def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ignore[no-untyped-def]
+    canvas = page.locator("canvas.upper-canvas").first
+    box = canvas.bounding_box()
+    assert box is not None
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        for (xa, ya), (xb, yb) in itertools.pairwise(stroke):
+            for t in range(1, 11):
+                page.mouse.move(
+                    box["x"] + xa + (xb - xa) * t / 10, box["y"] + ya + (yb - ya) * t / 10
+                )
+        page.mouse.up()
+
+
+def prediction(page) -> str:  # type: ignore[no-untyped-def]
+    metric = page.get_by_test_id("stMetric").first
+    metric.wait_for(timeout=60_000)
+    return metric.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def test_drawn_digits_are_predicted_and_clear_empties() -> None:
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    console_errors: list[str] = []
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for digit, strokes in DIGIT_STROKES.items():
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.on(
+                "console", lambda m: console_errors.append(m.text) if m.type == "error" else None
+            )
+            page.goto(url)
+            page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+            assert page.get_by_test_id("stMetric").count() == 0
+            draw(page, strokes)
+            page.wait_for_function(
+                "() => document.querySelectorAll('[data-testid=stMetric]').length > 0",
+                timeout=60_000,
+            )
+            page.wait_for_timeout(1500)
+            assert prediction(page) == digit
+            assert page.get_by_test_id("stException").count() == 0
+            if digit == "7":
+                page.screenshot(path=str(SCREENSHOTS / "draw.png"), full_page=False)
+                # click a pixel of conv1's maps: its arithmetic appears below the map
+                conv1 = page.get_by_test_id("stPlotlyChart").nth(1).locator(".nsewdrag").first
+                conv1.wait_for(timeout=60_000)
+                conv1.scroll_into_view_if_needed()
+                page.wait_for_timeout(500)
+                area = conv1.bounding_box()
+                assert area is not None
+                page.mouse.click(area["x"] + area["width"] * 0.2, area["y"] + area["height"] * 0.3)
+                page.get_by_text("Unit conv1[").first.wait_for(timeout=60_000)
+                assert page.get_by_text("Σ products =").count() == 1
+                page.get_by_text("Unit conv1[").first.scroll_into_view_if_needed()
+                page.wait_for_timeout(2000)
+                page.screenshot(path=str(SCREENSHOTS / "draw-unit.png"), full_page=False)
+                page.screenshot(path=str(SCREENSHOTS / "draw-full.png"), full_page=True)
+                page.set_viewport_size({"width": 420, "height": 900})
+                page.wait_for_timeout(800)
+                page.screenshot(path=str(SCREENSHOTS / "draw-narrow.png"), full_page=False)
+            page.close()
+        browser.close()
+    assert console_errors == []
