@@ -35,7 +35,6 @@ WINNER_COLOUR = "#d62728"
 OTHER_COLOUR = "#7f7f7f"
 SELECTED_COLOUR = "#ff00ff"  # stands out on both RdBu and viridis
 BOX_COLOUR = "#ff7f0e"
-TEMPLATE = "plotly_white"
 FONT = {"family": "Inter, 'Source Sans Pro', Arial, sans-serif", "size": 12}
 MARGIN = {"l": 10, "r": 10, "t": 64, "b": 36}
 HEATMAP_CURVE = 0
@@ -94,9 +93,14 @@ def _layer_title(layer: LayerOutput) -> str:
 
 
 def _layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
-    """The layout every figure shares: template, font, margins, title, no legend."""
+    """The layout every figure shares: colours, font, margins, title, no legend.
+
+    No named template: copying one costs ~15 ms a figure, and Streamlit's theme restyles
+    charts anyway.
+    """
     return {
-        "template": TEMPLATE,
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
         "font": FONT,
         "margin": MARGIN,
         "title": {
