@@ -127,6 +127,17 @@ def show_pipeline(
     loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, scale: str
 ) -> None:
     """Every stage, in execution order: what it computes on the left, its output on the right."""
+    about, picture = st.columns([1, 3], gap="medium")
+    size = "×".join(map(str, result.input.shape))
+    about.markdown(f"**0. input** · {size}")
+    about.caption(
+        "The digit as the network receives it: cropped to the ink, the longer side scaled to "
+        "20 px, centred by its centre of mass, normalised with MNIST's mean and std."
+    )
+    picture.plotly_chart(
+        figures.input_figure(prepared.display, title=f"input · {size}", height=300),
+        key="stage_input",
+    )
     for index, layer in enumerate(result.layers):
         source = layer_source(result, layer)
         module = loaded.model.get_submodule(layer.module) if layer.module else None
@@ -144,7 +155,10 @@ def show_pipeline(
                 fig = figures.softmax_figure(loaded.categories, result.probs.cpu().numpy())
                 st.plotly_chart(fig, key=f"stage_{index}")
             elif len(layer.shape) == 3:
-                mapped = figures.feature_maps_figure(layer, scale=scale, tile_px=110)
+                clickable = layer.kind in {"conv", "pool"}
+                mapped = figures.feature_maps_figure(
+                    layer, scale=scale, tile_px=110, clickable=clickable
+                )
                 event = st.plotly_chart(
                     mapped.figure, key=f"stage_{index}", on_select="rerun", selection_mode="points"
                 )

@@ -71,7 +71,8 @@ def test_drawn_digits_are_predicted_and_clear_empties() -> None:
             if digit == "7":
                 page.screenshot(path=str(SCREENSHOTS / "draw.png"), full_page=False)
                 # click a pixel of conv1's maps: its arithmetic appears below the map
-                conv1 = page.get_by_test_id("stPlotlyChart").nth(1).locator(".nsewdrag").first
+                # charts: softmax (0), the input stage (1), conv1 (2)
+                conv1 = page.get_by_test_id("stPlotlyChart").nth(2).locator(".nsewdrag").first
                 conv1.wait_for(timeout=60_000)
                 conv1.scroll_into_view_if_needed()
                 page.wait_for_timeout(500)
