@@ -14,18 +14,14 @@ MNIST_STD = 0.3081
 DIGIT_CLASSES: tuple[str, ...] = tuple(str(d) for d in range(10))
 
 
-class LeNet5(nn.Module):
-    """LeNet-5 for 28×28 MNIST digits, with ReLU and max-pooling.
+class _DigitNet(nn.Module):
+    """Two conv + pool stages, then three FC layers; every stage its own named module."""
 
-    conv 6@5×5 pad 2 → ReLU → max-pool 2 → conv 16@5×5 → ReLU → max-pool 2 →
-    FC 120 → ReLU → FC 84 → ReLU → FC 10 (logits).
-    """
+    input_size: tuple[int, int, int]
 
-    input_size = (1, 28, 28)
-
-    def __init__(self, num_classes: int = 10) -> None:
+    def __init__(self, conv1_padding: int, hidden: int, num_classes: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=2)
+        self.conv1 = nn.Conv2d(1, 6, kernel_size=5, padding=conv1_padding)
         self.relu1 = nn.ReLU()
         self.pool1 = nn.MaxPool2d(2)
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
@@ -34,9 +30,9 @@ class LeNet5(nn.Module):
         self.flatten = nn.Flatten()
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.relu3 = nn.ReLU()
-        self.fc2 = nn.Linear(120, 84)
+        self.fc2 = nn.Linear(120, hidden)
         self.relu4 = nn.ReLU()
-        self.fc3 = nn.Linear(84, num_classes)
+        self.fc3 = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool1(self.relu1(self.conv1(x)))
@@ -47,7 +43,20 @@ class LeNet5(nn.Module):
         return self.fc3(x)
 
 
-class HarleyNet(nn.Module):
+class LeNet5(_DigitNet):
+    """LeNet-5 for 28×28 MNIST digits, with ReLU and max-pooling.
+
+    conv 6@5×5 pad 2 → ReLU → max-pool 2 → conv 16@5×5 → ReLU → max-pool 2 →
+    FC 120 → ReLU → FC 84 → ReLU → FC 10 (logits).
+    """
+
+    input_size = (1, 28, 28)
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__(conv1_padding=2, hidden=84, num_classes=num_classes)
+
+
+class HarleyNet(_DigitNet):
     """The net of Adam Harley's interactive MNIST visualisation (32×32 input).
 
     conv 6@5×5 → ReLU → max-pool 2 → conv 16@5×5 → ReLU → max-pool 2 →
@@ -58,27 +67,7 @@ class HarleyNet(nn.Module):
     input_size = (1, 32, 32)
 
     def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, kernel_size=5)
-        self.relu1 = nn.ReLU()
-        self.pool1 = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
-        self.relu2 = nn.ReLU()
-        self.pool2 = nn.MaxPool2d(2)
-        self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.relu3 = nn.ReLU()
-        self.fc2 = nn.Linear(120, 100)
-        self.relu4 = nn.ReLU()
-        self.fc3 = nn.Linear(100, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool1(self.relu1(self.conv1(x)))
-        x = self.pool2(self.relu2(self.conv2(x)))
-        x = self.flatten(x)
-        x = self.relu3(self.fc1(x))
-        x = self.relu4(self.fc2(x))
-        return self.fc3(x)
+        super().__init__(conv1_padding=0, hidden=100, num_classes=num_classes)
 
 
 class ZFNet(nn.Module):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
+from explorer.capture import CaptureResult
 from explorer.zoo import LoadedModel, load_model
 
 
@@ -11,3 +13,15 @@ from explorer.zoo import LoadedModel, load_model
 def cached_model(name: str, weights: str | None = None) -> LoadedModel:
     """One copy of each zoo model per server process (read-only after loading)."""
     return load_model(name, weights)
+
+
+def show_prediction(container: DeltaGenerator, loaded: LoadedModel, result: CaptureResult) -> None:
+    """The top class as a **Prediction** metric, its probability beneath it."""
+    best, prob = result.top(1)[0]
+    container.metric(
+        "Prediction",
+        loaded.categories[best],
+        f"{prob:.1%} probability",
+        delta_color="off",
+        delta_arrow="off",
+    )

@@ -13,7 +13,7 @@ from explorer.capture import CaptureResult, LayerOutput
 from explorer.explain import ConvUnit, PoolUnit, explain_unit, receptive_field
 from explorer.preprocess import ImageError, NothingDrawn, PreparedInput
 from explorer.zoo import ASSETS_DIR, LoadedModel
-from pages.common import cached_model
+from pages.common import cached_model, show_prediction
 
 CANVAS_KEY = "draw_canvas"
 DIGIT_MODELS = {"lenet5": "LeNet-5", "harley": "Harley's net"}
@@ -214,15 +214,8 @@ with outputs:
             st.error(f"That image cannot be read: {exc}")
     if prepared is not None:
         result = loaded.capture(prepared)
-        best, prob = result.top(1)[0]
         metric, seen, drawn = st.columns(3)
-        metric.metric(
-            "Prediction",
-            loaded.categories[best],
-            f"{prob:.1%} probability",
-            delta_color="off",
-            delta_arrow="off",
-        )
+        show_prediction(metric, loaded, result)
         seen.image(
             prepared.display,
             caption="what the network sees ({}×{})".format(*prepared.display.shape[:2]),

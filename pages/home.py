@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import plotly.graph_objects as go
 import streamlit as st
 
+from explorer.figures import softmax_figure
 from explorer.preprocess import ImageError
 from explorer.zoo import ASSETS_DIR, zoo_table
-from pages.common import cached_model
+from pages.common import cached_model, show_prediction
 
 st.title("CNN Explorer")
 st.caption(
@@ -39,38 +39,15 @@ try:
 except ImageError as exc:
     st.error(str(exc))
     st.stop()
-best, prob = result.top(1)[0]
 with left:
     a, b = st.columns(2)
     a.image(Path(choice).read_bytes(), caption="the digit", width=140)
     b.image(prepared.display, caption="what the network sees (28×28)", width=140)
-    st.metric(
-        "Prediction",
-        model.categories[best],
-        f"{prob:.1%} probability",
-        delta_color="off",
-        delta_arrow="off",
-    )
+    show_prediction(left, model, result)
 with right:
-    probs = result.probs.cpu().numpy()
-    colours = ["#d62728" if i == best else "#9aa5b1" for i in range(len(probs))]
-    fig = go.Figure(
-        go.Bar(
-            x=list(model.categories),
-            y=probs,
-            marker_color=colours,
-            hovertemplate="digit %{x}: %{y:.2%}<extra></extra>",
-        )
+    st.plotly_chart(
+        softmax_figure(model.categories, result.probs.cpu().numpy()), key="home_softmax"
     )
-    fig.update_layout(
-        title="Softmax: the probability of each digit (they sum to 1)",
-        xaxis={"title": "digit", "type": "category"},
-        yaxis_title="probability",
-        yaxis_range=[0, 1],
-        height=330,
-        margin=dict(l=10, r=10, t=50, b=10),
-    )
-    st.plotly_chart(fig, key="home_softmax")
 
 st.subheader("The model zoo")
 st.caption(
