@@ -51,7 +51,7 @@ def read_state_dict(source: str | os.PathLike[str] | bytes | BinaryIO) -> dict[s
     try:
         obj = torch.load(stream, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        found = re.search(r"unsupported global:? (?:GLOBAL )?([\w.]+)", str(exc), re.IGNORECASE)
         if found is None:  # not a pickle of allowed types at all: garbage bytes
             raise WeightsError(f"{label} is not a PyTorch weights file (.pth/.pt)") from None
         raise WeightsError(
@@ -59,8 +59,9 @@ def read_state_dict(source: str | os.PathLike[str] | bytes | BinaryIO) -> dict[s
             "only plain tensors are accepted (weights_only=True). Save plain weights with "
             "torch.save(model.state_dict(), path)."
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as exc:
+        text = str(exc).strip() if not isinstance(exc, KeyError) else ""
+        detail = text.splitlines()[0][:200] if text else type(exc).__name__
         raise WeightsError(f"{label} is not a PyTorch weights file (.pth/.pt): {detail}") from None
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):

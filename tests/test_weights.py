@@ -108,3 +108,33 @@ def test_non_state_dict_content_is_refused() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="not found"):
         read_state_dict(tmp_path / "absent.pth")
+
+
+class _ShellExploit:
+    """The classic payload: a shell command run by os.system when unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_os_system_pickle_is_refused_as_code(tmp_path: Path) -> None:
+    marker = tmp_path / "shell-ran"
+    evil = tmp_path / "shell.pth"
+    torch.save({"w": torch.zeros(1), "payload": _ShellExploit(marker)}, evil)
+    with pytest.raises(WeightsError, match=r"asks to run \S*system"):
+        read_state_dict(evil)
+    assert not marker.exists()
+
+
+def test_an_image_passed_as_weights_is_a_clear_error(tmp_path: Path) -> None:
+    from PIL import Image
+
+    png = tmp_path / "photo.png"
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(png)
+    with pytest.raises(WeightsError, match=r"photo\.png is not a PyTorch weights file"):
+        read_state_dict(png)
