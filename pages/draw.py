@@ -12,6 +12,7 @@ from explorer.captions import describe_stage
 from explorer.capture import CaptureResult, LayerOutput
 from explorer.explain import ConvUnit, PoolUnit, explain_unit, receptive_field
 from explorer.preprocess import ImageError, NothingDrawn, PreparedInput
+from explorer.tiling import Tiling
 from explorer.zoo import ASSETS_DIR, LoadedModel
 from pages.common import cached_model, show_prediction
 
@@ -61,16 +62,24 @@ def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInpu
     if not unit or unit[0] not in result:
         return
     name, channel, y, x = unit
-    explained = explain_unit(loaded.model, result, name, channel, y, x)
+    try:
+        explained = explain_unit(loaded.model, result, name, channel, y, x)
+    except ValueError:  # a unit of another model or input that does not exist here
+        del st.session_state["draw_unit"]
+        return
     box = receptive_field(loaded.model, name, y, x, tuple(prepared.display.shape[:2]))
-    st.markdown(f"#### Unit {name}[{channel}, {y}, {x}] = {explained.captured:.4f}")
+    title, close = st.columns([5, 1])
+    title.markdown(f"#### Unit {name}[{channel}, {y}, {x}] = {explained.captured:.4f}")
+    if close.button("Close", key="draw_unit_close"):
+        del st.session_state["draw_unit"]
+        st.rerun()
     left, right = st.columns([1, 2])
     with left:
         st.plotly_chart(
             figures.input_figure(
                 prepared.display,
                 (box.top, box.left, box.bottom, box.right),
-                title=f"receptive field on the input: {box.height}×{box.width}",
+                title=f"receptive field {box.height}×{box.width}",
             ),
             key="draw_unit_rf",
         )
@@ -123,6 +132,19 @@ def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInpu
                 )
 
 
+def take_click(key: str, layer: str, event: object, tiling: Tiling) -> None:
+    """Make a *new* click on chart ``key`` the clicked unit (older selections stay ignored)."""
+    seen: dict[str, str] = st.session_state.setdefault("draw_seen_clicks", {})
+    picked = figures.unit_from_selection(event, tiling)
+    marker = repr(picked)
+    if seen.get(key) == marker:
+        return
+    seen[key] = marker
+    if picked is not None:
+        st.session_state["draw_unit"] = (layer, *picked)
+        st.rerun()  # draw the explanation under its own map, not under an earlier one
+
+
 def show_pipeline(
     loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, scale: str
 ) -> None:
@@ -162,9 +184,8 @@ def show_pipeline(
                 event = st.plotly_chart(
                     mapped.figure, key=f"stage_{index}", on_select="rerun", selection_mode="points"
                 )
-                picked = figures.unit_from_selection(event, mapped.tiling)
-                if picked is not None and layer.kind in {"conv", "pool"}:
-                    st.session_state["draw_unit"] = (layer.name, *picked)
+                if clickable:
+                    take_click(f"stage_{index}", layer.name, event, mapped.tiling)
             else:
                 st.plotly_chart(figures.vector_figure(layer), key=f"stage_{index}")
         unit = st.session_state.get("draw_unit")
@@ -242,20 +263,28 @@ if prepared is not None:
         help="Diverging blue–white–red centred on 0 where values can be negative (conv); "
         "sequential where they cannot (ReLU, pooling).",
     )
-    pipeline_tab, filters_tab = st.tabs(["The network, stage by stage", "Learned filters"])
-    with pipeline_tab:
+    view = st.segmented_control(
+        "View",
+        ["The network, stage by stage", "Learned filters"],
+        default="The network, stage by stage",
+        key="draw_view",
+    )
+    if view == "Learned filters":
+        st.caption("Each conv layer's kernels: a row per filter, a column per input channel.")
+        for layer in result.of_kind("conv"):
+            weight = loaded.model.get_submodule(layer.module).weight
+            st.plotly_chart(
+                figures.filters_figure(weight, layer.name, tile_px=60), key=f"filters_{layer.name}"
+            )
+    else:
         st.caption(
             "Click any pixel of a conv or pool map to see the numbers that made it; "
             "hover for exact values."
         )
         show_pipeline(loaded, result, prepared, scale)
-    with filters_tab:
-        for layer in result.of_kind("conv"):
-            weight = loaded.model.get_submodule(layer.module).weight
-            st.plotly_chart(figures.filters_figure(weight, layer.name), key=f"filters_{layer.name}")
     st.download_button(
         "Download every activation (.npz)",
-        result.to_npz(),
+        result.to_npz,
         f"{model_name}-activations.npz",
         key="draw_npz",
     )

@@ -24,7 +24,9 @@ if not gallery:
 left, right = st.columns([1, 2])
 with left:
     st.subheader("A first look: LeNet-5 reads a digit")
-    samples = {f"digit {p.stem.split('_')[0]} (sample {p.stem.split('_')[1]})": p for p in gallery}
+    samples = {
+        f"digit {p.stem.split('_')[0]} (sample {int(p.stem.split('_')[1]) + 1})": p for p in gallery
+    }
     label = st.selectbox(
         "Sample digit (real MNIST, never seen in training)", list(samples), key="home_digit"
     )

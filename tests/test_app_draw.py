@@ -130,3 +130,26 @@ def test_activations_npz_holds_every_layer() -> None:
     for layer in result.layers:
         np.testing.assert_array_equal(arrays[layer.name], layer.tensor.numpy())
     np.testing.assert_array_equal(arrays["input"], result.input.numpy())
+
+
+def _click(at: AppTest, stage: int, channel: int, row: int, col: int) -> None:
+    """What the browser sends when a pixel of stage ``stage``'s chart is clicked."""
+    point = {"customdata": [channel, row, col, 0.0], "curve_number": 1, "point_index": 0}
+    at.session_state[f"stage_{stage}"] = {"selection": {"points": [point], "box": [], "lasso": []}}
+    at.run()
+
+
+def test_clicking_one_map_then_another_explains_the_latest_click(app: AppTest) -> None:
+    app.session_state[CANVAS_KEY] = canvas_value(drawn(DIGITS / "4_0.png"))
+    app.run()
+    _click(app, 0, 1, 9, 10)  # conv1
+    assert not app.exception
+    headers = [m.value for m in app.markdown if m.value.startswith("#### Unit")]
+    assert len(headers) == 1 and headers[0].startswith("#### Unit conv1[1, 9, 10]")
+    _click(app, 2, 4, 3, 5)  # then pool1: its old conv1 selection must not win
+    assert not app.exception
+    headers = [m.value for m in app.markdown if m.value.startswith("#### Unit")]
+    assert len(headers) == 1 and headers[0].startswith("#### Unit pool1[4, 3, 5]")
+    app.button(key="draw_unit_close").click().run()
+    assert not app.exception
+    assert not [m.value for m in app.markdown if m.value.startswith("#### Unit")]

@@ -28,7 +28,7 @@ def test_home_predicts_the_gallery_digit(app: AppTest) -> None:
         chosen_label = app.selectbox(key="home_digit").value
         digit = chosen_label.split()[1]
         sample = chosen_label.rstrip(")").split()[-1]
-        chosen = REPO / "assets" / "digits" / f"{digit}_{sample}.png"
+        chosen = REPO / "assets" / "digits" / f"{digit}_{int(sample) - 1}.png"
         metric = app.metric[0]
         assert metric.label == "Prediction"
         assert metric.value == digit

@@ -39,6 +39,29 @@ def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ignore[no
         page.mouse.up()
 
 
+def click_map(page, key: str, expect: str) -> None:  # type: ignore[no-untyped-def]
+    """Click a pixel a fifth of the way across and a third down a feature-map chart.
+
+    Retried a few times: a click that lands while the page is still re-rendering is lost.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    chart = page.locator(f".st-key-{key} .nsewdrag").first
+    chart.wait_for(timeout=60_000)
+    for _ in range(3):
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        area = chart.bounding_box()
+        assert area is not None
+        page.mouse.click(area["x"] + area["width"] * 0.2, area["y"] + area["height"] * 0.3)
+        try:
+            page.get_by_text(expect).first.wait_for(timeout=15_000)
+            return
+        except PlaywrightTimeout:  # lost while re-rendering: click again
+            continue
+    raise AssertionError(f"clicking {key} never showed {expect!r}")
+
+
 def prediction(page) -> str:  # type: ignore[no-untyped-def]
     metric = page.get_by_test_id("stMetric").first
     metric.wait_for(timeout=60_000)
@@ -70,18 +93,15 @@ def test_drawn_digits_are_predicted_and_clear_empties() -> None:
             assert page.get_by_test_id("stException").count() == 0
             if digit == "7":
                 page.screenshot(path=str(SCREENSHOTS / "draw.png"), full_page=False)
-                # click a pixel of conv1's maps: its arithmetic appears below the map
-                # charts: softmax (0), the input stage (1), conv1 (2)
-                conv1 = page.get_by_test_id("stPlotlyChart").nth(2).locator(".nsewdrag").first
-                conv1.wait_for(timeout=60_000)
-                conv1.scroll_into_view_if_needed()
-                page.wait_for_timeout(500)
-                area = conv1.bounding_box()
-                assert area is not None
-                page.mouse.click(area["x"] + area["width"] * 0.2, area["y"] + area["height"] * 0.3)
-                page.get_by_text("Unit conv1[").first.wait_for(timeout=60_000)
+                # click a pixel of conv1's maps (stage 0), then of pool1's (stage 2)
+                click_map(page, "stage_0", "Unit conv1[")
                 assert page.get_by_text("Σ products =").count() == 1
-                page.get_by_text("Unit conv1[").first.scroll_into_view_if_needed()
+                click_map(page, "stage_2", "Unit pool1[")
+                page.wait_for_timeout(1000)
+                assert page.get_by_text("Unit conv1[").count() == 0
+                assert page.get_by_test_id("stException").count() == 0
+                click_map(page, "stage_0", "Unit conv1[")
+                page.get_by_text("Unit conv1[").first.evaluate("e => e.scrollIntoView()")
                 page.wait_for_timeout(2000)
                 page.screenshot(path=str(SCREENSHOTS / "draw-unit.png"), full_page=False)
                 page.screenshot(path=str(SCREENSHOTS / "draw-full.png"), full_page=True)
