@@ -637,6 +637,46 @@ def softmax_figure(
     return go.Figure(data=[bars], layout=layout)
 
 
+def top_classes_figure(
+    categories: Sequence[str], probs: np.ndarray | torch.Tensor, k: int = 5
+) -> go.Figure:
+    """The ``k`` most probable classes as horizontal bars, best on top (long names stay readable).
+
+    Args:
+        categories: One label per class (e.g. ImageNet's 1,000 names).
+        probs: One probability per class.
+        k: How many classes to show.
+    """
+    p = _weights(probs).astype(np.float64).reshape(-1)
+    if len(p) != len(categories):
+        raise ValueError(f"{len(categories)} categories but {len(p)} probabilities")
+    labels = _unique_labels([str(c) for c in categories])
+    order = [int(i) for i in np.argsort(-p, kind="stable")[: max(1, k)]]
+    bars = go.Bar(
+        y=[labels[i] for i in order],
+        x=p[order],
+        orientation="h",
+        marker={"color": [WINNER_COLOUR] + [OTHER_COLOUR] * (len(order) - 1)},
+        texttemplate="%{x:.1%}",
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="<b>%{y}</b><br>probability %{x:.2%}<extra></extra>",
+    )
+    layout = _layout(
+        f"<b>top {len(order)}</b> of {len(p)} classes",
+        70 + 34 * len(order) + MARGIN["b"],
+        xaxis={
+            "range": [0, 1.15],
+            "tickvals": [0, 0.25, 0.5, 0.75, 1.0],
+            "tickformat": ".0%",
+            "title": {"text": "probability"},
+        },
+        yaxis={"autorange": "reversed", "type": "category", "automargin": True},
+        bargap=0.3,
+    )
+    return go.Figure(data=[bars], layout=layout)
+
+
 def input_figure(
     image: np.ndarray,
     box: tuple[int, int, int, int] | None = None,

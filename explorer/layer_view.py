@@ -1,0 +1,392 @@
+"""Figures of the layer browser: a page of a layer's channels, and one channel over the input.
+
+Big layers (64 channels of 112×112 is 800,000 values) are too heavy to send as heatmap
+numbers, so :func:`channel_grid_figure` sends the tiled channels as **one PNG** coloured
+with the same colour scale a heatmap would use, plus one invisible marker per tile that
+carries the channel's statistics on hover and makes a click pick the channel. The exact
+values of a channel are in :func:`channel_figure`, which draws it large, optionally over
+the input image, with one selectable marker per unit.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+from explorer.figures import (
+    BOX_COLOUR,
+    SELECTED_COLOUR,
+    _colour_bar,
+    _colours,
+    _get,
+    _image_axes,
+    _layout,
+    _normalise_per_map,
+    _unit_hover,
+    layer_can_be_negative,
+)
+from explorer.tiling import ColourScale, Tiling, colour_scale, tile_channels
+
+SORTS = ("index", "mean", "max")
+"""Channel orders of the grid: by number, or by mean or max activation (largest first)."""
+GRID_CURVE = 1
+"""Trace index of the per-tile markers in a :class:`ChannelGrid` figure."""
+UNIT_CURVE = 2
+"""Trace index of the per-unit markers in a :func:`channel_figure`."""
+_PAGE_VALUES = 64 * 112 * 112  # values per grid page: all of ResNet conv1, PNG ~1-2 MB
+_VALUE_FORMAT = ".6~g"
+_LUT_SIZE = 255
+
+
+def _lut(colourscale: str) -> np.ndarray:
+    """255 RGB colours sampled from the plotly colour scale that heatmaps use.
+
+    An odd count puts one entry exactly at the middle, so 0 on a diverging scale is its
+    white, not a neighbour.
+    """
+    stops = go.Heatmap(colorscale=colourscale).colorscale
+    positions = np.array([float(s[0]) for s in stops])
+    rgb = np.array([_parse_colour(str(s[1])) for s in stops], dtype=np.float64)
+    x = np.linspace(0.0, 1.0, _LUT_SIZE)
+    return np.stack([np.interp(x, positions, rgb[:, i]) for i in range(3)], axis=1).round()
+
+
+def _parse_colour(text: str) -> tuple[int, int, int]:
+    if text.startswith("#"):
+        return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+    r, g, b = (int(float(v)) for v in text[text.index("(") + 1 : text.index(")")].split(",")[:3])
+    return r, g, b
+
+
+_LUTS: dict[bool, np.ndarray] = {}
+
+
+def colourise(values: np.ndarray, scale: ColourScale) -> np.ndarray:
+    """Map a 2-D array to ``uint8`` RGB with a heatmap's colour scale (NaN → white).
+
+    Args:
+        values: 2-D float array.
+        scale: Diverging (``RdBu_r`` over ``vmin…vmax``, 0 in the middle) or sequential
+            (``Viridis``).
+    """
+    from explorer.figures import DIVERGING_COLOURSCALE, SEQUENTIAL_COLOURSCALE
+
+    lut = _LUTS.get(scale.diverging)
+    if lut is None:
+        name = DIVERGING_COLOURSCALE if scale.diverging else SEQUENTIAL_COLOURSCALE
+        lut = _LUTS.setdefault(scale.diverging, _lut(name).astype(np.uint8))
+    span = scale.vmax - scale.vmin or 1.0
+    fraction = (np.asarray(values, dtype=np.float32) - scale.vmin) / span
+    nan = ~np.isfinite(fraction)
+    top = _LUT_SIZE - 1
+    index = np.clip(np.nan_to_num(fraction, nan=0.0) * top + 0.5, 0, top).astype(np.uint8)
+    rgb = lut[index]
+    rgb[nan] = 255
+    return rgb
+
+
+def png_data_uri(rgb: np.ndarray) -> str:
+    """An ``(H, W, 3)`` or ``(H, W)`` ``uint8`` image as a ``data:image/png`` URI."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def channel_order(values: np.ndarray, sort: str = "index") -> np.ndarray:
+    """Channel indices of a ``(C, H, W)`` array: in order, or by mean or max, largest first."""
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {SORTS}, got {sort!r}")
+    if sort == "index":
+        return np.arange(len(values))
+    flat = values.reshape(len(values), -1)
+    key = flat.mean(axis=1) if sort == "mean" else flat.max(axis=1)
+    return np.argsort(-key, kind="stable")
+
+
+def page_size(height: int, width: int, limit: int = 256) -> int:
+    """Channels per grid page for maps of ``height × width`` (a square number, 4 … ``limit``)."""
+    fits = max(_PAGE_VALUES // max(height * width, 1), 1)
+    side = max(int(np.sqrt(min(fits, limit))), 2)
+    return side * side
+
+
+@dataclass(frozen=True)
+class ChannelGrid:
+    """A page of a layer's channels and which channel each tile shows.
+
+    Attributes:
+        figure: Trace 0 is the PNG of the tiles, trace :data:`GRID_CURVE` one marker per tile.
+        channels: The channel in each tile, in tile order.
+        tiling: Where each tile sits.
+        scale: The colour scale of the tiles (per-map scales are shown as ``-1…1``/``0…1``).
+    """
+
+    figure: go.Figure
+    channels: tuple[int, ...]
+    tiling: Tiling
+    scale: ColourScale
+
+
+def channel_grid_figure(
+    values: np.ndarray,
+    name: str,
+    kind: str,
+    channels: Sequence[int],
+    scale: str = "layer",
+    tile_px: int = 72,
+) -> ChannelGrid:
+    """Some channels of a ``(C, H, W)`` layer as one tiled image with a hover per tile.
+
+    Args:
+        values: The layer's values on the host.
+        name: Layer name (titles and hover).
+        kind: Layer kind (decides diverging or sequential colours).
+        channels: Which channels to draw, in this order.
+        scale: ``"layer"``: one scale for the whole layer (all channels, not just this
+            page); ``"map"``: each tile stretched to its own range.
+        tile_px: Height of a tile row in pixels.
+    """
+    if values.ndim != 3:
+        raise ValueError(f"{name} is not a map layer: shape {values.shape}")
+    if scale not in ("layer", "map"):
+        raise ValueError(f"scale must be 'layer' or 'map', got {scale!r}")
+    chosen = np.asarray(channels, dtype=np.int64)
+    if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= len(values):
+        raise ValueError(f"channels must be in 0…{len(values) - 1}")
+    shown = values[chosen]
+    diverging = layer_can_be_negative(kind, values)
+    if scale == "layer":
+        colours = colour_scale(values, diverging)
+        tiling = tile_channels(shown)
+        bar_title = f"activation ({colours.label})"
+    else:
+        colours = ColourScale(diverging, -1.0 if diverging else 0.0, 1.0)
+        tiling = tile_channels(_normalise_per_map(shown, diverging))
+        bar_title = "each map's own scale: " + ("−max|v| … +max|v|" if diverging else "min … max")
+    count, h, w = shown.shape
+    image = go.Image(source=png_data_uri(colourise(tiling.image, colours)), hoverinfo="skip")
+    flat = shown.reshape(count, -1)
+    centres = np.array([tiling.origin(i) for i in range(count)], dtype=np.float64)
+    stats = np.stack([chosen, flat.mean(axis=1), flat.max(axis=1), flat.min(axis=1)], axis=1)
+    markers = go.Scatter(
+        x=centres[:, 1] + (w - 1) / 2,
+        y=centres[:, 0] + (h - 1) / 2,
+        mode="markers",
+        marker={"symbol": "square-open", "size": 14, "opacity": 0.0, "color": SELECTED_COLOUR},
+        selected={"marker": {"opacity": 1.0}},
+        unselected={"marker": {"opacity": 0.0}},
+        customdata=stats,
+        hovertemplate=(
+            f"<b>{name}</b> · channel %{{customdata[0]}}<br>"
+            f"mean %{{customdata[1]:{_VALUE_FORMAT}}} · max %{{customdata[2]:{_VALUE_FORMAT}}}"
+            f" · min %{{customdata[3]:{_VALUE_FORMAT}}}<extra></extra>"
+        ),
+    )
+    # A colour bar for the PNG: an empty marker trace that only carries the scale.
+    bar = go.Scatter(
+        x=[None],
+        y=[None],
+        mode="markers",
+        hoverinfo="skip",
+        marker={
+            "color": [colours.vmin],
+            "cmin": colours.vmin,
+            "cmax": colours.vmax,
+            "colorscale": _colours(colours)["colorscale"],
+            "showscale": True,
+            "colorbar": _colour_bar(bar_title),
+        },
+    )
+    title = f"<b>{name}</b> · {len(values)} channels of {h}×{w}"
+    if count < len(values):
+        title += f" · showing {count}"
+    axis = f"{count} channels, {tiling.cols} per row · hover a tile for its statistics, click it"
+    layout = _layout(title, max(tiling.rows * tile_px + 100, 240), **_image_axes(axis))
+    layout["hoverdistance"] = -1  # the nearest tile centre answers anywhere in the tile
+    layout["xaxis"]["range"] = [-0.5, tiling.image.shape[1] - 0.5]
+    layout["yaxis"]["range"] = [tiling.image.shape[0] - 0.5, -0.5]
+    if count <= 64:
+        layout["annotations"] = [
+            {
+                "x": tiling.origin(i)[1] - 0.5,
+                "y": tiling.origin(i)[0] - 0.5,
+                "xref": "x",
+                "yref": "y",
+                "text": str(int(c)),
+                "showarrow": False,
+                "xanchor": "left",
+                "yanchor": "top",
+                "font": {"size": 9, "color": "#222"},
+                "bgcolor": "rgba(255,255,255,0.65)",
+                "borderpad": 1,
+            }
+            for i, c in enumerate(chosen)
+        ]
+    figure = go.Figure(data=[image, markers, bar], layout=layout)
+    return ChannelGrid(figure, tuple(int(c) for c in chosen), tiling, colours)
+
+
+def channel_from_selection(event: object, grid: ChannelGrid) -> int | None:
+    """The channel a click on a :func:`channel_grid_figure` picked, or ``None``."""
+    points = _get(_get(event, "selection"), "points")
+    if not isinstance(points, Sequence):
+        return None
+    for point in points:
+        if _get(point, "curve_number") not in (None, GRID_CURVE):
+            continue
+        index = _get(point, "point_index")
+        if isinstance(index, int) and 0 <= index < len(grid.channels):
+            return grid.channels[index]
+    return None
+
+
+def channel_figure(
+    channel_values: np.ndarray,
+    name: str,
+    channel: int,
+    kind: str,
+    background: np.ndarray | None = None,
+    opacity: float = 0.7,
+    box: tuple[int, int, int, int] | None = None,
+    height: int = 460,
+) -> go.Figure:
+    """One channel ``(H, W)`` large, in the input's pixel coordinates, over the input image.
+
+    The map is stretched over the input (a unit of a stride-``s`` map covers ``s×s`` input
+    pixels) so where it fires can be read off the picture; hover gives each unit's exact
+    value and a click selects it.
+
+    Args:
+        channel_values: The channel's values.
+        name: Layer name. channel: Its channel number (titles and hover).
+        kind: Layer kind (diverging or sequential colours).
+        background: The input as the network sees it, ``(H_in, W_in[, 3])`` ``uint8``; without
+            it the map is drawn on its own grid.
+        opacity: Of the map over the image (1: the map only).
+        box: A receptive field ``(top, left, bottom, right)`` in input pixels to outline.
+        height: Figure height in pixels.
+    """
+    values = np.asarray(channel_values, dtype=np.float32)
+    if values.ndim != 2:
+        raise ValueError(f"expected one channel (H, W), got shape {values.shape}")
+    h, w = values.shape
+    in_h, in_w = (h, w) if background is None else background.shape[:2]
+    dy, dx = in_h / h, in_w / w
+    y0, x0 = (dy - 1) / 2, (dx - 1) / 2
+    scale = colour_scale(values, layer_can_be_negative(kind, values))
+    traces: list[Any] = []
+    if background is not None:
+        traces.append(go.Image(source=png_data_uri(background), hoverinfo="skip"))
+    traces.append(
+        go.Heatmap(
+            z=values,
+            x0=x0,
+            dx=dx,
+            y0=y0,
+            dy=dy,
+            opacity=float(opacity),
+            hoverinfo="skip",
+            colorbar=_colour_bar(f"activation ({scale.label})"),
+            **_colours(scale),
+        )
+    )
+    while len(traces) < UNIT_CURVE:  # keep the unit markers at a fixed trace index
+        traces.insert(0, go.Scatter(x=[None], y=[None], hoverinfo="skip", mode="markers"))
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    customdata = np.stack(
+        [np.full(values.size, channel, np.float32), rows.ravel(), cols.ravel(), values.ravel()],
+        axis=1,
+    ).astype(np.float32)
+    traces.append(
+        {
+            "type": "scattergl",
+            "x": (x0 + cols.ravel() * dx).astype(np.float32),
+            "y": (y0 + rows.ravel() * dy).astype(np.float32),
+            "mode": "markers",
+            "customdata": customdata,
+            "marker": {
+                "symbol": "square-open",
+                "size": 8,
+                "opacity": 0.0,
+                "color": SELECTED_COLOUR,
+                "line": {"width": 2},
+            },
+            "selected": {"marker": {"opacity": 1.0}},
+            "unselected": {"marker": {"opacity": 0.0}},
+            "hovertemplate": _unit_hover(f"<b>{name}</b>"),
+            "showlegend": False,
+        }
+    )
+    where = "over the input" if background is not None else f"{h}×{w}"
+    layout = _layout(f"<b>{name}</b> · channel {channel} · {h}×{w} {where}", height)
+    layout.update(_image_axes(f"input pixels {in_h}×{in_w}; one unit = {dy:g}×{dx:g} pixels"))
+    layout["xaxis"]["range"] = [-0.5, in_w - 0.5]
+    layout["yaxis"]["range"] = [in_h - 0.5, -0.5]
+    if box is not None:
+        top, left, bottom, right = box
+        layout["shapes"] = [
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "y",
+                "x0": left - 0.5,
+                "x1": right - 0.5,
+                "y0": top - 0.5,
+                "y1": bottom - 0.5,
+                "line": {"color": BOX_COLOUR, "width": 3},
+            }
+        ]
+    return go.Figure(data=traces, layout=layout)
+
+
+def unit_from_channel_selection(event: object, shape: tuple[int, int]) -> tuple[int, int] | None:
+    """The ``(row, col)`` of the unit a click on a :func:`channel_figure` picked, or ``None``."""
+    points = _get(_get(event, "selection"), "points")
+    if not isinstance(points, Sequence):
+        return None
+    h, w = shape
+    for point in points:
+        if _get(point, "curve_number") not in (None, UNIT_CURVE):
+            continue
+        index = _get(point, "point_index")
+        if isinstance(index, int) and 0 <= index < h * w:
+            return divmod(index, w)
+    return None
+
+
+def weight_histogram_figure(weight: np.ndarray, name: str, bins: int = 60) -> go.Figure:
+    """A histogram of every weight of one layer, with its count, mean and std in the title."""
+    values = np.asarray(weight, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError(f"{name} has no weights")
+    counts, edges = np.histogram(values, bins=bins)
+    bars = go.Bar(
+        x=(edges[:-1] + edges[1:]) / 2,
+        y=counts,
+        width=np.diff(edges),
+        marker={"color": "#4c78a8"},
+        customdata=np.stack([edges[:-1], edges[1:]], axis=1),
+        hovertemplate=(
+            f"%{{customdata[0]:{_VALUE_FORMAT}}} … %{{customdata[1]:{_VALUE_FORMAT}}}"
+            "<br><b>%{y}</b> weights<extra></extra>"
+        ),
+    )
+    title = (
+        f"<b>{name}</b> · {values.size:,} weights · mean {values.mean():.3g} · "
+        f"std {values.std():.3g}"
+    )
+    layout = _layout(
+        title,
+        300,
+        xaxis={"title": {"text": "weight value"}, "zeroline": True},
+        yaxis={"title": {"text": "count"}},
+        bargap=0.0,
+    )
+    return go.Figure(data=[bars], layout=layout)
