@@ -12,6 +12,7 @@ PAGES = [
         "pages/image.py", title="Image classifier", icon=":material/image:", url_path="classify"
     ),
     st.Page(
+        "pages/lab.py",
         title="Convolution lab",
         icon=":material/grid_on:",
         url_path="convolution-lab",

@@ -1,0 +1,662 @@
+"""Convolution lab: every concept of a CNN computed live on your own input, with its numbers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import lab
+from explorer import lab_figures as lf
+from explorer.preprocess import ImageError, NothingDrawn, preprocess_digit
+from explorer.tiling import colour_scale
+from explorer.zoo import ASSETS_DIR
+
+PHOTO = ASSETS_DIR / "photos" / "grace_hopper.jpg"
+VIEWS = ["2-D convolution", "Activation & pooling", "Pipeline", "1-D convolution"]
+INPUTS = ["7×7 square", "5×5 binary", "Sample digit", "Draw a digit", "Photo", "Upload an image"]
+CUSTOM = "custom (edit below)"
+CHANNELS = {
+    "gray": "grayscale",
+    "red": "red channel",
+    "green": "green channel",
+    "blue": "blue channel",
+    "rgb": "RGB, depth 3",
+}
+BOUNDARY_HELP = (
+    "What the padding holds, for a row a b c d:  \n"
+    "**zero** 0 0 | a b c d | 0 0 · **reflect** b a | a b c d | d c (scipy's default) · "
+    "**mirror** c b | a b c d | c b (torch's 'reflect') · **nearest** a a | a b c d | d d · "
+    "**wrap** c d | a b c d | a b"
+)
+PLAY_SECONDS = 0.8
+ACTIVATION_NAMES = {
+    "none": "none",
+    "relu": "ReLU",
+    "leaky_relu": "leaky ReLU",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+}
+# What suits each input when it is picked: (kernel, padding).
+INPUT_DEFAULTS = {
+    "7×7 square": ("box blur (1/9)", "valid"),
+    "5×5 binary": ("X (teaching)", "valid"),
+}
+N = lab.number_text
+
+
+# --- inputs, cached by name ----------------------------------------------------------------
+
+
+def gallery() -> dict[str, Path]:
+    """Sample digits shipped in assets/digits, by label."""
+    files = sorted((ASSETS_DIR / "digits").glob("*.png"))
+    return {f"{p.stem.split('_')[0]} (sample {int(p.stem.split('_')[1]) + 1})": p for p in files}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def named_input(name: str, detail: str = "", channel: str = "gray") -> np.ndarray:
+    """A teaching array, a gallery digit (``detail``: its label) or the photo, by name."""
+    if name == "7×7 square":
+        return lab.teaching_square()
+    if name == "5×5 binary":
+        return lab.teaching_binary()
+    if name == "Sample digit":
+        return lab.prepare_image(gallery()[detail], side=28, square=False)
+    if name == "Photo":
+        return lab.prepare_image(PHOTO, side=300, channel=channel)  # type: ignore[arg-type]
+    raise ValueError(f"unknown input {name!r}")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def uploaded_input(digest: str, _data: bytes, channel: str) -> np.ndarray:
+    """An uploaded image (keyed by its sha256), longer side shrunk to 300."""
+    return lab.prepare_image(_data, side=300, channel=channel, square=False)  # type: ignore[arg-type]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def drawn_input(digest: str, _data: bytes) -> np.ndarray:
+    """A canvas drawing laid out like MNIST (28×28), keyed by its sha256."""
+    return preprocess_digit(_data).display.astype(np.float64) / 255.0
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def pipeline(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The classic pipeline on the photo: input, edge conv (SAME), ReLU, 2×2 max-pool."""
+    image = named_input("Photo", channel="gray")
+    conv = lab.correlate2d(image, lab.KERNELS[name], padding="same").output
+    rectified = lab.activate(conv, "relu")
+    return image, conv, rectified, lab.pool2d(rectified, 2, 2, "max").output
+
+
+def on_input_change() -> None:
+    """Pick the kernel and padding that the chosen teaching example is known for."""
+    kernel, padding = INPUT_DEFAULTS.get(
+        st.session_state["lab_input"], ("edge: outline (8-centre)", "same")
+    )
+    st.session_state["lab_kernel"] = kernel
+    st.session_state["lab_padding"] = padding
+
+
+def read_input() -> np.ndarray | None:
+    """The sidebar's input as float pixels in 0…1: ``(H, W)``, or ``(3, H, W)`` for RGB."""
+    name = st.selectbox("Input", INPUTS, key="lab_input", on_change=on_input_change)
+    if name == "Sample digit":
+        samples = gallery()
+        label = st.selectbox("Sample digit (real MNIST)", list(samples), key="lab_digit")
+        return named_input(name, str(label))
+    if name == "Draw a digit":
+        from streamlit_drawable_canvas import st_canvas  # only under streamlit run / AppTest
+
+        canvas = st_canvas(
+            stroke_width=18,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            height=224,
+            width=224,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key="lab_canvas",
+        )
+        data = canvas.image_bytes
+        if data is None:
+            st.info("Draw a digit (white on black); it is laid out 28×28 like MNIST.")
+            return None
+        try:
+            return drawn_input(hashlib.sha256(data).hexdigest(), data)
+        except NothingDrawn:
+            st.info("Nothing drawn yet: draw a digit in the black box.")
+        except ImageError as exc:
+            st.error(f"That drawing cannot be read: {exc}")
+        return None
+    if name in ("Photo", "Upload an image"):
+        channel = st.radio(
+            "Channel",
+            list(CHANNELS),
+            format_func=CHANNELS.get,
+            key="lab_channel",
+            horizontal=True,
+            help="RGB, depth 3: the kernel gets the input's depth (3 × kh × kw, the same 2-D "
+            "kernel on every channel) and the products of all three channels are summed into "
+            "**one** output map.",
+        )
+        if name == "Photo":
+            return named_input(name, channel=str(channel))
+        upload = st.file_uploader(
+            "An image (PNG, JPEG, WebP, …); the longer side is shrunk to 300 px",
+            type=None,
+            key="lab_upload",
+        )
+        if upload is None:
+            st.info("Upload an image, or pick the photo.")
+            return None
+        data = upload.getvalue()
+        try:
+            return uploaded_input(hashlib.sha256(data).hexdigest(), data, str(channel))
+        except ImageError as exc:
+            st.error(f"That image cannot be read: {exc}")
+            return None
+    return named_input(name)
+
+
+def read_kernel() -> np.ndarray:
+    """The chosen preset or custom kernel, as edited in the kernel table."""
+    names = [*lab.KERNELS, CUSTOM]
+    st.session_state.setdefault("lab_kernel", "box blur (1/9)")  # the 7×7 square's kernel
+    preset = st.selectbox("Kernel", names, key="lab_kernel")
+    if preset == CUSTOM:
+        size = st.segmented_control(
+            "Kernel size",
+            [3, 5, 7],
+            default=3,
+            key="lab_kernel_size",
+            format_func=lambda k: f"{k}×{k}",
+        )
+        start = lab.identity_kernel(size or 3)
+    else:
+        start = np.array(lab.KERNELS[preset])
+    slug = hashlib.sha1(f"{preset}-{start.shape}".encode()).hexdigest()[:8]
+    columns = {
+        str(c): st.column_config.NumberColumn(str(c), format="%.4g", width=48, required=True)
+        for c in range(start.shape[1])
+    }
+    edited = st.data_editor(
+        pd.DataFrame(start, columns=[str(c) for c in range(start.shape[1])]),
+        key=f"lab_kernel_editor_{slug}",
+        column_config=columns,
+        hide_index=True,
+        width="content",
+    )
+    kernel = np.nan_to_num(edited.to_numpy(dtype=np.float64), nan=0.0)
+    st.caption("Click a cell to edit the kernel. " + lf.shape_text(kernel.shape) + " kernel.")
+    return kernel
+
+
+def read_settings() -> dict[str, object]:
+    """Bias, stride, padding and boundary from the sidebar."""
+    bias = st.number_input("Bias", -10.0, 10.0, 0.0, 0.1, format="%.4f", key="lab_bias")
+    stride = st.slider("Stride", 1, 4, 1, key="lab_stride")
+    padding_mode = st.selectbox(
+        "Padding",
+        ["valid", "same", "full", "number"],
+        key="lab_padding",
+        help="valid: none · same: the output keeps ⌈W / S⌉ pixels (TensorFlow / PyTorch: the "
+        "odd pixel goes right / bottom) · full: F − 1 each side · number: that many each side",
+    )
+    padding: lab.Padding = str(padding_mode)
+    if padding_mode == "number":
+        padding = int(st.number_input("Padding (pixels each side)", 0, 10, 1, key="lab_pad_pixels"))
+    boundary = st.selectbox(
+        "Boundary fill",
+        lab.BOUNDARIES,
+        key="lab_boundary",
+        help=BOUNDARY_HELP,
+        disabled=padding in ("valid", 0),
+    )
+    return {"bias": bias, "stride": stride, "padding": padding, "boundary": boundary}
+
+
+# --- the views -------------------------------------------------------------------------------
+
+
+def map_height(values: np.ndarray) -> int:
+    """Taller figures for photo-sized maps, so their detail is visible."""
+    return 460 if max(values.shape[-2:]) > lf.ROBUST_FROM else 340
+
+
+def input_kind(image: np.ndarray) -> lf.Kind:
+    return "pixels" if image.min() >= 0 and image.max() <= 1 else "signed"
+
+
+def show_output_size(result: lab.Conv2dResult) -> None:
+    rows, cols = result.formulas()
+    h, w = result.output.shape
+    st.markdown(f"**Output size** → **{h} × {w}**  \nrows: {rows}  \ncolumns: {cols}")
+
+
+def step_position(rows: int, cols: int, playing: bool) -> tuple[int, int]:
+    """Row and column sliders (clamped to the current output); advanced one step when playing."""
+    row = min(int(st.session_state.get("lab_row", 0)), rows - 1)
+    col = min(int(st.session_state.get("lab_col", 0)), cols - 1)
+    if playing and st.session_state.get("lab_played") is not None:
+        index = (row * cols + col + 1) % (rows * cols)
+        row, col = divmod(index, cols)
+    st.session_state["lab_played"] = True if playing else None
+    st.session_state["lab_row"], st.session_state["lab_col"] = row, col
+    left, right = st.columns(2)
+    with left:
+        row = index_slider("Output row", rows, "lab_row")
+    with right:
+        col = index_slider("Output column", cols, "lab_col")
+    return row, col
+
+
+def index_slider(label: str, count: int, key: str) -> int:
+    """A slider over ``0 … count − 1`` whose kept value is clamped to a shrunken range."""
+    value = min(int(st.session_state.get(key, 0)), count - 1)
+    st.session_state[key] = value
+    if count == 1:
+        st.caption(f"{label} 0 (the only one)")
+        return 0
+    return int(st.slider(label, 0, count - 1, key=key))
+
+
+def step_through(result: lab.Conv2dResult, kind: lf.Kind, playing: bool) -> None:
+    """Pick an output position: its patch on the input, the kernel, the products, the sum."""
+    rows, cols = result.output.shape
+    row, col = step_position(rows, cols, playing)
+    step = result.step(row, col)
+    kh, kw = result.kernel.shape[1:]
+    patch_box = lf.Box(step.top, step.left, step.top + kh, step.left + kw)
+    depth = len(result.padded)
+    pictures = st.columns(2)
+    padded_title = f"input, {lf.pad_text(result.pad)}"
+    height = 460 if max(result.padded.shape[1:]) > lf.MAX_WRITTEN else 380
+    pictures[0].plotly_chart(
+        lf.padded_input_figure(
+            result.padded[0],
+            result.pad,
+            patch_box,
+            padded_title + (" · channel 0" if depth > 1 else ""),
+            kind,
+            height,
+        ),
+        key="lab_step_input",
+    )
+    pictures[1].plotly_chart(
+        lf.output_figure(result.output, (row, col), "output (feature map)", height=height),
+        key="lab_step_output",
+    )
+    for channel in range(depth):
+        named = f", channel {channel}" if depth > 1 else ""
+        a, b, c = st.columns(3)
+        a.plotly_chart(
+            lf.grid_figure(step.patch[channel], f"patch{named}", kind, numbers=True, height=250),
+            key=f"lab_step_patch_{channel}",
+        )
+        b.plotly_chart(
+            lf.kernel_figure(step.kernel[channel], f"kernel{named}", 250),
+            key=f"lab_step_kernel_{channel}",
+        )
+        c.plotly_chart(
+            lf.grid_figure(
+                step.products[channel], f"products{named}", "signed", numbers=True, height=250
+            ),
+            key=f"lab_step_products_{channel}",
+        )
+    st.markdown(
+        f"**output[{row}, {col}]** = Σ products + bias = {N(step.total)} + {N(step.bias)} "
+        f"= **{N(step.value)}**"
+    )
+    equation = step.equation()
+    if equation:
+        st.caption(f"Σ products = {equation}")
+    st.caption(
+        f"The patch starts at input row {step.top}, column {step.left} "
+        f"(negative or past the edge: the padding); the kernel moves {result.stride[0]} "
+        "pixel(s) per output step."
+    )
+
+
+def show_flip(
+    image: np.ndarray, kernel: np.ndarray, settings: dict[str, object], corr: np.ndarray
+) -> None:
+    """Cross-correlation (what CNNs compute) next to true convolution (flipped kernel)."""
+    conv = lab.convolve2d(image, kernel, **settings)  # type: ignore[arg-type]
+    difference = corr - conv.output
+    worst = float(np.abs(difference).max())
+    if lab.is_flip_symmetric(kernel):
+        st.success("This kernel looks the same turned by 180°: both give the same map.")
+    else:
+        r, c = np.unravel_index(int(np.argmax(np.abs(difference))), difference.shape)
+        st.warning(
+            f"The flipped kernel differs: the maps differ by up to {N(worst)} "
+            f"(at row {r}, column {c}). np.convolve and scipy.ndimage.convolve give the "
+            "flipped map."
+        )
+    scale = colour_scale(np.concatenate([corr.ravel(), conv.output.ravel()]), True)
+    a, b, c, d = st.columns([1, 1, 2, 2])
+    a.plotly_chart(lf.kernel_figure(kernel, "kernel (CNN)", 240), key="lab_flip_kernel")
+    b.plotly_chart(lf.kernel_figure(conv.kernel[0], "flipped", 240), key="lab_flip_flipped")
+    c.plotly_chart(
+        lf.grid_figure(conv.output, "convolution (flipped)", "signed", scale=scale),
+        key="lab_flip_conv",
+    )
+    d.plotly_chart(
+        lf.grid_figure(difference, "cross-correlation − convolution", "signed"), key="lab_flip_diff"
+    )
+
+
+def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: dict[str, object]) -> None:
+    st.caption(
+        "The kernel slides over the (padded) input by the stride; at each stop the element-wise "
+        "products are summed, plus the bias, into one output value."
+    )
+    result = lab.correlate2d(image, kernel, **settings)  # type: ignore[arg-type]
+    kind = input_kind(image)
+    show_output_size(result)
+    with st.expander("Formula and numbers"):
+        st.markdown(
+            "Output size ⌊(W − F + 2P) / S⌋ + 1 with W the input size, F the kernel size, "
+            "P the padding on each side and S the stride. 'same' padding may put one more "
+            "pixel after than before (P₁ + P₂)."
+        )
+        st.markdown(
+            f"Output values ({lf.shape_text(result.output.shape)}), "
+            f"rounded to {lab.DECIMALS} decimals:"
+        )
+        st.dataframe(pd.DataFrame(np.round(result.output, lab.DECIMALS)), key="lab_output_table")
+    play_column, about = st.columns([1, 4])
+    playing = play_column.toggle(
+        "▶ Play", key="lab_play", help="Slide the kernel over the input, one output at a time."
+    )
+    about.caption("Choose an output position, or press play to watch the kernel slide.")
+    st.fragment(step_through, run_every=PLAY_SECONDS if playing else None)(result, kind, playing)
+    st.divider()
+    if st.toggle("Compare with true convolution (flipped kernel)", key="lab_flip"):
+        st.caption(
+            "A CNN layer computes cross-correlation: the kernel is laid on the patch as it is. "
+            "Convolution in maths, np.convolve and scipy.ndimage.convolve turn the kernel by 180° "
+            "first. Training learns the kernel either way, but the numbers differ."
+        )
+        show_flip(image, kernel, settings, result.output)
+
+
+def pool_unit(pooled: lab.Pool2dResult, scale: object, kind: lf.Kind) -> None:
+    """One pooled value: its window on the activated map and, for max pooling, the winner."""
+    rows, cols = pooled.output.shape
+    left, right = st.columns(2)
+    with left:
+        row = index_slider("Pooled row", rows, "lab_pool_row")
+    with right:
+        col = index_slider("Pooled column", cols, "lab_pool_col")
+    window = pooled.window(row, col)
+    box = lf.Box(window.top, window.left, window.top + pooled.size, window.left + pooled.size)
+    a, b, c = st.columns([5, 3, 5])
+    a.plotly_chart(
+        lf.pool_input_figure(
+            pooled.input, box, window.winner, "activated map", scale, kind, map_height(pooled.input)
+        ),  # type: ignore[arg-type]
+        key="lab_pool_input",
+    )
+    b.plotly_chart(
+        lf.grid_figure(
+            window.values, "window", kind, scale=scale, numbers=True, height=260, show_scale=False
+        ),
+        key="lab_pool_window",
+    )  # type: ignore[arg-type]
+    selected = lf.Box(row, col, row + 1, col + 1, lf.SELECTED_COLOUR, "solid", False)
+    c.plotly_chart(
+        lf.grid_figure(pooled.output, f"{pooled.mode} pooled", kind, scale=scale, boxes=[selected]),  # type: ignore[arg-type]
+        key="lab_pool_output",
+    )
+    if window.winner is not None:
+        wy, wx = window.winner
+        st.markdown(
+            f"**pooled[{row}, {col}]** = max of the window = **{N(window.value)}**, "
+            f"won by input row {wy}, column {wx}"
+        )
+    else:
+        what = "mean" if pooled.mode == "average" else "sum"
+        st.markdown(
+            f"**pooled[{row}, {col}]** = {what} of the {window.values.size} values = "
+            f"**{N(window.value)}**"
+        )
+
+
+def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: dict[str, object]) -> None:
+    st.caption(
+        "The feature map of the sidebar's convolution, through an activation (element-wise), "
+        "then pooled: each window of the map becomes one number."
+    )
+    conv = lab.correlate2d(image, kernel, **settings).output  # type: ignore[arg-type]
+    a, b, c, d, e = st.columns(5)
+    activation = a.selectbox(
+        "Activation",
+        lab.ACTIVATIONS,
+        index=1,
+        key="lab_activation",
+        format_func=lambda n: {"none": "none", "relu": "ReLU", "leaky_relu": "leaky ReLU"}.get(
+            n, n
+        ),
+    )
+    slope = 0.1
+    if activation == "leaky_relu":
+        slope = float(a.number_input("Negative slope", 0.0, 1.0, 0.1, 0.01, key="lab_leaky_slope"))
+    mode = b.selectbox("Pooling", lab.POOL_MODES, key="lab_pool_mode")
+    size = c.slider("Window", 1, 4, 2, key="lab_pool_size")
+    stride = d.slider("Pool stride", 1, 4, 2, key="lab_pool_stride")
+    activated = lab.activate(conv, str(activation), slope)
+    e.markdown(f"`{lab.activation_formula(str(activation), slope)}`")
+    # Before and after on one scale, so what the activation changes is visible.
+    both = np.concatenate([conv.ravel(), activated.ravel()])
+    kind: lf.Kind = "signed" if both.min() < 0 else "nonnegative"
+    shared = lf.scale_for(both, kind, robust=max(conv.shape) > lf.ROBUST_FROM)
+    left, right = st.columns(2)
+    left.plotly_chart(
+        lf.grid_figure(conv, "before: conv output", kind, scale=shared, height=map_height(conv)),
+        key="lab_act_before",
+    )
+    right.plotly_chart(
+        lf.grid_figure(
+            activated, f"after: {ACTIVATION_NAMES[str(activation)]}", kind, scale=shared
+        ),
+        key="lab_act_after",
+    )
+    negatives = lab.count_negative(conv)
+    st.caption(
+        f"Same colour scale on both ({shared.label}"
+        + (", colours saturate beyond it" if max(conv.shape) > lf.ROBUST_FROM else "")
+        + "). "
+        f"{negatives} of {conv.size} values were negative."
+    )
+    try:
+        pooled = lab.pool2d(activated, int(size), int(stride), str(mode))
+    except ValueError as exc:
+        st.warning(f"Cannot pool: {exc}")
+        return
+    rows, cols = pooled.formulas()
+    st.markdown(
+        f"**Pooled size** → **{lf.shape_text(pooled.output.shape)}**  \n"
+        f"rows: {rows}  \ncolumns: {cols}"
+    )
+    st.caption(
+        "Pooling has no weights and works on each map separately; partial windows are dropped."
+    )
+    st.fragment(pool_unit)(pooled, shared, kind)
+
+
+def view_pipeline() -> None:
+    name = "edge: outline (8-centre)"
+    st.caption(
+        "The classic pipeline on a 300×300 grayscale photo: convolve with the 8-centre edge "
+        "kernel (SAME padding) → ReLU → 2×2 max-pool, stride 2."
+    )
+    image, conv, rectified, pooled = pipeline(name)
+    shapes = " → ".join(lf.shape_text(a.shape) for a in (image, conv, rectified, pooled))
+    st.markdown(f"**Shapes** {shapes}")
+    with st.expander("Formula and numbers"):
+        st.markdown(
+            f"conv: {lab.output_size_formula(300, 3, 1, 1)} (SAME: P = 1)  \n"
+            "ReLU: element-wise, shape unchanged  \n"
+            f"max-pool: {lab.output_size_formula(300, 2, 0, 2)}"
+        )
+        st.dataframe(pd.DataFrame(lab.KERNELS[name]), key="lab_pipeline_kernel")
+        negatives = lab.count_negative(conv)
+        st.markdown(
+            f"{negatives} of {conv.size} conv outputs are negative; ReLU sets them to 0. "
+            f"Largest edge response {N(float(conv.max()))}."
+        )
+    positive = colour_scale(rectified, False)
+    top = st.columns(2)
+    top[0].plotly_chart(
+        lf.grid_figure(image, "1. input (grayscale)", "pixels", height=460), key="lab_pipe_input"
+    )
+    top[1].plotly_chart(
+        lf.grid_figure(conv, "2. conv 8-centre edge, SAME", "signed", height=460),
+        key="lab_pipe_conv",
+    )
+    bottom = st.columns(2)
+    bottom[0].plotly_chart(
+        lf.grid_figure(rectified, "3. ReLU", "nonnegative", scale=positive, height=460),
+        key="lab_pipe_relu",
+    )
+    bottom[1].plotly_chart(
+        lf.grid_figure(
+            pooled, "4. max-pool 2×2, stride 2", "nonnegative", scale=positive, height=460
+        ),
+        key="lab_pipe_pool",
+    )
+
+
+def value_table(
+    rows: dict[str, np.ndarray], positions: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
+    """One row per series, rounded to the lab's decimals; blank where a series has no value.
+
+    With ``positions`` (one array per series) the columns are positions in the signal, so
+    outputs line up with the input values they are centred on; else output indices.
+    """
+    if positions is None:
+        positions = {name: np.arange(len(v)) for name, v in rows.items()}
+    columns = sorted({float(p) for name in rows for p in positions[name]})
+    table = pd.DataFrame("", index=list(rows), columns=[f"{c:g}" for c in columns])
+    for name, values in rows.items():
+        for p, v in zip(positions[name], values, strict=True):
+            table.loc[name, f"{float(p):g}"] = N(float(v))
+    return table
+
+
+def view_1d() -> None:
+    st.caption(
+        "A signal smoothed by a 1-D kernel: np.convolve's modes decide how much padding (and so "
+        "how many outputs); scipy.ndimage's boundary modes decide what the padding holds."
+    )
+    a, b = st.columns(2)
+    signal_text = a.text_input("Signal", "0 0 0 0 0 1 1 1 1 1", key="lab_1d_signal")
+    kernel_text = b.text_input("Kernel (fractions allowed)", "1/3, 1/3, 1/3", key="lab_1d_kernel")
+    try:
+        signal, kernel = lab.parse_numbers(signal_text), lab.parse_numbers(kernel_text)
+        modes = {mode: lab.convolve1d(signal, kernel, mode) for mode in lab.NUMPY_CONVOLVE_MODES}
+    except ValueError as exc:
+        st.error(f"Cannot convolve: {exc}")
+        return
+    n = len(kernel)
+    centre = (n - 1) / 2
+    positions = {
+        "full": np.arange(len(modes["full"])) - centre,
+        "same": np.arange(len(modes["same"])) + (n - 1) // 2 - centre,
+        "valid": np.arange(len(modes["valid"])) + centre,
+    }
+    signal_xy = (np.arange(len(signal)), signal)
+    st.plotly_chart(
+        lf.signal_figure(
+            signal_xy,
+            {f"np.convolve {m}": (positions[m], modes[m]) for m in lab.NUMPY_CONVOLVE_MODES},
+            f"<b>np.convolve</b> · signal {len(signal)} values (gray), kernel {n}",
+        ),
+        key="lab_1d_numpy",
+    )
+    st.markdown(
+        f"full: {len(signal)} + {n} − 1 = **{len(modes['full'])}** outputs "
+        f"({n - 1} zeros each side) · same: **{len(modes['same'])}** · "
+        f"valid: {len(signal)} − {n} + 1 = **{len(modes['valid'])}**"
+    )
+    aligned = n % 2 == 1
+    st.dataframe(
+        value_table(
+            {"signal": signal, **modes},
+            {"signal": signal_xy[0], **positions} if aligned else None,
+        ),
+        key="lab_1d_numpy_table",
+    )
+    st.caption(
+        "Columns: the position in the signal each output is centred on."
+        if aligned
+        else "Columns: output index (an even kernel has no centre)."
+    )
+    st.markdown("##### scipy.ndimage.convolve: what the padding holds")
+    if n % 2 == 0:
+        st.info("scipy's boundary modes centre the kernel: give it an odd number of values.")
+        return
+    bounded = {b: lab.convolve1d_boundary(signal, kernel, b) for b in lab.BOUNDARIES}
+    names = {b: f"{lab.SCIPY_MODES[b]}" for b in lab.BOUNDARIES}
+    st.plotly_chart(
+        lf.signal_figure(
+            signal_xy,
+            {f"mode='{names[b]}'": (signal_xy[0], v) for b, v in bounded.items()},
+            f"<b>scipy.ndimage.convolve</b> · {len(signal)} outputs in every mode",
+        ),
+        key="lab_1d_scipy",
+    )
+    st.dataframe(
+        value_table({"signal": signal} | {names[b]: v for b, v in bounded.items()}),
+        key="lab_1d_scipy_table",
+    )
+    half = n // 2
+    with st.expander("What each mode pads with"):
+        padded = {
+            names[b]: lab.pad(signal[None], (0, 0), (half, half), b)[0] for b in lab.BOUNDARIES
+        }
+        where = np.arange(-half, len(signal) + half)
+        st.dataframe(value_table(padded, dict.fromkeys(padded, where)), key="lab_1d_padded_table")
+        st.caption(
+            f"{half} value(s) added each side; the kernel then slides over the padded signal."
+        )
+
+
+# --- the page --------------------------------------------------------------------------------
+
+st.title("Convolution lab")
+st.caption(
+    "Every idea of a CNN — convolution, kernel, stride, padding, activation, pooling, output "
+    "size — computed live on your input, as pictures and as numbers."
+)
+
+with st.sidebar:
+    st.subheader("Input")
+    image = read_input()
+    st.subheader("Convolution")
+    kernel = read_kernel()
+    settings = read_settings()
+
+view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="lab_view") or VIEWS[0]
+if view in VIEWS[:2]:
+    if image is None:
+        st.info("Choose an input in the sidebar.")
+    else:
+        st.caption(f"Input {lf.shape_text(image.shape)} · kernel {lf.shape_text(kernel.shape)}")
+        try:
+            if view == VIEWS[0]:
+                view_convolution(image, kernel, settings)
+            else:
+                view_pooling(image, kernel, settings)
+        except ValueError as exc:
+            st.warning(f"These settings do not fit: {exc}. Pad the input or pick a smaller kernel.")
+elif view == VIEWS[2]:
+    view_pipeline()
+else:
+    view_1d()
