@@ -1,4 +1,4 @@
-"""Command line: ``python -m explorer models|predict|inspect|train``.
+"""Command line: ``python -m explorer models|predict|inspect|train|bench``.
 
 Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
 """
@@ -184,6 +184,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from explorer.bench import cmd_bench as run_bench
+
+    return run_bench(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description="See inside a CNN.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -218,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--seed", type=int, default=0)
     train_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     train_cmd.set_defaults(func=cmd_train)
+
+    bench = sub.add_parser("bench", help="measure capture, figure and page costs vs. targets")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
+    bench.add_argument("--quick", action="store_true", help="few repeats: checks, not figures")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
