@@ -224,27 +224,27 @@ def _unit_hover(hover_title: str) -> str:
     )
 
 
-def _channel_labels(tiling: Tiling, count: int) -> list[dict[str, Any]]:
-    """A small channel number in the top-left corner of each tile."""
-    labels = []
-    for channel in range(count):
-        y, x = tiling.origin(channel)
-        labels.append(
-            {
-                "x": x - 0.5,
-                "y": y - 0.5,
-                "xref": "x",
-                "yref": "y",
-                "text": str(channel),
-                "showarrow": False,
-                "xanchor": "left",
-                "yanchor": "top",
-                "font": {"size": 9, "color": "#222"},
-                "bgcolor": "rgba(255,255,255,0.65)",
-                "borderpad": 1,
-            }
-        )
-    return labels
+def channel_label_trace(tiling: Tiling, labels: Sequence[int | str]) -> dict[str, Any]:
+    """Each tile's channel number in its top-left corner, on a pale square, as ONE trace.
+
+    One text trace instead of an annotation per tile: plotly validates and serialises 64
+    annotations one by one (~17 ms a figure); a trace is one array. It skips hover, so it
+    never takes a click or a hover from the maps underneath.
+    """
+    origins = np.array([tiling.origin(i) for i in range(len(labels))], dtype=np.float64)
+    inset = max(tiling.tile) * 0.06  # about the same few screen pixels for any tile size
+    return {
+        "type": "scatter",
+        "mode": "markers+text",
+        "x": origins[:, 1] - 0.5 + inset,
+        "y": origins[:, 0] - 0.5 + inset,
+        "text": [str(label) for label in labels],
+        "textposition": "middle center",
+        "textfont": {"size": 9, "color": "#222"},
+        "marker": {"symbol": "square", "size": 13, "color": "rgba(255,255,255,0.7)"},
+        "hoverinfo": "skip",
+        "showlegend": False,
+    }
 
 
 def feature_maps_figure(
@@ -323,11 +323,11 @@ def feature_maps_figure(
     width = tiling.cols * tile_px * (w + tiling.gap) / (h + tiling.gap) + _COLOUR_BAR_PX
     layout = _layout(title, max(height, 220), **_image_axes(axis_title))
     layout["width"] = int(min(max(width + MARGIN["l"] + MARGIN["r"], 420), 1400))
-    if channel_labels and 1 < count <= 64:
-        layout["annotations"] = _channel_labels(tiling, count)
     traces = [heatmap]
     if clickable:
         traces.append(_unit_overlay(shown, tiling, hover_title, tile_px / (h + tiling.gap)))
+    if channel_labels and 1 < count <= 64:
+        traces.append(channel_label_trace(tiling, range(count)))  # after the overlay's index
     figure = go.Figure(data=traces, layout=layout)
     return MapFigure(figure=figure, tiling=tiling, scale=layer_scale, channels=count)
 
@@ -584,9 +584,10 @@ def rgb_filters_figure(
     axis_title = f"{count} filters, {tiling.cols} per row · black = {lo:.3g}, white = {hi:.3g}"
     height = tiling.rows * 60 + MARGIN["t"] + MARGIN["b"]
     layout = _layout(title, max(height, 220), **_image_axes(axis_title))
+    traces: list[Any] = [trace]
     if count <= 64:
-        layout["annotations"] = _channel_labels(tiling, count)
-    return go.Figure(data=[trace], layout=layout)
+        traces.append(channel_label_trace(tiling, range(count)))
+    return go.Figure(data=traces, layout=layout)
 
 
 def softmax_figure(

@@ -30,6 +30,7 @@ from explorer.figures import (
     _layout,
     _normalise_per_map,
     _unit_hover,
+    channel_label_trace,
     layer_can_be_negative,
 )
 from explorer.tiling import ColourScale, Tiling, colour_scale, tile_channels
@@ -65,7 +66,32 @@ def _parse_colour(text: str) -> tuple[int, int, int]:
     return r, g, b
 
 
-_LUTS: dict[bool, np.ndarray] = {}
+_PALETTES: dict[bool, np.ndarray] = {}
+NAN_INDEX = _LUT_SIZE
+"""Palette index of gutters and missing values (white)."""
+
+
+def palette(diverging: bool) -> np.ndarray:
+    """The 256-entry ``uint8`` RGB palette of a scale: 255 colours, then white for NaN."""
+    found = _PALETTES.get(diverging)
+    if found is None:
+        from explorer.figures import DIVERGING_COLOURSCALE, SEQUENTIAL_COLOURSCALE
+
+        name = DIVERGING_COLOURSCALE if diverging else SEQUENTIAL_COLOURSCALE
+        colours = np.vstack([_lut(name), [255.0, 255.0, 255.0]]).astype(np.uint8)
+        found = _PALETTES.setdefault(diverging, colours)
+    return found
+
+
+def colour_indices(values: np.ndarray, scale: ColourScale) -> np.ndarray:
+    """Palette indices (``uint8``) of a 2-D array: ``vmin…vmax`` → 0…254, NaN → 255."""
+    span = scale.vmax - scale.vmin or 1.0
+    fraction = (np.asarray(values, dtype=np.float32) - scale.vmin) / span
+    nan = ~np.isfinite(fraction)
+    top = _LUT_SIZE - 1
+    index = np.clip(np.nan_to_num(fraction, nan=0.0) * top + 0.5, 0, top).astype(np.uint8)
+    index[nan] = NAN_INDEX
+    return index
 
 
 def colourise(values: np.ndarray, scale: ColourScale) -> np.ndarray:
@@ -76,26 +102,25 @@ def colourise(values: np.ndarray, scale: ColourScale) -> np.ndarray:
         scale: Diverging (``RdBu_r`` over ``vmin…vmax``, 0 in the middle) or sequential
             (``Viridis``).
     """
-    from explorer.figures import DIVERGING_COLOURSCALE, SEQUENTIAL_COLOURSCALE
-
-    lut = _LUTS.get(scale.diverging)
-    if lut is None:
-        name = DIVERGING_COLOURSCALE if scale.diverging else SEQUENTIAL_COLOURSCALE
-        lut = _LUTS.setdefault(scale.diverging, _lut(name).astype(np.uint8))
-    span = scale.vmax - scale.vmin or 1.0
-    fraction = (np.asarray(values, dtype=np.float32) - scale.vmin) / span
-    nan = ~np.isfinite(fraction)
-    top = _LUT_SIZE - 1
-    index = np.clip(np.nan_to_num(fraction, nan=0.0) * top + 0.5, 0, top).astype(np.uint8)
-    rgb = lut[index]
-    rgb[nan] = 255
-    return rgb
+    return palette(scale.diverging)[colour_indices(values, scale)]
 
 
-def png_data_uri(rgb: np.ndarray) -> str:
-    """An ``(H, W, 3)`` or ``(H, W)`` ``uint8`` image as a ``data:image/png`` URI."""
+def png_data_uri(pixels: np.ndarray, colours: np.ndarray | None = None) -> str:
+    """An image as a ``data:image/png`` URI.
+
+    Args:
+        pixels: ``(H, W, 3)`` or ``(H, W)`` ``uint8``; with ``colours``, palette indices.
+        colours: A ``(256, 3)`` ``uint8`` palette: the PNG is then an indexed one, which
+            encodes ~10× faster and smaller than RGB.
+    """
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if colours is None:
+        image = Image.fromarray(pixels)
+    else:
+        image = Image.frombytes("P", (pixels.shape[1], pixels.shape[0]), pixels.tobytes())
+        image.putpalette(np.asarray(colours, dtype=np.uint8).tobytes())
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG", compress_level=1)
+    image.save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -171,7 +196,8 @@ def channel_grid_figure(
         tiling = tile_channels(_normalise_per_map(shown, diverging))
         bar_title = "each map's own scale: " + ("−max|v| … +max|v|" if diverging else "min … max")
     count, h, w = shown.shape
-    image = go.Image(source=png_data_uri(colourise(tiling.image, colours)), hoverinfo="skip")
+    indices = colour_indices(tiling.image, colours)
+    image = go.Image(source=png_data_uri(indices, palette(colours.diverging)), hoverinfo="skip")
     flat = shown.reshape(count, -1)
     centres = np.array([tiling.origin(i) for i in range(count)], dtype=np.float64)
     stats = np.stack([chosen, flat.mean(axis=1), flat.max(axis=1), flat.min(axis=1)], axis=1)
@@ -212,24 +238,10 @@ def channel_grid_figure(
     layout["hoverdistance"] = -1  # the nearest tile centre answers anywhere in the tile
     layout["xaxis"]["range"] = [-0.5, tiling.image.shape[1] - 0.5]
     layout["yaxis"]["range"] = [tiling.image.shape[0] - 0.5, -0.5]
+    traces: list[Any] = [image, markers, bar]
     if count <= 64:
-        layout["annotations"] = [
-            {
-                "x": tiling.origin(i)[1] - 0.5,
-                "y": tiling.origin(i)[0] - 0.5,
-                "xref": "x",
-                "yref": "y",
-                "text": str(int(c)),
-                "showarrow": False,
-                "xanchor": "left",
-                "yanchor": "top",
-                "font": {"size": 9, "color": "#222"},
-                "bgcolor": "rgba(255,255,255,0.65)",
-                "borderpad": 1,
-            }
-            for i, c in enumerate(chosen)
-        ]
-    figure = go.Figure(data=[image, markers, bar], layout=layout)
+        traces.append(channel_label_trace(tiling, [int(c) for c in chosen]))
+    figure = go.Figure(data=traces, layout=layout)
     return ChannelGrid(figure, tuple(int(c) for c in chosen), tiling, colours)
 
 

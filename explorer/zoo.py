@@ -22,9 +22,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import torch
-import torchvision
 from torch import nn
-from torchvision.models import get_model, get_model_weights
 
 from explorer.capture import CaptureResult, capture
 from explorer.device import describe_device, is_out_of_memory, pick_device
@@ -207,6 +205,8 @@ def _host_reachable(host: str, timeout: float = 3.0) -> bool:
 
 def _torchvision_weights(spec: ModelSpec) -> Any:
     name = spec.torchvision_name or "alexnet"  # ZFNet shares AlexNet's classes and transforms
+    from torchvision.models import get_model_weights  # lazy: ~1.4 s the Draw page never needs
+
     return get_model_weights(name).DEFAULT
 
 
@@ -238,6 +238,8 @@ def _build(spec: ModelSpec) -> nn.Module:
         if spec.name == "zfnet":
             return ZFNet()
         assert spec.torchvision_name is not None
+        from torchvision.models import get_model
+
         return get_model(spec.torchvision_name, weights=None, **spec.build_kwargs)
 
 
@@ -434,6 +436,12 @@ def _pretrained_weights(spec: ModelSpec) -> tuple[dict[str, torch.Tensor] | None
     return state, reason or ""
 
 
+def _torchvision_version() -> str:
+    import torchvision
+
+    return str(torchvision.__version__)
+
+
 def zoo_table() -> list[dict[str, Any]]:
     """Every zoo entry as a JSON-ready row (for ``python -m explorer models``)."""
     rows = []
@@ -447,7 +455,8 @@ def zoo_table() -> list[dict[str, Any]]:
                 "year": spec.year,
                 "weights": {
                     "shipped": "shipped in assets/ (trained on MNIST)",
-                    "torchvision": f"torchvision {torchvision.__version__} weights API (download)",
+                    "torchvision": f"torchvision {_torchvision_version()} weights API (download; "
+                    "untrained and labelled so when offline)",
                     "paper": "none (untrained)",
                 }[spec.source],
                 "description": spec.description,

@@ -27,7 +27,7 @@ from explorer.tiling import ColourScale
 
 def _png(uri: str) -> np.ndarray:
     assert uri.startswith("data:image/png;base64,")
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
 
 
 def _rgb(text: str) -> tuple[int, ...]:
@@ -72,7 +72,7 @@ def test_grid_png_is_the_tiled_values_coloured_and_hover_has_channel_stats() -> 
     shown = [7, 2, 9]
     grid = channel_grid_figure(values, "layer", "conv", shown, scale="layer")
     assert grid.channels == (7, 2, 9)
-    image = _png(grid.figure.data[0].source)
+    image = _png(grid.figure.data[0].source)  # an indexed PNG: its palette is the scale
     assert image.shape == (*grid.tiling.image.shape, 3)
     np.testing.assert_array_equal(image, colourise(grid.tiling.image, grid.scale))
     # one colour scale for the whole layer, symmetric for a conv
