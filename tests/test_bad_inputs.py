@@ -1,0 +1,115 @@
+"""Bad input end to end: every file of the corpus gets a clear message (or simply works),
+the page stays up, and the next good input works."""
+
+from __future__ import annotations
+
+import base64
+import io
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer.zoo import load_model
+from tests.corpus import BadInput, blank_digit, image_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD_PHOTO = (REPO / "assets" / "photos" / "rocket.jpg").read_bytes()
+GOOD_DIGIT = REPO / "assets" / "digits" / "4_0.png"
+
+
+@pytest.fixture(scope="module")
+def image_page() -> AppTest:
+    """One Image page session for the whole corpus, on the Upload input (as a person would)."""
+    at = AppTest.from_file(str(REPO / "pages" / "image.py"), default_timeout=180).run()
+    return at.segmented_control(key="image_source").set_value("Upload").run()
+
+
+def _top5_rows(at: AppTest) -> int:
+    tables = [d.value for d in at.dataframe if "rank" in d.value.columns]
+    return len(tables[0]) if tables else 0
+
+
+@pytest.mark.parametrize("item", image_corpus(), ids=lambda item: item.name)
+def test_image_page_corpus(image_page: AppTest, item: BadInput) -> None:
+    at = image_page
+    at.file_uploader(key="image_upload").set_value((item.name, item.data, item.mime)).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    if item.refusal is None:
+        assert errors == [] and _top5_rows(at) == 5  # unusual but valid: it just works
+    else:
+        assert len(errors) == 1 and item.refusal in errors[0]
+        assert errors[0].startswith("That image cannot be used:")
+        assert _top5_rows(at) == 0  # no stale prediction from an earlier image
+    # the next good image works in the same session
+    at.file_uploader(key="image_upload").set_value(("rocket.jpg", GOOD_PHOTO, "image/jpeg")).run()
+    assert not at.exception and not at.error and _top5_rows(at) == 5
+
+
+def _canvas(data: bytes) -> dict:
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    return {"drawing": {"raw": {"objects": []}, "data": url}, "backgroundFit": None}
+
+
+@pytest.mark.parametrize(
+    "colour", ["black", "white", (0, 0, 0, 0)], ids=["black", "white", "clear"]
+)
+def test_draw_page_blank_canvases_are_nothing_drawn(colour: object) -> None:
+    at = AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=90).run()
+    at.session_state["draw_canvas"] = _canvas(blank_digit(colour))  # type: ignore[arg-type]
+    at.run()
+    assert not at.exception and len(at.metric) == 0
+    assert any("Nothing drawn" in info.value for info in at.info)
+    digit = GOOD_DIGIT.read_bytes()
+    at.session_state["draw_canvas"] = _canvas(digit)
+    at.run()
+    assert not at.exception and at.metric[0].value == "4"
+
+
+def test_draw_page_corrupt_canvas_data_is_a_message() -> None:
+    at = AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=90).run()
+    at.session_state["draw_canvas"] = _canvas(b"\x89PNG\r\n\x1a\n broken")
+    at.run()
+    assert not at.exception and len(at.metric) == 0
+    assert any("cannot be read" in e.value for e in at.error)
+
+
+def test_weights_for_the_wrong_architecture_and_code_pickles(tmp_path: Path) -> None:
+    at = AppTest.from_file(str(REPO / "pages" / "image.py"), default_timeout=180).run()
+    at.selectbox(key="image_model").set_value("alexnet").run()
+    lenet = io.BytesIO()
+    torch.save(load_model("lenet5").model.state_dict(), lenet)
+    at.file_uploader(key="image_weights").set_value(
+        ("lenet.pth", lenet.getvalue(), "application/octet-stream")
+    ).run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "do not fit AlexNet" in message and "conv1.weight" in message
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    # as torch.save writes it (a zip) and as a bare pickle: refused, nothing runs
+    saved = io.BytesIO()
+    torch.save({"features.0.weight": Payload()}, saved)
+    at.file_uploader(key="image_weights").set_value(
+        ("evil.pth", saved.getvalue(), "application/octet-stream")
+    ).run()
+    assert not at.exception and not marker.exists()
+    assert any("refused" in e.value and "system" in e.value for e in at.error)
+    bare = pickle.dumps({"features.0.weight": Payload()})
+    at.file_uploader(key="image_weights").set_value(
+        ("evil2.pth", bare, "application/octet-stream")
+    ).run()
+    assert not at.exception and not marker.exists()
+    assert any("not a PyTorch weights file" in e.value for e in at.error)
+    # without the file the pretrained (here: untrained, offline) model is back
+    at.file_uploader(key="image_weights").set_value(None).run()
+    assert not at.exception and not at.error and _top5_rows(at) == 5

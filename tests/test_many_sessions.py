@@ -1,0 +1,56 @@
+"""Many sessions on one server share one cached model: 16 threads × 50 captures, no cross-talk."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from explorer.capture import CaptureResult
+from explorer.zoo import load_model
+
+THREADS = 16
+CAPTURES = 50
+
+
+def _same(a: CaptureResult, b: CaptureResult) -> bool:
+    return a.names == b.names and all(
+        torch.equal(x.tensor, y.tensor) for x, y in zip(a.layers, b.layers, strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("lenet5", (1, 28, 28)), ("resnet18", (3, 48, 48))],
+)
+def test_threads_sharing_one_model_each_get_their_own_results(
+    name: str, size: tuple[int, int, int]
+) -> None:
+    loaded = load_model(name, "untrained" if name == "resnet18" else None, device="cpu")
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(1, *size, generator=generator) for _ in range(THREADS)]
+    # single-threaded references first, one per input
+    references = [loaded.capture(x) for x in inputs]
+    assert not _same(references[0], references[1])  # the inputs really differ
+    captures = CAPTURES if name == "lenet5" else 5  # ResNet-18: 80 captures on 2 cores
+    mismatches: list[str] = []
+    barrier = threading.Barrier(THREADS)
+
+    def session(i: int) -> None:
+        barrier.wait()  # start together, so captures overlap
+        for k in range(captures):
+            result = loaded.capture(inputs[i])
+            if not _same(result, references[i]):
+                mismatches.append(f"thread {i}, capture {k}")
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert not any(thread.is_alive() for thread in threads)
+    assert mismatches == []
+    # no hook or trace state outlives the calls
+    for module in loaded.model.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks
