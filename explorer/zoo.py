@@ -196,11 +196,25 @@ def _offline() -> bool:
 
 @functools.lru_cache(maxsize=8)
 def _host_reachable(host: str, timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    """Whether ``host:443`` accepts a connection within ``timeout`` seconds, DNS included.
+
+    ``create_connection``'s timeout does not cover the name lookup, which can hang for
+    much longer on a machine without internet: the attempt runs in a daemon thread and
+    is abandoned at the deadline.
+    """
+    answer: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            with socket.create_connection((host, 443), timeout=timeout):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    worker = threading.Thread(target=attempt, name=f"reach-{host}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(answer and answer[0])
 
 
 def _torchvision_weights(spec: ModelSpec) -> Any:
@@ -404,7 +418,15 @@ def load_model(
             else getattr(weights, "name", "uploaded file")
         )
     model.eval().requires_grad_(False)
-    model.to(target)
+    try:
+        model.to(target)
+    except Exception as exc:
+        if target.type == "cpu" or not is_out_of_memory(exc):
+            raise
+        model.to("cpu")
+        note = f"{target} ran out of memory loading {spec.title}: running on the CPU instead."
+        notice = f"{notice} {note}" if notice else note
+        target = torch.device("cpu")
     if spec.family == "digit":
         categories = DIGIT_CLASSES
         transform = None

@@ -142,6 +142,47 @@ def test_out_of_memory_falls_back_to_cpu(monkeypatch: pytest.MonkeyPatch) -> Non
     assert result.probs.shape == (10,)
 
 
+def test_out_of_memory_while_moving_the_model_falls_back_to_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_to = torch.nn.Module.to
+
+    def to(self: torch.nn.Module, *args: object, **kwargs: object) -> torch.nn.Module:
+        if args and torch.device(args[0]).type == "cuda":  # type: ignore[arg-type]
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 500.00 MiB")
+        return real_to(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch.nn.Module, "to", to)
+    loaded = load_model("lenet5", device=torch.device("cuda"))
+    assert loaded.device.type == "cpu"
+    assert next(loaded.model.parameters()).device.type == "cpu"
+    assert "ran out of memory loading LeNet-5" in (loaded.notice or "")
+    assert loaded.capture(torch.zeros(1, 1, 28, 28)).probs.shape == (10,)
+
+
+def test_host_reachable_is_bounded_even_when_the_lookup_hangs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+
+    def hanging_lookup(*args: object, **kwargs: object) -> object:
+        release.wait(30)  # a resolver that never answers (released at the end of the test)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(zoo.socket, "create_connection", hanging_lookup)
+    zoo._host_reachable.cache_clear()
+    start = time.monotonic()
+    try:
+        assert zoo._host_reachable("download.example", 0.2) is False
+        assert time.monotonic() - start < 5  # not the 30 s the lookup would take
+    finally:
+        release.set()
+        zoo._host_reachable.cache_clear()
+
+
 def test_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type == available_devices()[0]
