@@ -146,3 +146,18 @@ def test_module_entry_point_runs_in_a_fresh_process(digit_files: list[tuple[Path
     assert bad.stderr.strip().splitlines() == [
         "error: unknown device 'tpu': choose one of auto, cpu, cuda, mps"
     ]
+
+
+def test_output_piped_into_head_ends_quietly() -> None:
+    """`predict … | head -1`: the reader leaves early; no "Broken pipe" error, exit 0."""
+    # ~1,200 lines: more than the pipe and stdout buffers hold, so writes fail mid-run
+    images = [str(p) for p in sorted((REPO / "assets" / "digits").glob("*.png"))] * 40
+    command = [sys.executable, "-m", "explorer", "predict", *images, "--model", "lenet5"]
+    producer = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert producer.stdout is not None and producer.stderr is not None
+    first = producer.stdout.readline()
+    producer.stdout.close()  # what `head -1` does after its line
+    errors = producer.stderr.read().decode()
+    assert producer.wait(timeout=120) == 0, errors
+    assert first.decode().startswith(images[0])
+    assert "Broken pipe" not in errors and "Traceback" not in errors
