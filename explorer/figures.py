@@ -720,21 +720,28 @@ def input_figure(
     h, w = pixels.shape[:2]
     layout = _layout(f"{title} · {h} × {w}", height, **_image_axes())
     if box is not None:
-        top, left, bottom, right = box
-        layout["shapes"] = [
-            {
-                "type": "rect",
-                "xref": "x",
-                "yref": "y",
-                "x0": left - 0.5,
-                "x1": right - 0.5,
-                "y0": top - 0.5,
-                "y1": bottom - 0.5,
-                "line": {"color": BOX_COLOUR, "width": 2},
-                "fillcolor": "rgba(255,127,14,0.12)",
-            }
-        ]
+        layout["shapes"] = [box_shape(box, fill="rgba(255,127,14,0.12)")]
     return go.Figure(data=[trace], layout=layout)
+
+
+def box_shape(
+    box: tuple[int, int, int, int], width: int = 2, fill: str | None = None
+) -> dict[str, Any]:
+    """A ``(top, left, bottom, right)`` half-open pixel box as a plotly rectangle on pixel edges."""
+    top, left, bottom, right = box
+    shape: dict[str, Any] = {
+        "type": "rect",
+        "xref": "x",
+        "yref": "y",
+        "x0": left - 0.5,
+        "x1": right - 0.5,
+        "y0": top - 0.5,
+        "y1": bottom - 0.5,
+        "line": {"color": BOX_COLOUR, "width": width},
+    }
+    if fill is not None:
+        shape["fillcolor"] = fill
+    return shape
 
 
 def numbers_figure(

@@ -21,7 +21,6 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from explorer.figures import (
-    BOX_COLOUR,
     SELECTED_COLOUR,
     _colour_bar,
     _colours,
@@ -30,6 +29,7 @@ from explorer.figures import (
     _layout,
     _normalise_per_map,
     _unit_hover,
+    box_shape,
     channel_label_trace,
     layer_can_be_negative,
 )
@@ -342,19 +342,7 @@ def channel_figure(
     layout["xaxis"]["range"] = [-0.5, in_w - 0.5]
     layout["yaxis"]["range"] = [in_h - 0.5, -0.5]
     if box is not None:
-        top, left, bottom, right = box
-        layout["shapes"] = [
-            {
-                "type": "rect",
-                "xref": "x",
-                "yref": "y",
-                "x0": left - 0.5,
-                "x1": right - 0.5,
-                "y0": top - 0.5,
-                "y1": bottom - 0.5,
-                "line": {"color": BOX_COLOUR, "width": 3},
-            }
-        ]
+        layout["shapes"] = [box_shape(box, width=3)]
     return go.Figure(data=traces, layout=layout)
 
 
