@@ -213,3 +213,18 @@ def test_pickle_that_runs_code_is_refused_in_the_page(app: AppTest, tmp_path: Pa
     assert not app.exception
     assert any("do not fit" in e.value for e in app.error)
     assert not marker.exists()
+
+
+def test_camera_snapshot_is_classified(app: AppTest) -> None:
+    app = app.segmented_control(key="image_source").set_value("Camera").run()
+    assert not app.exception
+    assert any("take a photo to begin" in i.value for i in app.info)  # nothing to classify yet
+    assert not [d for d in app.dataframe if "rank" in d.value.columns]
+    snapshot = (PHOTOS / "coffee.jpg").read_bytes()
+    app.camera_input(key="image_camera").upload("image.jpg", snapshot).run()
+    assert not app.exception and not app.error
+    loaded = load_model("resnet18", "untrained")  # seeded: the page's untrained weights
+    expected = loaded.capture(loaded.prepare(snapshot)).top(5)
+    top5 = _table(app, "image_top5")
+    assert list(top5["class"]) == [loaded.categories[i] for i, _ in expected]
+    np.testing.assert_allclose(list(top5["probability"]), [round(p, 4) for _, p in expected])
