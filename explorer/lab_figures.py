@@ -28,7 +28,7 @@ from explorer.figures import (
 )
 from explorer.tiling import ColourScale, colour_scale
 
-MAX_WRITTEN = 16
+MAX_WRITTEN = 12  # beyond, numbers overlap in a half-width column at 1280 px
 """Arrays up to this many rows and columns get each number written in its cell."""
 NUMBER_FORMAT = ".4g"
 """How numbers are written in cells (tables and sums use :data:`explorer.lab.DECIMALS`)."""
@@ -65,6 +65,11 @@ def shape_text(shape: Sequence[int]) -> str:
 def cell_text(value: float) -> str:
     """A number as written in a cell (:data:`NUMBER_FORMAT`, never ``-0``)."""
     text = format(float(value), NUMBER_FORMAT)
+    return "0" if text == "-0" else text
+
+
+def _short(value: float) -> str:
+    text = format(float(value), ".2g")
     return "0" if text == "-0" else text
 
 
@@ -172,9 +177,11 @@ def grid_figure(
         **paint,
     }
     if write:
-        heatmap["text"] = [[cell_text(v) for v in row] for row in array]
+        small = max(rows, cols) <= 9
+        # Bigger grids get 2 significant digits so the numbers fit their cells; hover is exact.
+        heatmap["text"] = [[cell_text(v) if small else _short(v) for v in row] for row in array]
         heatmap["texttemplate"] = "%{text}"
-        heatmap["textfont"] = {"size": 12 if max(rows, cols) <= 9 else 9}
+        heatmap["textfont"] = {"size": 12 if small else 9}
     layout = _layout(f"{title} · {shape_text(array.shape)}", height, **_image_axes())
     if write:
         # Row and column numbers help read the arithmetic off a small grid.

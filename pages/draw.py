@@ -200,7 +200,7 @@ st.caption(
     "all the way to the softmax."
 )
 
-controls, outputs = st.columns([1, 2], gap="large")
+controls, outputs = st.columns([1.3, 2], gap="large")  # the 280-px canvas fits at 1280 px
 with controls:
     model_name = (
         st.segmented_control(
