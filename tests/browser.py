@@ -1,74 +1,59 @@
 """Start the app with ``streamlit run`` and drive Debian's Chromium through Playwright.
 
 Never ``playwright install``: the browser is ``/usr/bin/chromium`` (apt package ``chromium``).
+The launcher and the browser flags are the benchmark's (:mod:`explorer.bench`), so tests and
+``python -m explorer bench`` start the app the same way.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import torch
+
+from explorer import bench
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = bench.CHROMIUM
+CHROMIUM_ARGS = bench.CHROMIUM_ARGS
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+_LOGS = itertools.count()
 
 
 @contextmanager
 def streamlit_server(timeout: float = 90.0) -> Iterator[str]:
-    """Run the app on a free local port until the block ends; yields its base URL."""
-    port = free_port()
+    """Run the app on a free local port (CPU, offline) until the block ends; yields its URL.
+
+    The server's log goes to ``artifacts/streamlit-<pid>-<n>.log``.
+    """
     (REPO / "artifacts").mkdir(exist_ok=True)
-    log = open(REPO / "artifacts" / f"streamlit-{port}.log", "w")  # noqa: SIM115
-    command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py"]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1"]
-    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    command += ["--server.fileWatcherType", "none"]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "EXPLORER_OFFLINE": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
+    log = REPO / "artifacts" / f"streamlit-{os.getpid()}-{next(_LOGS)}.log"
+    with bench.streamlit_server(torch.device("cpu"), log, timeout) as server:
+        yield server.url
+
+
+def click_until(page: Any, target: Any, expect: str, x: float = 0.5, y: float = 0.5) -> None:
+    """Click ``target`` at fractions ``(x, y)`` of its box until the text ``expect`` shows.
+
+    Retried a few times: a click that lands while the page is still re-rendering is lost.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    target.wait_for(timeout=60_000)
+    for _ in range(3):
+        target.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        area = target.bounding_box()
+        assert area is not None
+        page.mouse.click(area["x"] + area["width"] * x, area["y"] + area["height"] * y)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+            page.get_by_text(expect).first.wait_for(timeout=15_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"clicking never showed {expect!r}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, streamlit_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, click_until, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -40,26 +40,8 @@ def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ignore[no
 
 
 def click_map(page, key: str, expect: str) -> None:  # type: ignore[no-untyped-def]
-    """Click a pixel a fifth of the way across and a third down a feature-map chart.
-
-    Retried a few times: a click that lands while the page is still re-rendering is lost.
-    """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    chart = page.locator(f".st-key-{key} .nsewdrag").first
-    chart.wait_for(timeout=60_000)
-    for _ in range(3):
-        chart.scroll_into_view_if_needed()
-        page.wait_for_timeout(500)
-        area = chart.bounding_box()
-        assert area is not None
-        page.mouse.click(area["x"] + area["width"] * 0.2, area["y"] + area["height"] * 0.3)
-        try:
-            page.get_by_text(expect).first.wait_for(timeout=15_000)
-            return
-        except PlaywrightTimeout:  # lost while re-rendering: click again
-            continue
-    raise AssertionError(f"clicking {key} never showed {expect!r}")
+    """Click a pixel a fifth of the way across and a third down a feature-map chart."""
+    click_until(page, page.locator(f".st-key-{key} .nsewdrag").first, expect, 0.2, 0.3)
 
 
 def prediction(page) -> str:  # type: ignore[no-untyped-def]

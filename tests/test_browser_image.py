@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, streamlit_server
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    REPO,
+    SCREENSHOTS,
+    click_until,
+    streamlit_server,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +30,6 @@ def choose(page, key: str, option: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_upload_top5_layer_channel_and_unit() -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -59,17 +65,7 @@ def test_upload_top5_layer_channel_and_unit() -> None:
         page.get_by_text("channel 0 · 56×56 over the input").first.wait_for(timeout=60_000)
         # click a unit of the large map: its receptive field is reported
         figure = page.locator("[class*='st-key-image_channel_fig_layer1'] .nsewdrag").first
-        for _ in range(3):
-            figure.scroll_into_view_if_needed()
-            page.wait_for_timeout(500)
-            area = figure.bounding_box()
-            assert area is not None
-            page.mouse.click(area["x"] + area["width"] * 0.5, area["y"] + area["height"] * 0.5)
-            try:
-                page.get_by_text("Unit layer1.0.relu[0,").first.wait_for(timeout=15_000)
-                break
-            except PlaywrightTimeout:  # a click lost in a re-render: try again
-                continue
+        click_until(page, figure, "Unit layer1.0.relu[0,")
         assert page.get_by_text("Its receptive field").count() == 1
         assert page.get_by_test_id("stException").count() == 0
         assert "Traceback" not in page.content()
