@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,21 @@ def test_drawn_digits_are_predicted_and_clear_empties() -> None:
             page.wait_for_timeout(1500)
             assert prediction(page) == digit
             assert page.get_by_test_id("stException").count() == 0
+            if digit == "1":
+                # the canvas toolbar's clear (trash) empties it: the prediction goes away
+                page.locator(".st-key-draw_canvas").get_by_role(
+                    "button", name="Reset canvas & history"
+                ).click()
+                page.wait_for_function(
+                    "() => document.querySelectorAll('[data-testid=stMetric]').length === 0",
+                    timeout=60_000,
+                )
+                hint = re.compile("Nothing drawn yet|Draw a digit in the black box")
+                page.get_by_text(hint).first.wait_for(timeout=30_000)
+                draw(page, strokes)  # and drawing again predicts again
+                page.get_by_test_id("stMetric").first.wait_for(timeout=60_000)
+                page.wait_for_timeout(1000)
+                assert prediction(page) == digit
             if digit == "7":
                 page.screenshot(path=str(SCREENSHOTS / "draw.png"), full_page=False)
                 # click a pixel of conv1's maps (stage 0), then of pool1's (stage 2)

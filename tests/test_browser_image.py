@@ -14,6 +14,7 @@ from tests.browser import (
     click_until,
     streamlit_server,
 )
+from tests.corpus import image_corpus
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +54,17 @@ def test_upload_top5_layer_channel_and_unit() -> None:
         page.locator(".st-key-image_source").get_by_text("Upload").click()
         uploader = page.locator(".st-key-image_upload input[type=file]")
         uploader.wait_for(state="attached", timeout=30_000)
+        # bad files first, through the real uploader: a clear message each, the page stays up
+        for bad in image_corpus():
+            if bad.refusal is None or not bad.data:
+                continue  # valid files are covered in AppTest; the browser refuses empty files
+            uploader.set_input_files(
+                files=[{"name": bad.name, "mimeType": bad.mime, "buffer": bad.data}]
+            )
+            page.get_by_text(bad.refusal).first.wait_for(timeout=60_000)
+            assert page.get_by_test_id("stException").count() == 0
+            assert page.get_by_text("top 5").count() == 0
+            page.wait_for_timeout(1000)  # let the upload settle, as a person would
         uploader.set_input_files(str(REPO / "assets" / "photos" / "coffee.jpg"))
         page.get_by_text("top 5").first.wait_for(timeout=60_000)
         page.wait_for_timeout(1000)
