@@ -583,6 +583,7 @@ def streamlit_server(device: torch.device, log: Path, timeout: float = 120.0) ->
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     command += ["--server.fileWatcherType", "none"]
     env = {**os.environ, "EXPLORER_OFFLINE": "1", "EXPLORER_DEVICE": str(device)}
+    env.pop(figures.VALIDATE_ENV, None)  # the app as users run it
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:

@@ -17,6 +17,8 @@ into ``(channel, row, col)``.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from plotly.colors import get_colorscale
 
 from explorer.capture import LayerOutput
 from explorer.tiling import ColourScale, Tiling, colour_scale, tile_channels
@@ -46,7 +49,12 @@ _ALWAYS_NON_NEGATIVE = {"relu", "softmax"}
 _NON_NEGATIVE_IF_DATA_IS = {"pool", "flatten", "dropout", "concat", "activation"}
 _VALUE_FORMAT = ".6~g"  # d3 format: enough digits to read a float32 value back
 _COLOUR_BAR_PX = 110  # colour bar and its title, right of the plot
-_EMPTY_TEMPLATE: dict[str, Any] = {"layout": {}}
+_TEMPLATE: dict[str, Any] = {"layout": {"font": {"family": FONT["family"]}}}
+"""A one-line template instead of plotly's default (7 KB, deep-copied with every figure);
+Streamlit's theme styles the charts on the client either way."""
+VALIDATE_ENV = "EXPLORER_VALIDATE_FIGURES"
+"""Set to ``1`` to have plotly validate every figure (the tests do); off, figures are built
+from plain dicts without plotly's per-property validation (~2–3 ms a figure)."""
 
 
 @dataclass(frozen=True)
@@ -114,9 +122,7 @@ def _layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
         "height": int(height),
         "showlegend": False,
         "hoverlabel": {"font": {"family": FONT["family"], "size": 12}},
-        # An empty template, not plotly's default one (built, copied and sent with every
-        # figure, ~0.7 ms each): Streamlit's theme fills this one in on the client.
-        "template": _EMPTY_TEMPLATE,
+        "template": _TEMPLATE,
         **extra,
     }
 
@@ -144,15 +150,36 @@ def _image_axes(title: str = "") -> dict[str, Any]:
     return {"xaxis": x, "yaxis": y}
 
 
+@functools.cache
+def colourscale(name: str) -> tuple[tuple[float, str], ...]:
+    """A named plotly.py colour scale as explicit stops (plotly.js knows neither ``RdBu_r``
+    nor ``gray``, and unvalidated figures are sent as they are)."""
+    return tuple((float(stop), str(colour)) for stop, colour in get_colorscale(name))
+
+
+def make_figure(traces: Sequence[Any], layout: dict[str, Any]) -> go.Figure:
+    """A figure from trace dicts and a layout dict, validated only under ``VALIDATE_ENV=1``.
+
+    Every figure of the app is built from plain dicts with explicit colour scales, so the
+    JSON sent is the same either way; the tests validate all of them.
+    """
+    validate = os.environ.get(VALIDATE_ENV, "") == "1"
+    return go.Figure(data=list(traces), layout=layout, _validate=validate)
+
+
 def _colours(scale: ColourScale) -> dict[str, Any]:
     if scale.diverging:
         return {
-            "colorscale": DIVERGING_COLOURSCALE,
+            "colorscale": colourscale(DIVERGING_COLOURSCALE),
             "zmin": scale.vmin,
             "zmax": scale.vmax,
             "zmid": 0.0,
         }
-    return {"colorscale": SEQUENTIAL_COLOURSCALE, "zmin": scale.vmin, "zmax": scale.vmax}
+    return {
+        "colorscale": colourscale(SEQUENTIAL_COLOURSCALE),
+        "zmin": scale.vmin,
+        "zmax": scale.vmax,
+    }
 
 
 def _colour_bar(title: str, **extra: Any) -> dict[str, Any]:
@@ -332,7 +359,7 @@ def feature_maps_figure(
         traces.append(_unit_overlay(shown, tiling, hover_title, tile_px / (h + tiling.gap)))
     if channel_labels and 1 < count <= 64:
         traces.append(channel_label_trace(tiling, range(count)))  # after the overlay's index
-    figure = go.Figure(data=traces, layout=layout)
+    figure = make_figure(traces, layout)
     return MapFigure(figure=figure, tiling=tiling, scale=layer_scale, channels=count)
 
 
@@ -459,7 +486,8 @@ def vector_figure(
         names[:count] = [str(c) for c in categories or ()]
         extra["text"] = names.reshape(rows, cols).tolist()
         hover += " · %{text}"
-    heatmap = go.Heatmap(
+    heatmap = dict(
+        type="heatmap",
         z=z.reshape(rows, cols),
         customdata=index.reshape(rows, cols),
         hoverongaps=False,
@@ -483,7 +511,7 @@ def vector_figure(
         )
     height = rows * cell_px + MARGIN["t"] + MARGIN["b"] + (40 if labelled and rows == 1 else 0)
     layout = _layout(_layer_title(layer), max(height, 150), **axes)
-    return go.Figure(data=[heatmap], layout=layout)
+    return make_figure([heatmap], layout)
 
 
 def _weights(weight: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
@@ -521,7 +549,8 @@ def filters_figure(
             cell = customdata[y : y + kh, x : x + kw]
             cell[..., 0], cell[..., 1], cell[..., 2], cell[..., 3] = f, c, rows, cols
             cell[..., 4] = shown[f, c]
-    heatmap = go.Heatmap(
+    heatmap = dict(
+        type="heatmap",
         z=tiling.image,
         customdata=customdata,
         hoverongaps=False,
@@ -544,7 +573,7 @@ def filters_figure(
     axis_title = f"columns: input channels · rows: filters · each kernel {kh}×{kw}"
     height = filters * max(tile_px, 4 * kh) + MARGIN["t"] + MARGIN["b"]
     layout = _layout(title, min(max(height, 220), 2400), **_image_axes(axis_title))
-    return go.Figure(data=[heatmap], layout=layout)
+    return make_figure([heatmap], layout)
 
 
 def rgb_filters_figure(
@@ -577,7 +606,8 @@ def rgb_filters_figure(
                 hover[y + r, x + c] = (
                     f"filter {f} · row {r} · col {c}<br>R {red:.6g} · G {green:.6g} · B {blue:.6g}"
                 )
-    trace = go.Image(
+    trace = dict(
+        type="image",
         z=image,
         hovertext=hover.tolist(),
         hovertemplate=f"<b>{name}</b><br>%{{hovertext}}<extra></extra>",
@@ -591,7 +621,7 @@ def rgb_filters_figure(
     traces: list[Any] = [trace]
     if count <= 64:
         traces.append(channel_label_trace(tiling, range(count)))
-    return go.Figure(data=traces, layout=layout)
+    return make_figure(traces, layout)
 
 
 def softmax_figure(
@@ -614,7 +644,8 @@ def softmax_figure(
     winner = int(np.argmax(p))
     order = list(range(len(p))) if top is None else [int(i) for i in np.argsort(-p)[:top]]
     colours = [WINNER_COLOUR if i == winner else OTHER_COLOUR for i in order]
-    bars = go.Bar(
+    bars = dict(
+        type="bar",
         x=[labels[i] for i in order],
         y=p[order],
         marker={"color": colours},
@@ -639,7 +670,7 @@ def softmax_figure(
         yaxis={"range": [0, 1], "tickformat": ".0%", "title": {"text": "probability"}},
         bargap=0.25,
     )
-    return go.Figure(data=[bars], layout=layout)
+    return make_figure([bars], layout)
 
 
 def top_classes_figure(
@@ -657,7 +688,8 @@ def top_classes_figure(
         raise ValueError(f"{len(categories)} categories but {len(p)} probabilities")
     labels = _unique_labels([str(c) for c in categories])
     order = [int(i) for i in np.argsort(-p, kind="stable")[: max(1, k)]]
-    bars = go.Bar(
+    bars = dict(
+        type="bar",
         y=[labels[i] for i in order],
         x=p[order],
         orientation="h",
@@ -679,7 +711,7 @@ def top_classes_figure(
         yaxis={"autorange": "reversed", "type": "category", "automargin": True},
         bargap=0.3,
     )
-    return go.Figure(data=[bars], layout=layout)
+    return make_figure([bars], layout)
 
 
 def input_figure(
@@ -707,17 +739,20 @@ def input_figure(
             floats = floats * 255
         pixels = np.clip(np.rint(floats), 0, 255).astype(np.uint8)
     if pixels.ndim == 2:
-        trace: Any = go.Heatmap(
+        trace: Any = dict(
+            type="heatmap",
             z=pixels,
-            colorscale="gray",
+            colorscale=colourscale("gray"),
             zmin=0,
             zmax=255,
             showscale=False,
             hovertemplate="row %{y} · col %{x}<br>value <b>%{z}</b><extra></extra>",
         )
     elif pixels.ndim == 3 and pixels.shape[2] == 3:
-        trace = go.Image(
-            z=pixels, hovertemplate="row %{y} · col %{x}<br>RGB <b>%{z}</b><extra></extra>"
+        trace = dict(
+            type="image",
+            z=pixels,
+            hovertemplate="row %{y} · col %{x}<br>RGB <b>%{z}</b><extra></extra>",
         )
     else:
         raise ValueError(f"expected an (H, W) or (H, W, 3) image, got shape {pixels.shape}")
@@ -725,7 +760,7 @@ def input_figure(
     layout = _layout(f"{title} · {h} × {w}", height, **_image_axes())
     if box is not None:
         layout["shapes"] = [box_shape(box, fill="rgba(255,127,14,0.12)")]
-    return go.Figure(data=[trace], layout=layout)
+    return make_figure([trace], layout)
 
 
 def box_shape(
@@ -772,7 +807,8 @@ def numbers_figure(
     rows, cols = array.shape
     text = [[format(v, fmt) for v in row] for row in array]
     scale = colour_scale(array, diverging)
-    heatmap = go.Heatmap(
+    heatmap = dict(
+        type="heatmap",
         z=array,
         text=text,
         texttemplate="%{text}",
@@ -789,4 +825,4 @@ def numbers_figure(
     height = rows * cell_px + MARGIN["t"] + MARGIN["b"]
     layout = _layout(f"{title} · {rows} × {cols}", max(height, 160), **_image_axes())
     layout["title"]["font"] = {"size": 12}
-    return go.Figure(data=[heatmap], layout=layout)
+    return make_figure([heatmap], layout)

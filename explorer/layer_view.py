@@ -32,7 +32,9 @@ from explorer.figures import (
     _unit_hover,
     box_shape,
     channel_label_trace,
+    colourscale,
     layer_can_be_negative,
+    make_figure,
 )
 from explorer.tiling import ColourScale, Tiling, colour_scale, tile_channels
 
@@ -47,13 +49,13 @@ _VALUE_FORMAT = ".6~g"
 _LUT_SIZE = 255
 
 
-def _lut(colourscale: str) -> np.ndarray:
+def _lut(name: str) -> np.ndarray:
     """255 RGB colours sampled from the plotly colour scale that heatmaps use.
 
     An odd count puts one entry exactly at the middle, so 0 on a diverging scale is its
     white, not a neighbour.
     """
-    stops = go.Heatmap(colorscale=colourscale).colorscale
+    stops = colourscale(name)
     positions = np.array([float(s[0]) for s in stops])
     rgb = np.array([_parse_colour(str(s[1])) for s in stops], dtype=np.float64)
     x = np.linspace(0.0, 1.0, _LUT_SIZE)
@@ -199,11 +201,14 @@ def channel_grid_figure(
         bar_title = "each map's own scale: " + ("−max|v| … +max|v|" if diverging else "min … max")
     count, h, w = shown.shape
     indices = colour_indices(tiling.image, colours)
-    image = go.Image(source=png_data_uri(indices, palette(colours.diverging)), hoverinfo="skip")
+    image = dict(
+        type="image", source=png_data_uri(indices, palette(colours.diverging)), hoverinfo="skip"
+    )
     flat = shown.reshape(count, -1)
     centres = np.array([tiling.origin(i) for i in range(count)], dtype=np.float64)
     stats = np.stack([chosen, flat.mean(axis=1), flat.max(axis=1), flat.min(axis=1)], axis=1)
-    markers = go.Scatter(
+    markers = dict(
+        type="scatter",
         x=centres[:, 1] + (w - 1) / 2,
         y=centres[:, 0] + (h - 1) / 2,
         mode="markers",
@@ -218,7 +223,8 @@ def channel_grid_figure(
         ),
     )
     # A colour bar for the PNG: an empty marker trace that only carries the scale.
-    bar = go.Scatter(
+    bar = dict(
+        type="scatter",
         x=[None],
         y=[None],
         mode="markers",
@@ -243,7 +249,7 @@ def channel_grid_figure(
     traces: list[Any] = [image, markers, bar]
     if count <= 64:
         traces.append(channel_label_trace(tiling, [int(c) for c in chosen]))
-    figure = go.Figure(data=traces, layout=layout)
+    figure = make_figure(traces, layout)
     return ChannelGrid(figure, tuple(int(c) for c in chosen), tiling, colours)
 
 
@@ -297,9 +303,10 @@ def channel_figure(
     scale = colour_scale(values, layer_can_be_negative(kind, values))
     traces: list[Any] = []
     if background is not None:
-        traces.append(go.Image(source=png_data_uri(background), hoverinfo="skip"))
+        traces.append(dict(type="image", source=png_data_uri(background), hoverinfo="skip"))
     traces.append(
-        go.Heatmap(
+        dict(
+            type="heatmap",
             z=values,
             x0=x0,
             dx=dx,
@@ -312,7 +319,7 @@ def channel_figure(
         )
     )
     while len(traces) < UNIT_CURVE:  # keep the unit markers at a fixed trace index
-        traces.insert(0, go.Scatter(x=[None], y=[None], hoverinfo="skip", mode="markers"))
+        traces.insert(0, dict(type="scatter", x=[None], y=[None], hoverinfo="skip", mode="markers"))
     rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
     customdata = np.stack(
         [np.full(values.size, channel, np.float32), rows.ravel(), cols.ravel(), values.ravel()],
@@ -345,7 +352,7 @@ def channel_figure(
     layout["yaxis"]["range"] = [in_h - 0.5, -0.5]
     if box is not None:
         layout["shapes"] = [box_shape(box, width=3)]
-    return go.Figure(data=traces, layout=layout)
+    return make_figure(traces, layout)
 
 
 def unit_from_channel_selection(event: object, shape: tuple[int, int]) -> tuple[int, int] | None:
@@ -369,7 +376,8 @@ def weight_histogram_figure(weight: np.ndarray, name: str, bins: int = 60) -> go
     if values.size == 0:
         raise ValueError(f"{name} has no weights")
     counts, edges = np.histogram(values, bins=bins)
-    bars = go.Bar(
+    bars = dict(
+        type="bar",
         x=(edges[:-1] + edges[1:]) / 2,
         y=counts,
         width=np.diff(edges),
@@ -391,4 +399,4 @@ def weight_histogram_figure(weight: np.ndarray, name: str, bins: int = 60) -> go
         yaxis={"title": {"text": "count"}},
         bargap=0.0,
     )
-    return go.Figure(data=[bars], layout=layout)
+    return make_figure([bars], layout)

@@ -9,6 +9,9 @@ import pytest
 
 os.environ.setdefault("EXPLORER_OFFLINE", "1")
 os.environ.setdefault("EXPLORER_DEVICE", "cpu")
+# Plotly validates every figure the tests build (the app skips it for speed; the two give the
+# same JSON: tests/test_figures_unvalidated.py). Browser tests' servers run as the app does.
+os.environ.setdefault("EXPLORER_VALIDATE_FIGURES", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_NPZ = REPO.parent / "shared" / "data" / "mnist-8k.npz"

@@ -1,0 +1,89 @@
+"""The app builds figures without plotly's validation; they must be what validation gives.
+
+Every builder is run twice, with ``EXPLORER_VALIDATE_FIGURES`` off (as the app runs) and on
+(as the rest of the tests run), and the JSON that ``st.plotly_chart`` would send compared.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from explorer import figures, layer_view
+from explorer.bench import streamlit_spec
+from explorer.capture import LayerOutput
+
+RNG = np.random.default_rng(0)
+CONV = LayerOutput(
+    "conv1",
+    "conv",
+    "Conv2d",
+    "conv1",
+    torch.from_numpy(RNG.normal(size=(6, 12, 12)).astype(np.float32)),
+)
+RELU = LayerOutput("relu1", "relu", "ReLU", "relu1", CONV.tensor.clamp(min=0))
+FC = LayerOutput(
+    "fc3", "linear", "Linear", "fc3", torch.from_numpy(RNG.normal(size=10).astype(np.float32))
+)
+DIGITS = [str(i) for i in range(10)]
+PROBS = np.linspace(0.01, 0.19, 10) / np.linspace(0.01, 0.19, 10).sum()
+GRAY = RNG.integers(0, 255, (28, 28)).astype(np.uint8)
+RGB = RNG.integers(0, 255, (24, 24, 3)).astype(np.uint8)
+PATCH = RNG.normal(size=(5, 5))
+KERNELS = RNG.normal(size=(4, 3, 5, 5))
+WEIGHTS = RNG.normal(size=300)
+
+BUILDERS: dict[str, Callable[[], Any]] = {
+    "feature_maps": lambda: figures.feature_maps_figure(CONV).figure,
+    "feature_maps_map_scale": lambda: (
+        figures.feature_maps_figure(RELU, scale="map", clickable=False).figure
+    ),
+    "vector": lambda: figures.vector_figure(FC, DIGITS),
+    "softmax": lambda: figures.softmax_figure(DIGITS, PROBS),
+    "top_classes": lambda: figures.top_classes_figure(DIGITS, PROBS, 5),
+    "input_gray": lambda: figures.input_figure(GRAY, (1, 2, 6, 7)),
+    "input_rgb": lambda: figures.input_figure(RGB),
+    "numbers": lambda: figures.numbers_figure(PATCH, "patch"),
+    "filters": lambda: figures.filters_figure(KERNELS, "conv1"),
+    "rgb_filters": lambda: figures.rgb_filters_figure(KERNELS, "conv1"),
+    "grid": lambda: layer_view.channel_grid_figure(CONV.numpy(), "conv1", "conv", [3, 1, 0]).figure,
+    "channel": lambda: layer_view.channel_figure(
+        CONV.numpy()[2], "conv1", 2, "conv", RGB, 0.5, (0, 0, 3, 3)
+    ),
+    "histogram": lambda: layer_view.weight_histogram_figure(WEIGHTS, "conv1"),
+}
+
+
+def _plain(value: Any) -> Any:
+    """JSON with plotly's base64 typed arrays decoded to lists, so both encodings compare."""
+    if isinstance(value, dict):
+        if set(value) >= {"dtype", "bdata"}:
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+            if "shape" in value:
+                shape = [int(n) for n in str(value["shape"]).split(",")]
+                array = array.reshape(shape)
+            return _plain(array.astype(np.float64).tolist())
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and np.isnan(value):
+        return "NaN"  # NaN != NaN: compare it as a marker
+    return value
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_unvalidated_figure_sends_what_validation_would(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(figures.VALIDATE_ENV, "1")
+    validated = _plain(json.loads(streamlit_spec(BUILDERS[name]())))
+    monkeypatch.setenv(figures.VALIDATE_ENV, "0")
+    fast = _plain(json.loads(streamlit_spec(BUILDERS[name]())))
+    assert fast == validated
+    assert "plot_bgcolor" not in json.dumps(fast["layout"]["template"])  # not plotly's default
