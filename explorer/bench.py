@@ -13,20 +13,18 @@ stable names so that runs can be compared across commits (see ``BENCHMARKS.md``)
 - ``layer_switch_ms_resnet18``: the Image page's layer browser showing another layer of a
   captured ResNet-18 (:func:`image_layer_switch_work`).
 - ``cold_start_s``: ``streamlit run`` until the Draw page has rendered in Chromium.
-- ``peak_rss_mb_resnet18``: peak memory of a process holding the app stack and ResNet-18
-  after a full page's work.
+- ``peak_rss_mb_resnet18``: peak memory of the ``streamlit run`` server after the Draw page
+  and then the Image page with ResNet-18 (top-5 and a layer's channel grid) have rendered.
 
-Nothing here imports Streamlit at import time: it is imported inside the functions that
-measure it (AppTest, the memory probe).
+Nothing here imports Streamlit: the pages are measured through the library calls they make,
+and the server as a ``streamlit run`` subprocess driven by Chromium.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import json
-import logging
 import math
 import os
 import platform
@@ -60,7 +58,6 @@ from explorer.zoo import ASSETS_DIR, UNTRAINED, LoadedModel, load_model
 
 REPO = Path(__file__).resolve().parents[1]
 APP_FILE = REPO / "streamlit_app.py"
-DRAW_PAGE = REPO / "pages" / "draw.py"
 CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -70,7 +67,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CANVAS_KEY = "draw_canvas"  # pages/draw.py's canvas widget key
 PHOTO_SIZE = 224
 STROKE_DIGITS = ("3_0.png", "7_1.png")  # two drawings, alternated: each run is a new stroke
 SWITCH_LAYERS = ("conv1", "layer1.0.conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1")
@@ -78,6 +74,8 @@ SWITCH_LAYERS = ("conv1", "layer1.0.conv1", "layer2.0.conv1", "layer3.0.conv1", 
 # canvas) or a prediction is on screen. Playwright's CSS locators pierce the canvas
 # component's shadow DOM (document.querySelector does not).
 PAGE_READY_SELECTORS = ("canvas.upper-canvas", "[data-testid=stAlert], [data-testid=stMetric]")
+IMAGE_PAGE_PATH = "classify"
+IMAGE_READY_SELECTORS = ("text=top 5", "[class*=st-key-image_grid_] .nsewdrag")
 
 
 @dataclass(frozen=True)
@@ -115,12 +113,6 @@ def metrics_for(device: str) -> list[Metric]:
         ),
         Metric("lenet_rerun_ms", "ms", 60.0, description="Draw page work for one stroke"),
         Metric(
-            "lenet_rerun_apptest_ms",
-            "ms",
-            None,
-            description="the same stroke as a whole AppTest rerun of pages/draw.py",
-        ),
-        Metric(
             "grid_speedup_64x112",
             "×",
             10.0,
@@ -138,7 +130,7 @@ def metrics_for(device: str) -> list[Metric]:
             "peak_rss_mb_resnet18",
             "MB",
             1500.0,
-            description="peak RSS: app stack + ResNet-18 + a full page",
+            description="peak RSS of the server after the Image page with ResNet-18",
         ),
     ]
 
@@ -317,14 +309,6 @@ def canvas_drawing(name: str) -> Image.Image:
     return Image.merge("RGBA", [digit, digit, digit, Image.new("L", (280, 280), 255)])
 
 
-def canvas_value(image: Image.Image) -> dict[str, Any]:
-    """What the canvas component keeps in session state for a drawing."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": []}, "data": data}, "backgroundFit": None}
-
-
 def naive_grid_figure(maps: np.ndarray, cols: int = 8) -> go.Figure:
     """The naive way to draw a layer: one heatmap subplot per channel, one shared scale."""
     from plotly.subplots import make_subplots
@@ -424,47 +408,6 @@ def lenet_rerun(device: torch.device, repeats: int, warmup: int) -> tuple[float,
     every = [s for values in samples.values() for s in values]
     figures_sent = len(draw_page_work(loaded, strokes[0]))
     return median(every) * 1e3, {"figures": figures_sent, "samples": len(every)}
-
-
-def lenet_rerun_apptest(
-    device: torch.device, repeats: int, warmup: int
-) -> tuple[float | None, str | None]:
-    """Median ms of a whole AppTest rerun of ``pages/draw.py`` after a new stroke."""
-    if not DRAW_PAGE.is_file():
-        return None, f"{DRAW_PAGE} not found (run from the source checkout)"
-    try:
-        from streamlit.testing.v1 import AppTest
-    except ImportError as exc:
-        return None, f"streamlit is not importable: {exc}"
-    previous = os.environ.get("EXPLORER_DEVICE")
-    os.environ["EXPLORER_DEVICE"] = str(device)
-    # Setting a widget's state between runs, as AppTest does, warns "missing ScriptRunContext".
-    quiet = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
-    was_disabled = quiet.disabled
-    quiet.disabled = True  # Streamlit resets logger levels on each run
-    try:
-        app = AppTest.from_file(str(DRAW_PAGE), default_timeout=120)
-        app.run()
-        values = [canvas_value(canvas_drawing(name)) for name in STROKE_DIGITS]
-        times = []
-        for index in range(warmup + repeats):
-            app.session_state[CANVAS_KEY] = values[index % 2]
-            start = time.perf_counter()
-            app.run()
-            elapsed = time.perf_counter() - start
-            if app.exception:
-                return None, f"the Draw page raised: {app.exception[0].value}"
-            if index >= warmup:
-                times.append(elapsed)
-        if not len(app.metric):
-            return None, "the Draw page showed no prediction in AppTest"
-    finally:
-        quiet.disabled = was_disabled
-        if previous is None:
-            os.environ.pop("EXPLORER_DEVICE", None)
-        else:
-            os.environ["EXPLORER_DEVICE"] = previous
-    return median(times) * 1e3, None
 
 
 def grid_speedup(repeats: int, warmup: int) -> tuple[float, dict[str, Any]]:
@@ -622,7 +565,8 @@ def cold_start(
 
     The browser is started first (it is the user's, already open); the clock starts when the
     server process is spawned and stops when the page shows the canvas and, once the model
-    has loaded, its hint or prediction. Also reads the server's peak RSS after that page.
+    has loaded, its hint or prediction. Also reads the server's peak RSS after that page and,
+    on the last run, after the Image page (ResNet-18's top-5 and its first layer's grid).
     """
     if not APP_FILE.is_file():
         return None, f"{APP_FILE} not found (run from the source checkout)", {}
@@ -634,6 +578,7 @@ def cold_start(
         return None, "playwright is not installed (pip install playwright)", {}
     times: list[float] = []
     server_mb: list[float] = []
+    image_rss: float | None = None
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -651,6 +596,11 @@ def cold_start(
                     rss = _vm_hwm_mb(server.process.pid)
                     if rss is not None:
                         server_mb.append(rss)
+                    if run == runs - 1:  # then a full Image page: ResNet-18, top-5, a grid
+                        page.goto(f"{server.url}/{IMAGE_PAGE_PATH}")
+                        for selector in IMAGE_READY_SELECTORS:
+                            page.locator(selector).first.wait_for(timeout=timeout * 1000)
+                        image_rss = _vm_hwm_mb(server.process.pid)
                 page.close()
         except Exception as exc:  # a browser or server failure is a missing figure, not a crash
             return None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", {}
@@ -659,62 +609,9 @@ def cold_start(
     detail: dict[str, Any] = {"runs": [round(t, 2) for t in times]}
     if server_mb:
         detail["server_peak_rss_mb_draw_page"] = round(max(server_mb), 1)
+    if image_rss is not None:
+        detail["server_peak_rss_mb_image_page"] = image_rss
     return median(times), None, detail
-
-
-def rss_probe(device: str) -> None:
-    """Print the peak RSS (MB) of this process after the app's work with ResNet-18.
-
-    Run in a fresh interpreter by :func:`peak_rss`: imports the app stack (Streamlit,
-    plotly, torch, torchvision), loads ResNet-18 and LeNet-5, does the Draw page's work for
-    a stroke, then the Image page's: preprocess a photo, capture every layer, the top-5
-    figure and the layer browser on every layer of :data:`SWITCH_LAYERS`.
-    """
-    import streamlit  # noqa: F401  (the server holds it)
-
-    target = pick_device(device)
-    lenet = load_model("lenet5", None, target)
-    buffer = io.BytesIO()
-    canvas_drawing(STROKE_DIGITS[0]).save(buffer, format="PNG")
-    draw_page_work(lenet, buffer.getvalue())
-    loaded = load_model("resnet18", UNTRAINED, target)
-    prepared = _photo(loaded)
-    result = loaded.capture(prepared)
-    streamlit_spec(figures.top_classes_figure(loaded.categories, result.probs.cpu().numpy(), 5))
-    views = [
-        spec
-        for name in SWITCH_LAYERS
-        for spec in image_layer_switch_work(loaded, result, prepared, name)
-    ]
-    peak = _vm_hwm_mb()
-    if peak is None:  # not Linux: ru_maxrss is KiB on Linux, bytes on macOS
-        import resource
-
-        scale = 1 if sys.platform == "darwin" else 1024
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-    print(json.dumps({"peak_rss_mb": peak, "figures": len(views) + 1}))
-
-
-def peak_rss(device: torch.device, timeout: float = 300.0) -> tuple[float | None, str | None]:
-    """Run :func:`rss_probe` in a fresh interpreter and read its peak RSS."""
-    env = {**os.environ, "EXPLORER_OFFLINE": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    code = f"from explorer.bench import rss_probe; rss_probe({str(device)!r})"
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=REPO,
-        )
-    except subprocess.TimeoutExpired:
-        return None, f"the memory probe took over {timeout:.0f} s"
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return None, f"the memory probe failed: {last}"
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mb"]), None
 
 
 # --- the machine and the report ---------------------------------------------------------------
@@ -798,10 +695,6 @@ def run_benchmarks(device_name: str = "cpu", quick: bool = False) -> dict[str, A
     value, detail = lenet_rerun(device, settings.page_repeats, settings.warmup)
     results["lenet_rerun_ms"] = round(value, 1)
     notes["lenet_rerun_ms"] = detail
-    apptest, reason = lenet_rerun_apptest(device, settings.page_repeats, settings.warmup)
-    results["lenet_rerun_apptest_ms"] = None if apptest is None else round(apptest, 1)
-    if reason:
-        notes["lenet_rerun_apptest_ms"] = reason
     value, detail = grid_speedup(settings.grid_repeats, settings.warmup)
     results["grid_speedup_64x112"] = round(value, 2)
     notes["grid_speedup_64x112"] = detail
@@ -811,10 +704,10 @@ def run_benchmarks(device_name: str = "cpu", quick: bool = False) -> dict[str, A
     seconds, reason, detail = cold_start(device, settings.cold_starts)
     results["cold_start_s"] = None if seconds is None else round(seconds, 2)
     notes["cold_start_s"] = reason or detail
-    megabytes, reason = peak_rss(device)
+    megabytes = detail.pop("server_peak_rss_mb_image_page", None)
     results["peak_rss_mb_resnet18"] = None if megabytes is None else round(megabytes, 1)
-    if reason:
-        notes["peak_rss_mb_resnet18"] = reason
+    if megabytes is None:
+        notes["peak_rss_mb_resnet18"] = reason or "the server's memory could not be read"
 
     metrics = metrics_for(device.type)
     return {
