@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
+import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from explorer.capture import CaptureResult
+from explorer.layer_view import png_data_uri
 from explorer.zoo import LoadedModel, load_model
 
 
@@ -29,3 +33,15 @@ def show_prediction(container: DeltaGenerator, loaded: LoadedModel, result: Capt
         if loaded.spec.family == "digit"
         else "The largest softmax probability.",
     )
+
+
+def inline_image(image: np.ndarray | bytes) -> str:
+    """An image for ``st.image`` as a data URI, sent inside the page.
+
+    ``st.image`` keeps an array or bytes as a media file that the next rerun deletes; a
+    browser still fetching the old file then gets a 404 (quick reruns: a drawing, uploads).
+    """
+    if isinstance(image, np.ndarray):
+        return png_data_uri(image)
+    mime = "image/jpeg" if image[:2] == b"\xff\xd8" else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"

@@ -14,7 +14,7 @@ from explorer.explain import ConvUnit, PoolUnit, explain_unit, receptive_field
 from explorer.preprocess import ImageError, NothingDrawn, PreparedInput
 from explorer.tiling import Tiling
 from explorer.zoo import ASSETS_DIR, LoadedModel
-from pages.common import cached_model, show_prediction
+from pages.common import cached_model, inline_image, show_prediction
 
 CANVAS_KEY = "draw_canvas"
 DIGIT_MODELS = {"lenet5": "LeNet-5", "harley": "Harley's net"}
@@ -238,12 +238,12 @@ with outputs:
         metric, seen, drawn = st.columns(3)
         show_prediction(metric, loaded, result)
         seen.image(
-            prepared.display,
+            inline_image(prepared.display),
             caption="what the network sees ({}×{})".format(*prepared.display.shape[:2]),
             width=120,
         )
         drawn.image(
-            raw if isinstance(raw, bytes) else raw.read_bytes(),
+            inline_image(raw if isinstance(raw, bytes) else raw.read_bytes()),
             caption="your drawing" if isinstance(raw, bytes) else "the sample",
             width=120,
         )

@@ -9,7 +9,7 @@ import streamlit as st
 from explorer.figures import softmax_figure
 from explorer.preprocess import ImageError
 from explorer.zoo import ASSETS_DIR, zoo_table
-from pages.common import cached_model, show_prediction
+from pages.common import cached_model, inline_image, show_prediction
 
 st.title("CNN Explorer")
 st.caption(
@@ -43,8 +43,8 @@ except ImageError as exc:
     st.stop()
 with left:
     a, b = st.columns(2)
-    a.image(Path(choice).read_bytes(), caption="the digit", width=140)
-    b.image(prepared.display, caption="what the network sees (28×28)", width=140)
+    a.image(inline_image(Path(choice).read_bytes()), caption="the digit", width=140)
+    b.image(inline_image(prepared.display), caption="what the network sees (28×28)", width=140)
     show_prediction(left, model, result)
 with right:
     st.plotly_chart(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from explorer import figures, layer_view
@@ -18,7 +17,7 @@ from explorer.capture import CaptureResult, LayerOutput
 from explorer.explain import receptive_field
 from explorer.preprocess import ImageError, PreparedInput
 from explorer.zoo import ASSETS_DIR, ZOO, LoadedModel, ModelError, load_model
-from pages.common import cached_model
+from pages.common import cached_model, inline_image
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 VIEWS = ["Layers", "Filters", "Architecture"]
@@ -350,7 +349,7 @@ with output:
             result = cached_capture(model_key, prepared.sha256, loaded, prepared)
             seen, chart = st.columns([1, 2])
             seen.image(
-                np.asarray(prepared.display),
+                inline_image(prepared.display),
                 caption="what the network sees ({}×{})".format(*prepared.display.shape[:2]),
             )
             with chart:

@@ -128,7 +128,11 @@ async def open_session(browser, url: str, index: int, first: tuple[str, str]) ->
     await page.goto(url)
     await page.locator("canvas.upper-canvas").first.wait_for(timeout=TIMEOUT_MS)
     if first[0] == "sample":
-        await page.locator(".st-key-draw_source").get_by_role("radio", name="Sample digit").click()
+        await (
+            page.locator(".st-key-draw_source")
+            .get_by_role("radio", name="Sample digit")
+            .click(timeout=TIMEOUT_MS)
+        )
         # the first sample, "0 (sample 1)", is shown at once
         await page.wait_for_function(METRIC_IS, arg=["0", None], polling=50, timeout=TIMEOUT_MS)
     else:
@@ -145,15 +149,16 @@ async def give_input(session: Session, step: tuple[str, str], want: tuple[str, s
             await (
                 page.locator(".st-key-draw_canvas")
                 .get_by_role("button", name="Reset canvas & history")
-                .click()
+                .click(timeout=TIMEOUT_MS)
             )
             await page.wait_for_function(NO_METRIC, polling=50, timeout=TIMEOUT_MS)
         await draw(page, DIGIT_STROKES[what])
     else:
         box = page.locator(".st-key-draw_sample input").first
-        await box.click()
-        await box.fill(what)
-        await page.get_by_role("option", name=what, exact=True).first.click()
+        # Eight pages render on the server's two cores: actions wait as long as predictions.
+        await box.click(timeout=TIMEOUT_MS)
+        await box.fill(what, timeout=TIMEOUT_MS)
+        await page.get_by_role("option", name=what, exact=True).first.click(timeout=TIMEOUT_MS)
     start = time.monotonic()
     await page.wait_for_function(METRIC_IS, arg=list(want), polling=50, timeout=TIMEOUT_MS)
     session.seconds.append(time.monotonic() - start)
