@@ -224,12 +224,6 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _layer_label(result: CaptureResult, name: str) -> str:
-    """``"12 · layer1.0.relu · relu · 64×56×56"``, as ``pages/image.py`` labels a layer."""
-    layer = result[name]
-    return f"{result.names.index(name)} · {name} · {layer.kind} · {'×'.join(map(str, layer.shape))}"
-
-
 def image_layer_switch_work(
     loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, layer_name: str
 ) -> list[str]:
@@ -245,7 +239,7 @@ def image_layer_switch_work(
         The JSON of every figure drawn.
     """
     for name in result.names:  # the layer selectbox's labels
-        _layer_label(result, name)
+        layer_view.layer_label(result, name)
     layer = result[layer_name]
     layer.stats()
     if len(layer.shape) != 3:

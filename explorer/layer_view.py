@@ -21,6 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from explorer.capture import CaptureResult
 from explorer.figures import (
     SELECTED_COLOUR,
     _colour_bar,
@@ -126,6 +127,13 @@ def png_data_uri(pixels: np.ndarray, colours: np.ndarray | None = None) -> str:
     # zlib's run-length strategy: as small as the default on activation maps, ~2× faster
     image.save(buffer, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def layer_label(result: CaptureResult, name: str) -> str:
+    """How the layer browser lists a layer: ``"12 · layer1.0.relu · relu · 64×56×56"``."""
+    layer = result[name]
+    shape = "×".join(str(s) for s in layer.shape)
+    return f"{result.names.index(name)} · {name} · {layer.kind} · {shape}"
 
 
 def channel_order(values: np.ndarray, sort: str = "index") -> np.ndarray:

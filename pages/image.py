@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from pathlib import Path
 
 import streamlit as st
@@ -37,8 +39,6 @@ def samples(family: str) -> dict[str, Path]:
 @st.cache_resource(show_spinner="Loading your weights…", max_entries=2)
 def cached_own_model(name: str, digest: str, _data: bytes, filename: str) -> LoadedModel:
     """A zoo architecture with the user's state dict (keyed by its sha256, not its bytes)."""
-    import io
-
     buffer = io.BytesIO(_data)
     buffer.name = filename  # shown as the weights' label
     return load_model(name, buffer)
@@ -90,8 +90,6 @@ def choose_model() -> tuple[LoadedModel | None, str]:
     )
     if own is None:
         return cached_model(name), f"{name}:pretrained"
-    import hashlib
-
     data = own.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     try:
@@ -137,13 +135,6 @@ def show_top5(loaded: LoadedModel, result: CaptureResult) -> None:
             )
         },
     )
-
-
-def layer_label(result: CaptureResult, name: str) -> str:
-    """``"12 · layer1.0.relu · relu · 64×56×56"``."""
-    layer = result[name]
-    shape = "×".join(str(s) for s in layer.shape)
-    return f"{result.names.index(name)} · {name} · {layer.kind} · {shape}"
 
 
 def show_stats(layer: LayerOutput) -> None:
@@ -248,7 +239,7 @@ def layer_browser(loaded: LoadedModel, result: CaptureResult, prepared: Prepared
     name = st.selectbox(
         "Layer",
         result.names,
-        format_func=lambda n: layer_label(result, n),
+        format_func=lambda n: layer_view.layer_label(result, n),
         key=f"image_layer_{loaded.name}",
     )
     layer = result[name]
