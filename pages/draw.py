@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import streamlit as st
-from streamlit_drawable_canvas import st_canvas
+from PIL import Image
 
 from explorer import figures
-from explorer.captions import describe_stage
-from explorer.capture import CaptureResult, LayerOutput
+from explorer.capture import CaptureResult
 from explorer.explain import ConvUnit, PoolUnit, explain_unit, receptive_field
 from explorer.preprocess import ImageError, NothingDrawn, PreparedInput
+from explorer.strokes import DrawingError, parse_drawing, render_drawing
 from explorer.tiling import Tiling
+from explorer.views.draw import DIGIT_MODELS, live_maps, network_stages, softmax_figure
 from explorer.zoo import ASSETS_DIR, LoadedModel
+from pages.canvas import drawing_canvas
 from pages.common import cached_model, inline_image, show_prediction
 
 CANVAS_KEY = "draw_canvas"
-DIGIT_MODELS = {"lenet5": "LeNet-5", "harley": "Harley's net"}
-MAP_KINDS = {"conv", "relu", "pool"}
+FULL_RUN_FLAG = "draw_full_run"  # True only while the whole page runs, not a fragment alone
+SHOWN_KEY = "draw_shown"  # the input, prediction and capture the panel shows now
 
 
 def gallery() -> dict[str, Path]:
@@ -27,33 +31,27 @@ def gallery() -> dict[str, Path]:
     return {f"{p.stem.split('_')[0]} (sample {int(p.stem.split('_')[1]) + 1})": p for p in files}
 
 
-def read_input(source: str) -> bytes | Path | None:
-    """The drawing (PNG bytes) or the chosen sample, or None when nothing is there yet."""
+def read_input(source: str) -> tuple[Any, bool]:
+    """The drawing (a Pillow image) or the chosen sample, and whether it is final.
+
+    None when nothing is there yet. A drawing is not final while its stroke is still drawn.
+    """
     if source == "Sample digit":
         samples = gallery()
         choice = st.selectbox(
             "Sample digit (real MNIST, never trained on)", list(samples), key="draw_sample"
         )
-        return samples[choice] if choice else None
-    brush = st.slider("Brush size", 8, 40, 22, key="draw_brush")
-    canvas = st_canvas(
-        stroke_width=brush,
-        stroke_color="#FFFFFF",
-        background_color="#000000",
-        height=280,
-        width=280,
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key=CANVAS_KEY,
-    )
-    st.caption("Draw with the mouse or a finger; undo, redo and clear are in the canvas toolbar.")
-    return canvas.image_bytes
-
-
-def layer_source(result: CaptureResult, layer: LayerOutput) -> LayerOutput | None:
-    """The captured layer feeding ``layer`` (None for the model input)."""
-    name = layer.inputs[0] if layer.inputs else "input"
-    return None if name == "input" else result[name]
+        return (samples[choice] if choice else None), True
+    value = drawing_canvas(CANVAS_KEY)
+    st.caption("Draw with the mouse or a finger: the prediction follows your pen.")
+    try:
+        drawing = parse_drawing(value)
+    except DrawingError as exc:
+        st.error(f"That drawing cannot be read: {exc}")
+        return None, True
+    if value is None:
+        return None, True
+    return render_drawing(drawing), drawing.final
 
 
 def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput) -> None:
@@ -149,92 +147,59 @@ def show_pipeline(
     loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, scale: str
 ) -> None:
     """Every stage, in execution order: what it computes on the left, its output on the right."""
-    about, picture = st.columns([1, 3], gap="medium")
-    size = "×".join(map(str, result.input.shape))
-    about.markdown(f"**0. input** · {size}")
-    about.caption(
-        "The digit as the network receives it: cropped to the ink, the longer side scaled to "
-        "20 px, centred by its centre of mass, normalised with MNIST's mean and std."
-    )
-    picture.plotly_chart(
-        figures.input_figure(prepared.display, title=f"input · {size}", height=300),
-        key="stage_input",
-    )
-    for index, layer in enumerate(result.layers):
-        source = layer_source(result, layer)
-        module = loaded.model.get_submodule(layer.module) if layer.module else None
-        text = describe_stage(layer, source.shape if source else tuple(result.input.shape), module)
+    for stage in network_stages(loaded, result, prepared, scale):
         about, picture = st.columns([1, 3], gap="medium")
         with about:
-            shape = " × ".join(map(str, layer.shape))
-            st.markdown(f"**{index + 1}. {layer.name}** · {layer.kind}  \n{shape}")
-            st.caption(text.caption)
-            if text.formula:
+            st.markdown(stage.heading)
+            st.caption(stage.caption)
+            if stage.formula:
                 with st.popover("Formula and numbers"):
-                    st.markdown(text.formula)
+                    st.markdown(stage.formula)
         with picture:
-            if layer.kind == "softmax":
-                fig = figures.softmax_figure(loaded.categories, result.probs.cpu().numpy())
-                st.plotly_chart(fig, key=f"stage_{index}")
-            elif len(layer.shape) == 3:
-                clickable = layer.kind in {"conv", "pool"}
-                mapped = figures.feature_maps_figure(
-                    layer, scale=scale, tile_px=110, clickable=clickable
-                )
+            if stage.tiling is not None and stage.layer is not None:
                 event = st.plotly_chart(
-                    mapped.figure, key=f"stage_{index}", on_select="rerun", selection_mode="points"
+                    stage.figure, key=stage.key, on_select="rerun", selection_mode="points"
                 )
-                if clickable:
-                    take_click(f"stage_{index}", layer.name, event, mapped.tiling)
+                take_click(stage.key, stage.layer.name, event, stage.tiling)
             else:
-                st.plotly_chart(figures.vector_figure(layer), key=f"stage_{index}")
+                st.plotly_chart(stage.figure, key=stage.key)
         unit = st.session_state.get("draw_unit")
-        if unit and unit[0] == layer.name:
+        if stage.layer is not None and unit and unit[0] == stage.layer.name:
             with st.container(border=True):
                 show_unit(loaded, result, prepared)
 
 
-st.title("Draw a digit")
-st.caption(
-    "Draw a digit and watch every convolution, ReLU and pooling output light up, "
-    "all the way to the softmax."
-)
+@st.fragment
+def input_panel(model_name: str, source: str) -> None:
+    """The input, the prediction and the first maps: alone, this reruns while you draw.
 
-controls, outputs = st.columns([1.3, 2], gap="large")  # the 280-px canvas fits at 1280 px
-with controls:
-    model_name = (
-        st.segmented_control(
-            "Model",
-            list(DIGIT_MODELS),
-            format_func=DIGIT_MODELS.get,
-            default="lenet5",
-            key="draw_model",
+    A live value (a stroke still being drawn) reruns only this fragment; anything else
+    (a finished stroke, undo, clear, a sample) reruns the whole page so every stage follows.
+    """
+    loaded = cached_model(model_name)
+    controls, outputs = st.columns([1.3, 2], gap="large")  # the 280-px canvas fits at 1280 px
+    with controls:
+        raw, final = read_input(source)
+    if final and not st.session_state.get(FULL_RUN_FLAG):
+        st.rerun(scope="app")
+    st.session_state[SHOWN_KEY] = None
+    with outputs:
+        st.caption(
+            f"{loaded.spec.title} · weights {loaded.weights_label} · device {loaded.device_label}"
         )
-        or "lenet5"
-    )
-    source = (
-        st.segmented_control("Input", ["Draw", "Sample digit"], default="Draw", key="draw_source")
-        or "Draw"
-    )
-    raw = read_input(source)
-loaded = cached_model(model_name)
-
-with outputs:
-    st.caption(
-        f"{loaded.spec.title} · weights {loaded.weights_label} · device {loaded.device_label}"
-    )
-    prepared: PreparedInput | None = None
-    if raw is None:
-        st.info("Draw a digit in the black box (white ink), or pick a sample digit.")
-    else:
+        if raw is None:
+            st.info("Draw a digit in the black box (white ink), or pick a sample digit.")
+            return
         try:
             prepared = loaded.prepare(raw)
         except NothingDrawn:
             st.info("Nothing drawn yet: draw a digit in the black box, as large as you like.")
+            return
         except ImageError as exc:
             st.error(f"That image cannot be read: {exc}")
-    if prepared is not None:
+            return
         result = loaded.capture(prepared)
+        st.session_state[SHOWN_KEY] = (prepared, result)
         metric, seen, drawn = st.columns(3)
         show_prediction(metric, loaded, result)
         seen.image(
@@ -243,16 +208,48 @@ with outputs:
             width=120,
         )
         drawn.image(
-            inline_image(raw if isinstance(raw, bytes) else raw.read_bytes()),
-            caption="your drawing" if isinstance(raw, bytes) else "the sample",
+            inline_image(np.asarray(raw) if isinstance(raw, Image.Image) else raw.read_bytes()),
+            caption="your drawing" if isinstance(raw, Image.Image) else "the sample",
             width=120,
         )
-        st.plotly_chart(
-            figures.softmax_figure(loaded.categories, result.probs.cpu().numpy()),
-            key="draw_softmax",
-        )
+        st.plotly_chart(softmax_figure(loaded, result), key="draw_softmax")
+        for caption, uri in live_maps(result):
+            st.image(uri, caption=caption)
 
-if prepared is not None:
+
+st.title("Draw a digit")
+st.caption(
+    "Draw a digit and watch every convolution, ReLU and pooling output light up, "
+    "all the way to the softmax."
+)
+
+model_column, source_column, _ = st.columns([1, 1, 2])
+model_name = (
+    model_column.segmented_control(
+        "Model",
+        list(DIGIT_MODELS),
+        format_func=DIGIT_MODELS.get,
+        default="lenet5",
+        key="draw_model",
+    )
+    or "lenet5"
+)
+source = (
+    source_column.segmented_control(
+        "Input", ["Draw", "Sample digit"], default="Draw", key="draw_source"
+    )
+    or "Draw"
+)
+loaded = cached_model(model_name)
+st.session_state[FULL_RUN_FLAG] = True
+try:
+    input_panel(model_name, source)
+finally:
+    st.session_state[FULL_RUN_FLAG] = False
+shown = st.session_state.get(SHOWN_KEY)
+
+if shown is not None:
+    prepared, result = shown
     st.divider()
     scale = st.radio(
         "Colour scale",

@@ -22,6 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = bench.CHROMIUM
 CHROMIUM_ARGS = bench.CHROMIUM_ARGS
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
+DRAW_CANVAS = ".st-key-draw_canvas canvas"
+"""The Draw page's canvas (our component, pages/canvas.js)."""
+CLEAR_CANVAS = ".st-key-draw_canvas button.clear"
 _LOGS = itertools.count()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from explorer.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
 from explorer.zoo import load_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,21 +19,15 @@ DIGITS = REPO / "assets" / "digits"
 CANVAS_KEY = "draw_canvas"
 
 
-def canvas_value(image: Image.Image | None) -> dict:
-    """What the canvas component stores in session state for a drawing."""
-    if image is None:
-        data = None
-    else:
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": []}, "data": data}, "backgroundFit": None}
+def canvas_value(digit: str | None) -> dict:
+    """What the canvas component holds in session state after drawing ``digit``'s strokes."""
+    strokes = [] if digit is None else DIGIT_STROKES[digit]
+    return {"drawing": drawing_value(strokes)}
 
 
-def drawn(path: Path) -> Image.Image:
-    """A gallery digit as a 280×280 RGBA canvas drawing (white ink on opaque black)."""
-    digit = Image.open(path).convert("L").resize((280, 280), Image.Resampling.BILINEAR)
-    return Image.merge("RGBA", [digit, digit, digit, Image.new("L", (280, 280), 255)])
+def drawn(digit: str) -> Image.Image:
+    """The canvas's strokes for ``digit`` as the server paints them (280×280, white on black)."""
+    return render_drawing(parse_drawing(drawing_value(DIGIT_STROKES[digit])))
 
 
 @pytest.fixture
@@ -50,23 +44,22 @@ def test_empty_canvas_shows_a_hint_not_a_prediction(app: AppTest) -> None:
     assert not app.exception
     assert len(app.metric) == 0
     assert any("Draw a digit" in info.value for info in app.info)
-    blank = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
-    app.session_state[CANVAS_KEY] = canvas_value(blank)
+    app.session_state[CANVAS_KEY] = canvas_value(None)
     app.run()
     assert not app.exception
     assert len(app.metric) == 0
     assert any("Nothing drawn" in info.value for info in app.info)
 
 
-@pytest.mark.parametrize("name", ["3_0.png", "7_1.png", "0_2.png"])
-def test_drawn_digit_is_predicted_with_every_stage(app: AppTest, name: str) -> None:
-    app.session_state[CANVAS_KEY] = canvas_value(drawn(DIGITS / name))
+@pytest.mark.parametrize("digit", sorted(DIGIT_STROKES))
+def test_drawn_digit_is_predicted_with_every_stage(app: AppTest, digit: str) -> None:
+    app.session_state[CANVAS_KEY] = canvas_value(digit)
     app.run()
     assert not app.exception
     assert app.metric[0].label == "Prediction"
-    assert app.metric[0].value == name[0]
+    assert app.metric[0].value == digit
     loaded = load_model("lenet5")
-    result = loaded.capture(loaded.prepare(drawn(DIGITS / name)))
+    result = loaded.capture(loaded.prepare(drawn(digit)))
     assert app.metric[0].delta == f"{float(result.probs.max()):.1%} probability"
     assert len(stage_charts(app)) == len(result.layers) + 1 == 14  # the input, then every layer
 
@@ -87,13 +80,12 @@ def test_gallery_and_harley(app: AppTest) -> None:
 
 
 def test_clicked_conv_unit_shows_its_arithmetic(app: AppTest) -> None:
-    path = DIGITS / "5_0.png"
-    app.session_state[CANVAS_KEY] = canvas_value(drawn(path))
+    app.session_state[CANVAS_KEY] = canvas_value("0")
     app.session_state["draw_unit"] = ("conv2", 3, 4, 5)
     app.run()
     assert not app.exception
     loaded = load_model("lenet5")
-    prepared = loaded.prepare(drawn(path))
+    prepared = loaded.prepare(drawn("0"))
     result = loaded.capture(prepared)
     pool1 = result["pool1"].tensor.double()[None]
     conv = loaded.model.conv2
@@ -109,13 +101,12 @@ def test_clicked_conv_unit_shows_its_arithmetic(app: AppTest) -> None:
 
 
 def test_clicked_pool_unit_names_the_winner(app: AppTest) -> None:
-    path = DIGITS / "8_0.png"
-    app.session_state[CANVAS_KEY] = canvas_value(drawn(path))
+    app.session_state[CANVAS_KEY] = canvas_value("0")
     app.session_state["draw_unit"] = ("pool1", 2, 7, 6)
     app.run()
     assert not app.exception
     loaded = load_model("lenet5")
-    result = loaded.capture(loaded.prepare(drawn(path)))
+    result = loaded.capture(loaded.prepare(drawn("0")))
     window = result["relu1"].tensor[2, 14:16, 12:14]
     text = " ".join(m.value for m in app.markdown)
     assert f"**{window.max().item():.4f}**" in text
@@ -140,7 +131,7 @@ def _click(at: AppTest, stage: int, channel: int, row: int, col: int) -> None:
 
 
 def test_clicking_one_map_then_another_explains_the_latest_click(app: AppTest) -> None:
-    app.session_state[CANVAS_KEY] = canvas_value(drawn(DIGITS / "4_0.png"))
+    app.session_state[CANVAS_KEY] = canvas_value("7")
     app.run()
     _click(app, 0, 1, 9, 10)  # conv1
     assert not app.exception

@@ -3,7 +3,6 @@ the page stays up, and the next good input works."""
 
 from __future__ import annotations
 
-import base64
 import io
 import pickle
 from pathlib import Path
@@ -12,8 +11,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from explorer.strokes import DIGIT_STROKES, drawing_value
 from explorer.zoo import load_model
-from tests.corpus import BadInput, blank_digit, image_corpus
+from tests.corpus import BadInput, image_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD_PHOTO = (REPO / "assets" / "photos" / "rocket.jpg").read_bytes()
@@ -49,29 +49,40 @@ def test_image_page_corpus(image_page: AppTest, item: BadInput) -> None:
     assert not at.exception and not at.error and _top5_rows(at) == 5
 
 
-def _canvas(data: bytes) -> dict:
-    url = "data:image/png;base64," + base64.b64encode(data).decode()
-    return {"drawing": {"raw": {"objects": []}, "data": url}, "backgroundFit": None}
+def _canvas(strokes: list[dict]) -> dict:
+    """The canvas component's session-state value for these raw strokes."""
+    return {"drawing": {"size": [280, 280], "seq": 1, "final": True, "strokes": strokes}}
 
 
 @pytest.mark.parametrize(
-    "colour", ["black", "white", (0, 0, 0, 0)], ids=["black", "white", "clear"]
+    "strokes",
+    [[], [{"width": 1, "points": [140, 140]}], [{"width": 8, "points": []}]],
+    ids=["empty", "speck", "no-points"],
 )
-def test_draw_page_blank_canvases_are_nothing_drawn(colour: object) -> None:
+def test_draw_page_blank_canvases_are_nothing_drawn(strokes: list[dict]) -> None:
     at = AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=90).run()
-    at.session_state["draw_canvas"] = _canvas(blank_digit(colour))  # type: ignore[arg-type]
+    at.session_state["draw_canvas"] = _canvas(strokes)
     at.run()
     assert not at.exception and len(at.metric) == 0
     assert any("Nothing drawn" in info.value for info in at.info)
-    digit = GOOD_DIGIT.read_bytes()
-    at.session_state["draw_canvas"] = _canvas(digit)
+    at.session_state["draw_canvas"] = {"drawing": drawing_value(DIGIT_STROKES["7"])}
     at.run()
-    assert not at.exception and at.metric[0].value == "4"
+    assert not at.exception and at.metric[0].value == "7"
 
 
-def test_draw_page_corrupt_canvas_data_is_a_message() -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"drawing": "not a drawing"},
+        _canvas([{"width": 5, "points": [1, 2, 3]}]),
+        _canvas([{"width": "wide", "points": [1, 2]}]),
+        _canvas([{"width": 5, "points": [1, 2]}] * 1000),
+    ],
+    ids=["string", "odd-points", "bad-width", "too-many-strokes"],
+)
+def test_draw_page_corrupt_canvas_data_is_a_message(value: dict) -> None:
     at = AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=90).run()
-    at.session_state["draw_canvas"] = _canvas(b"\x89PNG\r\n\x1a\n broken")
+    at.session_state["draw_canvas"] = value
     at.run()
     assert not at.exception and len(at.metric) == 0
     assert any("cannot be read" in e.value for e in at.error)

@@ -8,24 +8,25 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, click_until, streamlit_server
+from explorer.strokes import DIGIT_STROKES
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CLEAR_CANVAS,
+    DRAW_CANVAS,
+    SCREENSHOTS,
+    click_until,
+    streamlit_server,
+)
 
 pytestmark = pytest.mark.browser
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
 
-# Strokes in canvas pixels (280×280), as lists of points.
-DIGIT_STROKES = {
-    "1": [[(140, 40), (140, 240)]],
-    "7": [[(70, 50), (210, 50), (120, 240)]],
-    "0": [[(140, 40), (200, 80), (210, 140), (195, 205), (140, 240), (85, 205), (70, 140),
-           (80, 80), (140, 40)]],
-}  # fmt: skip
-
 
 def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ignore[no-untyped-def]
-    canvas = page.locator("canvas.upper-canvas").first
+    canvas = page.locator(DRAW_CANVAS).first
     box = canvas.bounding_box()
     assert box is not None
     for stroke in strokes:
@@ -58,13 +59,14 @@ def test_drawn_digits_are_predicted_and_clear_empties() -> None:
     console_errors: list[str] = []
     with streamlit_server() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for digit, strokes in DIGIT_STROKES.items():
+        for digit in ("1", "7", "0"):
+            strokes = DIGIT_STROKES[digit]
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.on(
                 "console", lambda m: console_errors.append(m.text) if m.type == "error" else None
             )
             page.goto(url)
-            page.locator("canvas.upper-canvas").first.wait_for(timeout=60_000)
+            page.locator(DRAW_CANVAS).first.wait_for(timeout=60_000)
             assert page.get_by_test_id("stMetric").count() == 0
             draw(page, strokes)
             page.wait_for_function(
@@ -75,10 +77,8 @@ def test_drawn_digits_are_predicted_and_clear_empties() -> None:
             assert prediction(page) == digit
             assert page.get_by_test_id("stException").count() == 0
             if digit == "1":
-                # the canvas toolbar's clear (trash) empties it: the prediction goes away
-                page.locator(".st-key-draw_canvas").get_by_role(
-                    "button", name="Reset canvas & history"
-                ).click()
+                # the canvas's Clear empties it: the prediction goes away
+                page.locator(CLEAR_CANVAS).click()
                 page.wait_for_function(
                     "() => document.querySelectorAll('[data-testid=stMetric]').length === 0",
                     timeout=60_000,

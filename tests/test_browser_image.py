@@ -9,6 +9,7 @@ import pytest
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    DRAW_CANVAS,
     REPO,
     SCREENSHOTS,
     click_until,
@@ -45,7 +46,7 @@ def test_upload_top5_layer_channel_and_unit() -> None:
         # first run: until st.navigation has run once, Streamlit treats pages/ as a legacy
         # pages folder and shows "Page not found" for a link it does not know.)
         page.goto(url)
-        page.locator("canvas.upper-canvas").first.wait_for(timeout=120_000)
+        page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
         page.goto(f"{url}/classify")
         page.get_by_text("what the network sees").first.wait_for(timeout=120_000)
         nav = page.get_by_test_id("stSidebarNav").inner_text()

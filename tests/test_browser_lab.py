@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, streamlit_server
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, DRAW_CANVAS, SCREENSHOTS, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -88,7 +88,7 @@ def test_kernel_preset_output_size_per_stride_and_all_views() -> None:
         page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
         # The root first: until st.navigation has run once, a deep link finds a legacy page.
         page.goto(url)
-        page.locator("canvas.upper-canvas").first.wait_for(timeout=120_000)
+        page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
         page.goto(f"{url}/convolution-lab")
         page.get_by_text("Output size →").first.wait_for(timeout=120_000)
         healthy(page)

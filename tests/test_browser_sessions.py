@@ -4,7 +4,7 @@ Three sessions draw the digits 1, 7 and 0 with mouse strokes on the Draw page's 
 pick the gallery samples "2 (sample 1)" … "6 (sample 1)". They give their inputs together
 (asyncio.gather over one Chromium, one browser context per session), and each must see its
 own Prediction and no exception. Then a second round in the same sessions: the drawing
-sessions reset the canvas (toolbar trash button; the prediction must go away) and draw
+sessions clear the canvas (its Clear button; the prediction must go away) and draw
 another digit, the gallery sessions pick another sample; again each must see its own new
 prediction, so state changes do not leak between sessions. For gallery samples the shown
 probability must also be that very sample's (computed here with the same model), which tells
@@ -32,8 +32,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, REPO, SCREENSHOTS, streamlit_server
-from tests.test_browser_draw import DIGIT_STROKES
+from explorer.strokes import DIGIT_STROKES
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CLEAR_CANVAS,
+    DRAW_CANVAS,
+    REPO,
+    SCREENSHOTS,
+    streamlit_server,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -97,7 +105,7 @@ def sample_probabilities() -> dict[str, str]:
 
 async def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ignore[no-untyped-def]
     """Mouse strokes in canvas pixels (the async twin of tests/test_browser_draw.draw)."""
-    box = await page.locator("canvas.upper-canvas").first.bounding_box()
+    box = await page.locator(DRAW_CANVAS).first.bounding_box()
     assert box is not None
     for stroke in strokes:
         x0, y0 = stroke[0]
@@ -126,7 +134,7 @@ async def open_session(browser, url: str, index: int, first: tuple[str, str]) ->
     )
     page.on("response", lambda r: session.failed.append(r.url) if r.status >= 400 else None)
     await page.goto(url)
-    await page.locator("canvas.upper-canvas").first.wait_for(timeout=TIMEOUT_MS)
+    await page.locator(DRAW_CANVAS).first.wait_for(timeout=TIMEOUT_MS)
     if first[0] == "sample":
         await (
             page.locator(".st-key-draw_source")
@@ -146,11 +154,7 @@ async def give_input(session: Session, step: tuple[str, str], want: tuple[str, s
     kind, what = step
     if kind == "draw":
         if await page.get_by_test_id("stMetric").count():  # a drawing is there: reset it
-            await (
-                page.locator(".st-key-draw_canvas")
-                .get_by_role("button", name="Reset canvas & history")
-                .click(timeout=TIMEOUT_MS)
-            )
+            await page.locator(CLEAR_CANVAS).click(timeout=TIMEOUT_MS)
             await page.wait_for_function(NO_METRIC, polling=50, timeout=TIMEOUT_MS)
         await draw(page, DIGIT_STROKES[what])
     else:

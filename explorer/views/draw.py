@@ -1,0 +1,142 @@
+"""What the Draw page shows for one input: the live panel and every stage, as data.
+
+``pages/draw.py`` lays these out and ``python -m explorer bench`` times them, so the
+benchmark runs the page's own code, never a copy of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from explorer import figures
+from explorer.captions import describe_stage
+from explorer.capture import CaptureResult, LayerOutput
+from explorer.layer_view import colour_indices, palette, png_data_uri
+from explorer.preprocess import PreparedInput
+from explorer.tiling import Tiling, colour_scale, tile_channels
+from explorer.zoo import LoadedModel
+
+DIGIT_MODELS = {"lenet5": "LeNet-5", "harley": "Harley's net"}
+"""The digit nets the Draw page offers, with the names it shows."""
+CLICKABLE_KINDS = frozenset({"conv", "pool"})
+"""Stages whose units can be clicked for their arithmetic."""
+MAP_TILE_PX = 110
+INPUT_STAGE_KEY = "stage_input"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the network as the page shows it.
+
+    Attributes:
+        key: The chart's element key (``stage_input``, ``stage_0``, …).
+        heading: Markdown: number, layer name, kind and shape.
+        caption: One line on what the stage computes.
+        formula: Markdown with this layer's numbers, or None.
+        figure: The stage's picture.
+        layer: The captured layer (None for the input stage).
+        tiling: Where each channel sits when its units are clickable, else None.
+    """
+
+    key: str
+    heading: str
+    caption: str
+    formula: str | None
+    figure: go.Figure
+    layer: LayerOutput | None = None
+    tiling: Tiling | None = None
+
+
+def layer_source(result: CaptureResult, layer: LayerOutput) -> LayerOutput | None:
+    """The captured layer feeding ``layer`` (None for the model input)."""
+    name = layer.inputs[0] if layer.inputs else "input"
+    return None if name == "input" else result[name]
+
+
+def softmax_figure(loaded: LoadedModel, result: CaptureResult) -> go.Figure:
+    """The softmax bars of one capture."""
+    return figures.softmax_figure(loaded.categories, result.probs.cpu().numpy())
+
+
+def input_stage(result: CaptureResult, prepared: PreparedInput) -> Stage:
+    """Stage 0: the digit as the network receives it."""
+    size = "×".join(map(str, result.input.shape))
+    return Stage(
+        key=INPUT_STAGE_KEY,
+        heading=f"**0. input** · {size}",
+        caption="The digit as the network receives it: cropped to the ink, the longer side "
+        "scaled to 20 px, centred by its centre of mass, normalised with MNIST's mean and std.",
+        formula=None,
+        figure=figures.input_figure(prepared.display, title=f"input · {size}", height=300),
+    )
+
+
+def layer_stage(
+    loaded: LoadedModel, result: CaptureResult, index: int, layer: LayerOutput, scale: str
+) -> Stage:
+    """The stage of captured layer ``index``: its caption, formula and figure."""
+    source = layer_source(result, layer)
+    module = loaded.model.get_submodule(layer.module) if layer.module else None
+    text = describe_stage(layer, source.shape if source else tuple(result.input.shape), module)
+    tiling: Tiling | None = None
+    if layer.kind == "softmax":
+        figure = softmax_figure(loaded, result)
+    elif len(layer.shape) == 3:
+        clickable = layer.kind in CLICKABLE_KINDS
+        mapped = figures.feature_maps_figure(
+            layer, scale=scale, tile_px=MAP_TILE_PX, clickable=clickable
+        )
+        figure, tiling = mapped.figure, mapped.tiling if clickable else None
+    else:
+        figure = figures.vector_figure(layer)
+    shape = " × ".join(map(str, layer.shape))
+    return Stage(
+        key=f"stage_{index}",
+        heading=f"**{index + 1}. {layer.name}** · {layer.kind}  \n{shape}",
+        caption=text.caption,
+        formula=text.formula,
+        figure=figure,
+        layer=layer,
+        tiling=tiling,
+    )
+
+
+def network_stages(
+    loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, scale: str = "layer"
+) -> list[Stage]:
+    """Every stage in execution order: the input, then each captured layer."""
+    stages = [input_stage(result, prepared)]
+    stages += [
+        layer_stage(loaded, result, index, layer, scale)
+        for index, layer in enumerate(result.layers)
+    ]
+    return stages
+
+
+def live_maps(result: CaptureResult, count: int = 2) -> list[tuple[str, str]]:
+    """The first ``count`` map layers after conv1 as small PNG strips, for the live panel.
+
+    Each strip tiles the layer's channels in one row, coloured with the stage figures' scale
+    (one per layer). PNGs, not charts: they cost a millisecond and no WebGL while drawing.
+
+    Returns:
+        ``(caption, data URI)`` per layer.
+    """
+    strips: list[tuple[str, str]] = []
+    for layer in result.layers:
+        if len(strips) == count:
+            break
+        if len(layer.shape) != 3 or layer.kind not in {"relu", "pool"}:
+            continue
+        maps = layer.numpy()
+        tiling = tile_channels(maps, cols=len(maps), gap=2)
+        scale = colour_scale(maps, figures.layer_can_be_negative(layer.kind, maps))
+        pixels = colour_indices(tiling.image, scale)
+        pixels = np.kron(pixels, np.ones((3, 3), dtype=np.uint8))  # crisp at a readable size
+        uri = png_data_uri(pixels, palette(scale.diverging))
+        size = "×".join(map(str, maps.shape[1:]))
+        strips.append((f"{layer.name} · {len(maps)} maps of {size}", uri))
+    return strips

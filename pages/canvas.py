@@ -1,0 +1,48 @@
+"""The Draw page's canvas: our own components-v2 component that sends strokes, not PNGs.
+
+Its value is :mod:`explorer.strokes`'s drawing (a few hundred bytes a stroke); it sends on
+pointer-up at once and, while a stroke is drawn, a live value every 200 ms.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from explorer.strokes import CANVAS_SIZE
+
+COMPONENT_NAME = "cnn_explorer_canvas"
+CSS = """
+.cnn-canvas { display: inline-flex; flex-direction: column; gap: 6px; }
+.cnn-canvas canvas { touch-action: none; cursor: crosshair; border-radius: 4px; }
+.cnn-canvas .tools { display: flex; gap: 8px; align-items: center;
+  font: 14px var(--st-font, sans-serif); color: var(--st-text-color, #31333f); }
+.cnn-canvas button { font: inherit; padding: 2px 10px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--st-border-color, #d5d7de); background: var(--st-background-color, #fff);
+  color: inherit; }
+.cnn-canvas input[type=range] { width: 90px; vertical-align: middle; }
+"""
+
+_canvas = st.components.v2.component(
+    COMPONENT_NAME,
+    html="",
+    css=CSS,
+    js=Path(__file__).with_name("canvas.js").read_text(encoding="utf-8"),
+)
+
+
+def drawing_canvas(key: str) -> Any:
+    """Show the canvas; its latest drawing value as sent (None until the first stroke).
+
+    The value is unchecked: :func:`explorer.strokes.parse_drawing` validates it.
+    """
+    result = _canvas(
+        key=key,
+        data={"size": CANVAS_SIZE},
+        default={"drawing": None},
+        on_drawing_change=lambda: None,
+        width="content",
+    )
+    return result.get("drawing") if hasattr(result, "get") else None
