@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from _plotly_utils.utils import is_homogeneous_array, is_skipped_key, to_typed_array_spec
 from plotly.colors import get_colorscale
 
 from explorer.capture import LayerOutput
@@ -157,14 +158,57 @@ def colourscale(name: str) -> tuple[tuple[float, str], ...]:
     return tuple((float(stop), str(colour)) for stop, colour in get_colorscale(name))
 
 
+class PlainFigure(go.Figure):
+    """A figure that already is the dict Streamlit sends, with plotly.py's object model skipped.
+
+    ``st.plotly_chart`` calls ``to_dict()`` and serialises the result; for a ``go.Figure``
+    built from our dicts that means building plotly.py's object tree and deep-copying it back
+    (~a third of the Draw page's server time per stroke). This figure's ``to_dict()`` is the
+    dict itself (arrays as base64 typed arrays, as plotly.py makes them). Anything else
+    (``.data``, ``.layout``, ``update_layout`` …) builds the full figure first, on first use.
+    """
+
+    def __init__(self, traces: list[dict[str, Any]], layout: dict[str, Any]) -> None:
+        self._plain_source = (traces, layout)  # super().__init__ runs only when needed
+        self._plain_spec = _typed_arrays({"data": traces, "layout": layout})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figure as the dict Streamlit serialises (not a copy: do not mutate it)."""
+        if "_data" in self.__dict__:  # materialised: it may have been changed since
+            return super().to_dict()
+        return self._plain_spec
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached when a go.Figure attribute is missing: build the real figure once.
+        if name.startswith("_plain") or "_data" in self.__dict__:
+            raise AttributeError(name)
+        traces, layout = self._plain_source
+        go.Figure.__init__(self, data=traces, layout=layout)
+        return getattr(self, name)
+
+
+def _typed_arrays(value: Any, key: str = "") -> Any:
+    """A copy of ``value`` with numeric arrays as plotly's base64 typed arrays (as
+    ``go.Figure.to_dict`` makes them), leaving ``value`` itself untouched."""
+    if isinstance(value, dict):
+        return {k: _typed_arrays(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_typed_arrays(v) for v in value]
+    if key and not is_skipped_key(key) and is_homogeneous_array(value):
+        return to_typed_array_spec(value)
+    return value
+
+
 def make_figure(traces: Sequence[Any], layout: dict[str, Any]) -> go.Figure:
     """A figure from trace dicts and a layout dict, validated only under ``VALIDATE_ENV=1``.
 
     Every figure of the app is built from plain dicts with explicit colour scales, so the
-    JSON sent is the same either way; the tests validate all of them.
+    JSON sent is the same either way (tests/test_figures_unvalidated.py); the tests validate
+    all of them. Unvalidated, it is a :class:`PlainFigure`.
     """
-    validate = os.environ.get(VALIDATE_ENV, "") == "1"
-    return go.Figure(data=list(traces), layout=layout, _validate=validate)
+    if os.environ.get(VALIDATE_ENV, "") == "1":
+        return go.Figure(data=list(traces), layout=layout)
+    return PlainFigure(list(traces), layout)
 
 
 def _colours(scale: ColourScale) -> dict[str, Any]:

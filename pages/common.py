@@ -14,7 +14,6 @@ from explorer.device import configure_server_threads
 from explorer.layer_view import png_data_uri
 from explorer.zoo import LoadedModel, load_model
 
-
 configure_server_threads()
 
 

@@ -87,3 +87,23 @@ def test_unvalidated_figure_sends_what_validation_would(
     fast = _plain(json.loads(streamlit_spec(BUILDERS[name]())))
     assert fast == validated
     assert "plot_bgcolor" not in json.dumps(fast["layout"]["template"])  # not plotly's default
+
+
+def test_plain_figure_is_sent_as_is_and_still_a_full_figure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(figures.VALIDATE_ENV, "0")
+    figure = figures.feature_maps_figure(CONV).figure
+    assert isinstance(figure, figures.PlainFigure)
+    spec = figure.to_dict()
+    assert figure.to_dict() is spec  # what st.plotly_chart serialises, no copy
+    z = spec["data"][0]["z"]
+    assert set(z) >= {"dtype", "bdata"}  # big arrays go as base64 typed arrays
+    # plotly.py's API still works: the full figure is built on first use …
+    assert figure.data[0].type == "heatmap"
+    np.testing.assert_array_equal(
+        np.asarray(figure.data[0].z, dtype=np.float32)[:12, :12], CONV.numpy()[0]
+    )
+    figure.update_layout(height=123)
+    # … and from then on to_dict() follows its changes
+    assert figure.to_dict()["layout"]["height"] == 123
