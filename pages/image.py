@@ -15,9 +15,9 @@ from explorer.architecture import (
     architecture_totals,
     human_count,
 )
-from explorer.capture import CaptureResult, LayerOutput
-from explorer.explain import receptive_field
+from explorer.capture import CaptureResult
 from explorer.preprocess import ImageError, PreparedInput
+from explorer.views import image as image_view
 from explorer.zoo import ASSETS_DIR, ZOO, LoadedModel, ModelError, load_model
 from pages.common import cached_model, inline_image
 
@@ -137,118 +137,89 @@ def show_top5(loaded: LoadedModel, result: CaptureResult) -> None:
     )
 
 
-def show_stats(layer: LayerOutput) -> None:
+def show_stats(stats: image_view.LayerStats) -> None:
     """Shape, min, max, mean and the fraction of zeros of a layer."""
-    stats = layer.stats()
-    cells = st.columns(5)
-    cells[0].metric("shape", "×".join(str(s) for s in layer.shape))
-    cells[1].metric("min", f"{stats['min']:.4g}")
-    cells[2].metric("max", f"{stats['max']:.4g}")
-    cells[3].metric("mean", f"{stats['mean']:.4g}")
-    cells[4].metric(
-        "zeros",
-        f"{stats['zero_fraction']:.1%}",
-        help="Fraction of values exactly 0: after a ReLU, the units that did not fire.",
-    )
+    for cell, metric in zip(st.columns(len(stats.metrics)), stats.metrics, strict=True):
+        cell.metric(metric.label, metric.value, help=metric.help)
 
 
 def show_map_layer(
-    loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, layer: LayerOutput
+    loaded: LoadedModel, prepared: PreparedInput, shown: image_view.LayerPage
 ) -> None:
     """A page of the layer's channels, one channel large over the input, and a clicked unit."""
-    values = layer.numpy()
-    count, h, w = values.shape
+    name = shown.layer.name
+    paging = shown.paging
+    assert paging is not None  # a map layer
     sort_col, scale_col, page_col = st.columns([2, 2, 1])
     sort = sort_col.segmented_control(
         "Order channels by",
-        layer_view.SORTS,
-        default="index",
+        list(image_view.SORT_LABELS),
+        default=image_view.DEFAULT_SORT,
         key="image_sort",
-        format_func={"index": "number", "mean": "mean ↓", "max": "max ↓"}.get,
+        format_func=image_view.SORT_LABELS.__getitem__,
     )
     scale = scale_col.segmented_control(
         "Colour scale",
-        ["layer", "map"],
-        default="layer",
+        list(image_view.SCALE_LABELS),
+        default=image_view.DEFAULT_SCALE,
         key="image_scale",
-        format_func={"layer": "one per layer", "map": "one per map"}.get,
+        format_func=image_view.SCALE_LABELS.__getitem__,
     )
-    order = layer_view.channel_order(values, sort or "index")
-    per_page = layer_view.page_size(h, w)
-    pages = -(-count // per_page)
     page = 1
-    if pages > 1:
-        page = int(page_col.number_input("Page", 1, pages, 1, key=f"image_page_{layer.name}"))
-    shown = order[(page - 1) * per_page : page * per_page]
-    grid = layer_view.channel_grid_figure(values, layer.name, layer.kind, shown, scale or "layer")
-    st.caption(
-        f"Channels {', '.join(str(c) for c in shown[:3])}… ({len(shown)} of {count}, page "
-        f"{page} of {pages}): one tile per channel. Hover a tile for its mean and max; "
-        "click one to see it large."
-    )
+    if paging.pages > 1:
+        page = int(page_col.number_input("Page", 1, paging.pages, 1, key=f"image_page_{name}"))
+    channels = image_view.channel_page(shown, sort, scale, page)
+    st.caption(channels.caption)
     event = st.plotly_chart(
-        grid.figure, key=f"image_grid_{layer.name}", on_select="rerun", selection_mode="points"
+        channels.grid.figure, key=f"image_grid_{name}", on_select="rerun", selection_mode="points"
     )
-    picked = layer_view.channel_from_selection(event, grid)
-    channel_key = f"image_channel_{layer.name}"
+    picked = channels.clicked_channel(event)
+    channel_key = f"image_channel_{name}"
     if picked is not None and st.session_state.get(f"{channel_key}_clicked") != picked:
         st.session_state[f"{channel_key}_clicked"] = picked
         st.session_state[channel_key] = picked
-    st.session_state.setdefault(channel_key, int(shown[0]))
+    st.session_state.setdefault(channel_key, channels.first_channel)
     left, right = st.columns([1, 3])
     with left:
-        channel = int(st.number_input("Channel", 0, count - 1, key=channel_key))
-        opacity = st.slider("Map opacity over the input", 0.0, 1.0, 0.65, 0.05, key="image_opacity")
-        ch_stats = values[channel]
-        st.markdown(
-            f"channel **{channel}**: min {ch_stats.min():.4g} · max {ch_stats.max():.4g} · "
-            f"mean {ch_stats.mean():.4g}"
+        channel = int(st.number_input("Channel", 0, paging.count - 1, key=channel_key))
+        opacity = st.slider(
+            "Map opacity over the input",
+            0.0,
+            1.0,
+            image_view.DEFAULT_OPACITY,
+            0.05,
+            key="image_opacity",
         )
-    # The unit clicked on this channel's map: its selection state, read before the chart is
-    # drawn again, so the receptive field box appears in the same run.
-    figure_key = f"image_channel_fig_{layer.name}_{channel}"
-    unit = layer_view.unit_from_channel_selection(st.session_state.get(figure_key), (h, w))
-    box = rf = None
-    if unit is not None:
-        rf = receptive_field(loaded.model, layer.name, *unit, tuple(prepared.display.shape[:2]))
-        box = (rf.top, rf.left, rf.bottom, rf.right)
+        # The unit clicked on this channel's map: its selection state, read before the chart
+        # is drawn again, so the receptive field box appears in the same run.
+        figure_key = f"image_channel_fig_{name}_{channel}"
+        clicked = st.session_state.get(figure_key)
+        view = image_view.channel_view(
+            loaded.model, shown, channel, prepared.display, opacity, clicked
+        )
+        st.markdown(view.stats_text)
     with right:
-        figure = layer_view.channel_figure(
-            values[channel], layer.name, channel, layer.kind, prepared.display, opacity, box
-        )
-        st.plotly_chart(figure, key=figure_key, on_select="rerun", selection_mode="points")
-    if unit is not None and rf is not None:
-        y, x = unit
-        clipped = rf.clipped(*prepared.display.shape[:2])
-        left.markdown(
-            f"**Unit {layer.name}[{channel}, {y}, {x}] = {values[channel, y, x]:.6g}**  \n"
-            f"Its receptive field: {rf.height}×{rf.width} input pixels, rows "
-            f"{clipped.top}–{clipped.bottom - 1}, columns {clipped.left}–{clipped.right - 1} "
-            "(the orange box)."
-        )
+        st.plotly_chart(view.figure, key=figure_key, on_select="rerun", selection_mode="points")
+    if view.unit_text is not None:
+        left.markdown(view.unit_text)
     else:
-        left.caption("Click a unit of the large map to outline its receptive field.")
+        left.caption(image_view.UNIT_HINT)
 
 
 @st.fragment
 def layer_browser(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput) -> None:
     """Choose a layer and look at it; only this part reruns when the layer changes."""
-    kinds = [layer.kind for layer in result.layers]
-    summary = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
-    st.caption(f"{len(result.layers)} layers in execution order: {summary}.")
+    st.caption(image_view.layers_summary(result))
+    labels = image_view.layer_choices(result)
     name = st.selectbox(
-        "Layer",
-        result.names,
-        format_func=lambda n: layer_view.layer_label(result, n),
-        key=f"image_layer_{loaded.name}",
+        "Layer", list(labels), format_func=labels.__getitem__, key=f"image_layer_{loaded.name}"
     )
-    layer = result[name]
-    show_stats(layer)
-    if len(layer.shape) == 3:
-        show_map_layer(loaded, result, prepared, layer)
+    shown = image_view.layer_page(loaded.categories, result, name)
+    show_stats(shown.stats)
+    if shown.is_map:
+        show_map_layer(loaded, prepared, shown)
     else:
-        categories = loaded.categories if layer.shape[-1] == len(loaded.categories) else None
-        st.plotly_chart(figures.vector_figure(layer, categories), key=f"image_vector_{layer.name}")
+        st.plotly_chart(shown.vector_figure, key=f"image_vector_{name}")
 
 
 def show_filters(loaded: LoadedModel, result: CaptureResult) -> None:
