@@ -28,15 +28,11 @@ import json
 import math
 import os
 import platform
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -49,31 +45,25 @@ import plotly.tools
 import torch
 from PIL import Image
 
-from explorer import figures, layer_view
-from explorer.captions import describe_stage
+from explorer import figures, layer_view, served
 from explorer.capture import CaptureResult, LayerOutput, capture
 from explorer.device import pick_device
 from explorer.preprocess import PreparedInput
+from explorer.server import APP_FILE, CHROMIUM, CHROMIUM_ARGS, REPO, streamlit_server, vm_hwm_mb
+from explorer.views import draw as draw_view
+from explorer.views import image as image_view
 from explorer.zoo import ASSETS_DIR, UNTRAINED, LoadedModel, load_model
 
-REPO = Path(__file__).resolve().parents[1]
-APP_FILE = REPO / "streamlit_app.py"
-CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHOTO_SIZE = 224
 STROKE_DIGITS = ("3_0.png", "7_1.png")  # two drawings, alternated: each run is a new stroke
 SWITCH_LAYERS = ("conv1", "layer1.0.conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1")
 # The Draw page has rendered once its canvas is drawn and, the model loaded, its hint (empty
 # canvas) or a prediction is on screen. Playwright's CSS locators pierce the canvas
 # component's shadow DOM (document.querySelector does not).
-PAGE_READY_SELECTORS = ("canvas.upper-canvas", "[data-testid=stAlert], [data-testid=stMetric]")
+PAGE_READY_SELECTORS = (
+    ".st-key-draw_canvas canvas",
+    "[data-testid=stAlert], [data-testid=stMetric]",
+)
 IMAGE_PAGE_PATH = "classify"
 IMAGE_READY_SELECTORS = ("text=top 5", "[class*=st-key-image_grid_] .nsewdrag")
 
@@ -131,6 +121,41 @@ def metrics_for(device: str) -> list[Metric]:
             "MB",
             1500.0,
             description="peak RSS of the server after the Image page with ResNet-18",
+        ),
+        # The served app (explorer.served): a real server, Streamlit's protocol, Chromium.
+        Metric(
+            "server_cpu_ms_per_stroke",
+            "ms",
+            60.0,
+            description="server CPU per finished stroke, Draw page, over its websocket",
+        ),
+        Metric(
+            "server_p95_ms_30_sessions",
+            "ms",
+            250.0,
+            description="30 sessions, a stroke each every 2 s: p95 rerun latency",
+        ),
+        Metric(
+            "max_sessions_p95_250",
+            "sessions",
+            60.0,
+            higher_is_better=True,
+            description="most sessions (a stroke every 2 s) held at p95 ≤ 250 ms",
+        ),
+        Metric("image_p50_ms", "ms", None, description="Image page, 10 sessions: p50 switch"),
+        Metric("image_p95_ms", "ms", None, description="Image page, 10 sessions: p95 switch"),
+        Metric(
+            "browser_stroke_p50_ms",
+            "ms",
+            350.0,
+            description="Chromium: mouse-up → the Prediction shows the digit, p50",
+        ),
+        Metric("browser_stroke_p95_ms", "ms", 700.0, description="… the same, p95"),
+        Metric(
+            "browser_settled_p50_ms",
+            "ms",
+            None,
+            description="Chromium: mouse-up → every stage redrawn, p50",
         ),
     ]
 
@@ -229,42 +254,33 @@ def image_layer_switch_work(
 ) -> list[str]:
     """The Image page's work when only the displayed layer changes, without Streamlit.
 
-    Mirrors the ``layer_browser`` fragment of ``pages/image.py`` with its defaults: the layer
-    list's labels, the layer's statistics, and for a map layer its values moved to the host,
-    the first page of its channel grid (one PNG) and its first channel large over the input;
-    for a flat layer its strip. The capture is reused (the page caches it), and every figure
-    is serialised as ``st.plotly_chart`` does.
+    The same view-model calls as the ``layer_browser`` fragment of ``pages/image.py``
+    (:mod:`explorer.views.image`) with the page's defaults (channels by number, one scale per
+    layer, page 1, the default opacity, no click): the layer menu, the layer's statistics, and
+    for a map layer its first page of channels (one PNG) and its first channel large over the
+    input; for a flat layer its strip. The capture is reused (the page caches it), and every
+    figure is serialised as ``st.plotly_chart`` does.
 
     Returns:
         The JSON of every figure drawn.
     """
-    for name in result.names:  # the layer selectbox's labels
-        layer_view.layer_label(result, name)
-    layer = result[layer_name]
-    layer.stats()
-    if len(layer.shape) != 3:
-        labelled = layer.shape[-1] == len(loaded.categories)
-        return [
-            streamlit_spec(figures.vector_figure(layer, loaded.categories if labelled else None))
-        ]
-    values = layer.numpy()
-    _, h, w = values.shape
-    shown = layer_view.channel_order(values, "index")[: layer_view.page_size(h, w)].tolist()
-    grid = layer_view.channel_grid_figure(values, layer.name, layer.kind, shown, "layer")
-    channel = int(shown[0])
-    large = layer_view.channel_figure(
-        values[channel], layer.name, channel, layer.kind, prepared.display, 0.65, None
-    )
-    return [streamlit_spec(grid.figure), streamlit_spec(large)]
+    image_view.layers_summary(result)
+    image_view.layer_choices(result)
+    shown = image_view.layer_page(loaded.categories, result, layer_name)
+    if shown.vector_figure is not None:
+        return [streamlit_spec(shown.vector_figure)]
+    channels = image_view.channel_page(shown)
+    large = image_view.channel_view(loaded.model, shown, channels.first_channel, prepared.display)
+    return [streamlit_spec(channels.grid.figure), streamlit_spec(large.figure)]
 
 
 def draw_page_work(loaded: LoadedModel, raw: bytes, scale: str = "layer") -> list[str]:
     """The Draw page's server-side work for one stroke, without Streamlit.
 
-    Mirrors ``pages/draw.py`` with the default view (the network, stage by stage):
-    preprocess the canvas PNG, capture every layer, the prediction, the "what the network
-    sees" PNG, the softmax figure, the input stage, then every stage's caption and figure.
-    Every figure is serialised as ``st.plotly_chart`` does.
+    The same calls as ``pages/draw.py`` (:mod:`explorer.views.draw`) with the default view:
+    preprocess the drawing, capture every layer, the prediction, the "what the network sees"
+    PNG, the softmax figure and the live maps, then every stage's caption and figure. Every
+    figure is serialised as ``st.plotly_chart`` does.
 
     Returns:
         The JSON of every figure, in page order.
@@ -273,26 +289,12 @@ def draw_page_work(loaded: LoadedModel, raw: bytes, scale: str = "layer") -> lis
     result = loaded.capture(prepared)
     result.top(1)  # the Prediction metric
     png_bytes(prepared.display)
-    specs = [streamlit_spec(figures.softmax_figure(loaded.categories, result.probs.cpu().numpy()))]
-    size = "×".join(map(str, result.input.shape))
-    specs.append(
-        streamlit_spec(figures.input_figure(prepared.display, title=f"input · {size}", height=300))
-    )
-    for layer in result.layers:
-        source_name = layer.inputs[0] if layer.inputs else "input"
-        source = None if source_name == "input" else result[source_name]
-        module = loaded.model.get_submodule(layer.module) if layer.module else None
-        describe_stage(layer, source.shape if source else tuple(result.input.shape), module)
-        if layer.kind == "softmax":
-            fig = figures.softmax_figure(loaded.categories, result.probs.cpu().numpy())
-        elif len(layer.shape) == 3:
-            clickable = layer.kind in {"conv", "pool"}
-            fig = figures.feature_maps_figure(
-                layer, scale=scale, tile_px=110, clickable=clickable
-            ).figure
-        else:
-            fig = figures.vector_figure(layer)
-        specs.append(streamlit_spec(fig))
+    specs = [streamlit_spec(draw_view.softmax_figure(loaded, result))]
+    draw_view.live_maps(result)
+    specs += [
+        streamlit_spec(stage.figure)
+        for stage in draw_view.network_stages(loaded, result, prepared, scale)
+    ]
     return specs
 
 
@@ -484,74 +486,6 @@ def layer_switch(device: torch.device, repeats: int, warmup: int) -> tuple[float
     return median(samples[worst]) * 1e3, {"per_layer_ms": per_layer, "worst": worst}
 
 
-def free_port() -> int:
-    """A free TCP port on localhost."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _vm_hwm_mb(pid: int | str = "self") -> float | None:
-    """Peak resident memory (VmHWM) of a process in MB, where /proc has it."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-@dataclass(frozen=True)
-class Server:
-    """A running ``streamlit run`` process and its base URL."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-
-
-@contextmanager
-def streamlit_server(device: torch.device, log: Path, timeout: float = 120.0) -> Iterator[Server]:
-    """``streamlit run streamlit_app.py`` on a free port, healthy, until the block ends."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", str(APP_FILE)]
-    command += ["--server.port", str(port), "--server.address", "127.0.0.1"]
-    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    command += ["--server.fileWatcherType", "none"]
-    env = {**os.environ, "EXPLORER_OFFLINE": "1", "EXPLORER_DEVICE": str(device)}
-    env.pop(figures.VALIDATE_ENV, None)  # the app as users run it
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.read().strip() == b"ok":
-                            break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"streamlit did not start: {_tail(log)}")
-                time.sleep(0.05)
-            yield Server(process, url)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        return " | ".join(path.read_text().strip().splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def cold_start(
     device: torch.device, runs: int, timeout: float = 120.0
 ) -> tuple[float | None, str | None, dict[str, Any]]:
@@ -587,14 +521,14 @@ def cold_start(
                     times.append(time.perf_counter() - start)
                     if page.get_by_test_id("stException").count():
                         return None, "the first page shows an exception", {}
-                    rss = _vm_hwm_mb(server.process.pid)
+                    rss = vm_hwm_mb(server.process.pid)
                     if rss is not None:
                         server_mb.append(rss)
                     if run == runs - 1:  # then a full Image page: ResNet-18, top-5, a grid
                         page.goto(f"{server.url}/{IMAGE_PAGE_PATH}")
                         for selector in IMAGE_READY_SELECTORS:
                             page.locator(selector).first.wait_for(timeout=timeout * 1000)
-                        image_rss = _vm_hwm_mb(server.process.pid)
+                        image_rss = vm_hwm_mb(server.process.pid)
                 page.close()
         except Exception as exc:  # a browser or server failure is a missing figure, not a crash
             return None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", {}
@@ -702,6 +636,16 @@ def run_benchmarks(device_name: str = "cpu", quick: bool = False) -> dict[str, A
     results["peak_rss_mb_resnet18"] = None if megabytes is None else round(megabytes, 1)
     if megabytes is None:
         notes["peak_rss_mb_resnet18"] = reason or "the server's memory could not be read"
+    served_settings = served.ServedSettings.for_mode(quick)
+    for part in (
+        served.served_load(device, served_settings),
+        served.browser_strokes(device, served_settings.browser_strokes),
+    ):
+        results.update(part["results"])
+        notes.update(part["notes"])
+    if quick:
+        results["max_sessions_p95_250"] = None
+        notes["max_sessions_p95_250"] = "not measured with --quick (a minute per step)"
 
     metrics = metrics_for(device.type)
     return {

@@ -1,4 +1,4 @@
-"""Command line: ``python -m explorer models|predict|inspect|train|bench``.
+"""Command line: ``python -m explorer models|predict|inspect|train|bench|loadtest``.
 
 Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
 """
@@ -18,6 +18,7 @@ import torch
 
 from explorer.capture import CaptureError
 from explorer.device import DEVICE_CHOICES, DeviceError
+from explorer.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
 from explorer.preprocess import ImageError
 from explorer.weights import WeightsError
 from explorer.zoo import ZOO, LoadedModel, ModelError, load_model, zoo_table
@@ -191,6 +192,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def cmd_loadtest(args: argparse.Namespace) -> int:
+    from explorer.loadtest import cmd_loadtest as run_loadtest
+
+    return run_loadtest(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description="See inside a CNN.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -231,6 +238,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
     bench.add_argument("--quick", action="store_true", help="few repeats: checks, not figures")
     bench.set_defaults(func=cmd_bench)
+
+    loadtest = sub.add_parser(
+        "loadtest", help="drive a live server with many browser-like sessions, time each rerun"
+    )
+    target = loadtest.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="a running app on this machine, e.g. http://127.0.0.1:8501")
+    target.add_argument("--spawn", action="store_true", help="start the app for the run")
+    loadtest.add_argument(
+        "--sessions", type=int, required=True, help=f"concurrent sessions (1–{MAX_SESSIONS})"
+    )
+    loadtest.add_argument(
+        "--duration", type=float, required=True, help=f"seconds measured (≤ {MAX_DURATION_S:g})"
+    )
+    loadtest.add_argument("--page", choices=list(PAGES), default="draw", help="default: draw")
+    loadtest.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between a session's inputs (2.0)"
+    )
+    loadtest.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="with --spawn")
+    loadtest.add_argument("--json", action="store_true", help="print one JSON object")
+    loadtest.set_defaults(func=cmd_loadtest)
     return parser
 
 

@@ -2,6 +2,7 @@
 // It sends its strokes (not a PNG) as the state value "drawing" (see explorer/strokes.py):
 // while a stroke is drawn at most every LIVE_MS (final: false), and at once on pointer-up
 // (final: true). Undo, Clear and the brush size live here, so they cost no rerun by themselves.
+// window.__cnnCanvasLiveMs = 0 switches the live sends off (the benchmark compares both).
 const LIVE_MS = 200;
 
 export default function (component) {
@@ -91,8 +92,9 @@ function wire(root, size) {
     state.drawing.points.push(...point(event));
     paintStroke(state.drawing, from);
     // Live: a send at most every LIVE_MS while the pen moves; the last one is the pointer-up.
-    if (state.timer === null) {
-      const wait = Math.max(0, LIVE_MS - (performance.now() - state.lastSent));
+    const every = window.__cnnCanvasLiveMs ?? LIVE_MS;
+    if (state.timer === null && every > 0) {
+      const wait = Math.max(0, every - (performance.now() - state.lastSent));
       state.timer = setTimeout(() => state.drawing && send(false), wait);
     }
   });

@@ -1,8 +1,8 @@
 """Start the app with ``streamlit run`` and drive Debian's Chromium through Playwright.
 
 Never ``playwright install``: the browser is ``/usr/bin/chromium`` (apt package ``chromium``).
-The launcher and the browser flags are the benchmark's (:mod:`explorer.bench`), so tests and
-``python -m explorer bench`` start the app the same way.
+The launcher and the browser flags are :mod:`explorer.server`'s, so the tests, the load
+generator and ``python -m explorer bench`` start the app the same way.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from explorer import bench
+from explorer import server as app_server
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = bench.CHROMIUM
-CHROMIUM_ARGS = bench.CHROMIUM_ARGS
+CHROMIUM = app_server.CHROMIUM
+CHROMIUM_ARGS = app_server.CHROMIUM_ARGS
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 DRAW_CANVAS = ".st-key-draw_canvas canvas"
 """The Draw page's canvas (our component, pages/canvas.js)."""
@@ -36,7 +36,7 @@ def streamlit_server(timeout: float = 90.0) -> Iterator[str]:
     """
     (REPO / "artifacts").mkdir(exist_ok=True)
     log = REPO / "artifacts" / f"streamlit-{os.getpid()}-{next(_LOGS)}.log"
-    with bench.streamlit_server(torch.device("cpu"), log, timeout) as server:
+    with app_server.streamlit_server(torch.device("cpu"), log, timeout) as server:
         yield server.url
 
 

@@ -1,0 +1,246 @@
+"""What a person gets from the served app: the benchmark's figures taken on a real server.
+
+Each measurement starts ``streamlit run`` (:mod:`explorer.server`) and drives it as users do:
+Streamlit's own websocket protocol (:mod:`explorer.loadtest`) for server CPU and latency under
+load, headless Chromium for a stroke's latency on screen. Nothing here copies the pages' work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from explorer.loadtest import LoadPlan, percentile, run_load, stream_url
+from explorer.server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from explorer.strokes import DIGIT_STROKES
+
+P95_TARGET_MS = 250.0
+"""The latency a class's server must hold at its 95th percentile (issue: ≤ 250 ms)."""
+SESSION_LADDER = (30, 45, 60, 75, 90, 120)
+"""Session counts tried, in order, for the most simulated students one server holds."""
+BROWSER_DIGITS = ("1", "7", "0")
+# In-page clocks: pointer-up on the canvas, and every change of Streamlit's run state.
+_BROWSER_PROBE = """
+window.__strokeUp = null;
+window.__runStates = [];
+document.addEventListener('pointerup', () => { window.__strokeUp = performance.now(); }, true);
+new MutationObserver(() => {
+  const app = document.querySelector('[data-test-script-state]');
+  const state = app && app.getAttribute('data-test-script-state');
+  if (state) window.__runStates.push([state, performance.now()]);
+}).observe(document, {
+  attributes: true, subtree: true, attributeFilter: ['data-test-script-state'],
+});
+"""
+_PREDICTION_SHOWS = """(digit) => {
+  const m = document.querySelector('[data-testid=stMetricValue]');
+  return m && m.innerText.trim() === digit ? performance.now() : null;
+}"""
+# Settled: after the pointer-up a run started, and the app has been idle for QUIET_MS since
+# the last run ended (a live run in flight can end first; the full run follows it).
+QUIET_MS = 400
+_PAGE_SETTLED = """(quiet) => {
+  const up = window.__strokeUp;
+  const states = window.__runStates.filter(([, t]) => up !== null && t >= up);
+  if (!states.some(([state]) => state === 'running')) return null;
+  const [state, t] = states[states.length - 1];
+  return state === 'notRunning' && performance.now() - t >= quiet ? t : null;
+}"""
+
+
+@dataclass(frozen=True)
+class ServedSettings:
+    """How long each served measurement runs (``--quick`` shortens them)."""
+
+    stroke_s: float
+    class_s: float
+    ladder_s: float
+    image_s: float
+    browser_strokes: int
+    ladder: tuple[int, ...]
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> ServedSettings:
+        """The full settings, or the quick ones (enough to check every key works)."""
+        if quick:
+            return cls(4.0, 6.0, 0.0, 4.0, 3, ())
+        return cls(20.0, 60.0, 30.0, 30.0, 12, SESSION_LADDER)
+
+
+def _load(plan: LoadPlan, url: str, pid: int) -> dict[str, Any]:
+    ws_url, page_url = stream_url(url)
+    return asyncio.run(run_load(plan, ws_url, page_url, pid))
+
+
+def _summary(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("sessions", "reruns", "errors", "late_sends", "p50_ms", "p95_ms", "max_ms")
+    return {key: report[key] for key in (*keys, "server_cpu_ms_per_rerun")}
+
+
+def _holds(report: dict[str, Any]) -> bool:
+    p95 = report["p95_ms"]
+    return (
+        report["errors"] == 0
+        and report["late_sends"] == 0
+        and p95 is not None
+        and (p95 <= P95_TARGET_MS)
+    )
+
+
+def served_load(device: torch.device, settings: ServedSettings) -> dict[str, Any]:
+    """Server CPU per stroke, 30 students' p95, the most students held, the Image page's load.
+
+    One server for all of them (warmed by the load generator before each window):
+
+    - ``server_cpu_ms_per_stroke``: one session, a finished stroke every 0.5 s; the server's
+      own CPU time (``/proc``) ÷ strokes. A stroke is what the canvas sends on pointer-up.
+    - ``server_p95_ms_30_sessions``: 30 sessions, a stroke each every 2 s, for 60 s.
+    - ``max_sessions_p95_250``: the largest of :data:`SESSION_LADDER` (30 s each) at which the
+      p95 stays ≤ 250 ms with no error and no session falling behind its schedule.
+    - ``image_p50_ms`` / ``image_p95_ms``: 10 sessions on the Image page (ResNet-18), a layer
+      switch each every 2 s.
+
+    Returns:
+        ``{"results": {key: value}, "notes": {key: detail}}``.
+    """
+    results: dict[str, float | None] = {}
+    notes: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="explorer-served-") as folder:
+        log = Path(folder) / "streamlit.log"
+        with streamlit_server(device, log) as server:
+            pid = server.process.pid
+            one = _load(LoadPlan("draw", 1, settings.stroke_s, 0.5), server.url, pid)
+            results["server_cpu_ms_per_stroke"] = one["server_cpu_ms_per_rerun"]
+            notes["server_cpu_ms_per_stroke"] = _summary(one)
+            thirty = _load(LoadPlan("draw", 30, settings.class_s, 2.0), server.url, pid)
+            results["server_p95_ms_30_sessions"] = (
+                thirty["p95_ms"] if not thirty["errors"] else None
+            )
+            notes["server_p95_ms_30_sessions"] = _summary(thirty)
+            held: int | None = 30 if _holds(thirty) else None
+            ladder: list[dict[str, Any]] = []
+            for sessions in settings.ladder:
+                if sessions <= 30:
+                    continue
+                report = _load(LoadPlan("draw", sessions, settings.ladder_s, 2.0), server.url, pid)
+                ladder.append(_summary(report))
+                if not _holds(report):
+                    break
+                held = sessions
+            if settings.ladder:
+                results["max_sessions_p95_250"] = held
+                notes["max_sessions_p95_250"] = ladder
+            image = _load(LoadPlan("classify", 10, settings.image_s, 2.0), server.url, pid)
+            results["image_p50_ms"] = image["p50_ms"]
+            results["image_p95_ms"] = image["p95_ms"]
+            notes["image_p95_ms"] = _summary(image)
+    return {"results": results, "notes": notes}
+
+
+def _draw(page: Any, strokes: Sequence[Sequence[tuple[float, float]]], pace_ms: int) -> None:
+    """Mouse strokes in canvas pixels at a hand's pace (a move every ``pace_ms``)."""
+    canvas = page.locator(".st-key-draw_canvas canvas").first
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        for (xa, ya), (xb, yb) in itertools.pairwise(stroke):
+            for t in range(1, 11):
+                page.mouse.move(
+                    box["x"] + xa + (xb - xa) * t / 10, box["y"] + ya + (yb - ya) * t / 10
+                )
+                page.wait_for_timeout(pace_ms)
+        page.mouse.up()
+
+
+def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> dict[str, Any]:
+    """Headless Chromium, one session: mouse-up → the Prediction shows the digit drawn.
+
+    Each stroke starts from a cleared canvas and draws 1, 7 or 0 at a hand's pace; the clock
+    is the page's own (``performance.now()`` at the pointer-up, then at the first frame where
+    the Prediction reads the digit). The canvas sends live values while the pen moves, so the
+    prediction is often right *before* the pen lifts: such strokes count 0 ms. Also timed:
+    pointer-up → the page settled (the run the pointer-up started has ended: every stage
+    redrawn), and the same without live values (the canvas's live sends switched off).
+
+    Returns:
+        ``{"results": {...}, "notes": {...}}``; with no browser, the keys are None and the
+        notes say why.
+    """
+    keys = ("browser_stroke_p50_ms", "browser_stroke_p95_ms", "browser_settled_p50_ms")
+    if not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} not installed (apt-get install chromium)"
+        return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        reason = "playwright is not installed (pip install playwright)"
+        return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
+    shown: dict[bool, list[float]] = {True: [], False: []}
+    settled: list[float] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="explorer-browser-") as folder,
+        streamlit_server(device, Path(folder) / "streamlit.log") as server,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for live in (True, False):
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.add_init_script(_BROWSER_PROBE)
+                if not live:
+                    page.add_init_script("window.__cnnCanvasLiveMs = 0;")
+                page.goto(server.url)
+                page.locator(".st-key-draw_canvas canvas").first.wait_for(timeout=120_000)
+                for index in range(strokes + 1):  # the first is a warm-up
+                    digit = BROWSER_DIGITS[index % len(BROWSER_DIGITS)]
+                    if page.get_by_test_id("stMetric").count():
+                        page.locator(".st-key-draw_canvas button.clear").click()
+                        page.wait_for_function(
+                            "() => !document.querySelector('[data-testid=stMetric]')",
+                            timeout=60_000,
+                        )
+                        page.wait_for_function(_PAGE_SETTLED, arg=QUIET_MS, timeout=60_000)
+                    page.evaluate("window.__strokeUp = null; window.__runStates = [];")
+                    _draw(page, DIGIT_STROKES[digit], 12)
+                    at = page.wait_for_function(
+                        _PREDICTION_SHOWS, arg=digit, polling="raf", timeout=60_000
+                    ).json_value()
+                    done = page.wait_for_function(
+                        _PAGE_SETTLED, arg=QUIET_MS, timeout=60_000
+                    ).json_value()
+                    up = page.evaluate("window.__strokeUp")
+                    if index == 0:
+                        continue
+                    shown[live].append(max(0.0, float(at) - float(up)))
+                    if live:
+                        settled.append(float(done) - float(up))
+                page.close()
+        finally:
+            browser.close()
+    live_times, plain_times = shown[True], shown[False]
+    results = {
+        "browser_stroke_p50_ms": round(statistics.median(live_times), 1),
+        "browser_stroke_p95_ms": round(percentile(live_times, 95) or 0.0, 1),
+        "browser_settled_p50_ms": round(statistics.median(settled), 1),
+    }
+    notes = {
+        "browser_stroke_p50_ms": {
+            "strokes": len(live_times),
+            "ms": [round(t) for t in live_times],
+            "without_live_values_ms": [round(t) for t in plain_times],
+            "without_live_values_p50_ms": round(statistics.median(plain_times), 1),
+            "without_live_values_p95_ms": round(percentile(plain_times, 95) or 0.0, 1),
+        },
+        "browser_settled_p50_ms": {"ms": [round(t) for t in settled]},
+    }
+    return {"results": results, "notes": notes}
