@@ -15,8 +15,8 @@ export default function (component) {
     root.innerHTML = `
       <canvas class="ink" width="${size}" height="${size}" aria-label="Drawing canvas"></canvas>
       <div class="tools">
-        <label>Brush <input class="brush" type="range" min="8" max="40" value="22"
-          aria-label="Brush size"></label>
+        <label>Brush <input class="brush" type="range" min="8" max="40"
+          value="${(data && data.brush) || 22}" aria-label="Brush size"></label>
         <button class="undo" type="button" aria-label="Undo">Undo</button>
         <button class="clear" type="button" aria-label="Clear">Clear</button>
       </div>`;
@@ -24,7 +24,8 @@ export default function (component) {
     root.state = { strokes: [], seq: 0, drawing: null, lastSent: 0, timer: null };
     wire(root, size);
   }
-  root.send = setStateValue; // the latest setter, for the handlers wired once
+  root.send = setStateValue; // the latest setter and options, for the handlers wired once
+  root.live = !(data && data.live === false);
 }
 
 function wire(root, size) {
@@ -92,7 +93,7 @@ function wire(root, size) {
     state.drawing.points.push(...point(event));
     paintStroke(state.drawing, from);
     // Live: a send at most every LIVE_MS while the pen moves; the last one is the pointer-up.
-    const every = window.__cnnCanvasLiveMs ?? LIVE_MS;
+    const every = root.live ? window.__cnnCanvasLiveMs ?? LIVE_MS : 0;
     if (state.timer === null && every > 0) {
       const wait = Math.max(0, every - (performance.now() - state.lastSent));
       state.timer = setTimeout(() => state.drawing && send(false), wait);

@@ -33,14 +33,15 @@ _canvas = st.components.v2.component(
 )
 
 
-def drawing_canvas(key: str) -> Any:
-    """Show the canvas; its latest drawing value as sent (None until the first stroke).
+def drawing_canvas(key: str, size: int = CANVAS_SIZE, brush: int = 22, live: bool = True) -> Any:
+    """Show a ``size``-pixel square canvas; its latest drawing value as sent (None at first).
 
+    With ``live``, it also sends while a stroke is drawn (put it in an ``st.fragment`` then).
     The value is unchecked: :func:`explorer.strokes.parse_drawing` validates it.
     """
     result = _canvas(
         key=key,
-        data={"size": CANVAS_SIZE},
+        data={"size": size, "brush": brush, "live": live},
         default={"drawing": None},
         on_drawing_change=lambda: None,
         width="content",

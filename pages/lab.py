@@ -8,12 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from explorer import lab
 from explorer import lab_figures as lf
 from explorer.preprocess import ImageError, NothingDrawn, preprocess_digit
+from explorer.strokes import DrawingError, parse_drawing, render_drawing
 from explorer.tiling import colour_scale
 from explorer.zoo import ASSETS_DIR
+from pages.canvas import drawing_canvas
 
 PHOTO = ASSETS_DIR / "photos" / "grace_hopper.jpg"
 VIEWS = ["2-D convolution", "Activation & pooling", "Pipeline", "1-D convolution"]
@@ -78,9 +81,9 @@ def uploaded_input(digest: str, _data: bytes, channel: str) -> np.ndarray:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def drawn_input(digest: str, _data: bytes) -> np.ndarray:
-    """A canvas drawing laid out like MNIST (28×28), keyed by its sha256."""
-    return preprocess_digit(_data).display.astype(np.float64) / 255.0
+def drawn_input(digest: str, _drawing: Image.Image) -> np.ndarray:
+    """A canvas drawing laid out like MNIST (28×28), keyed by its pixels' sha256."""
+    return preprocess_digit(_drawing).display.astype(np.float64) / 255.0
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -109,24 +112,16 @@ def read_input() -> np.ndarray | None:
         label = st.selectbox("Sample digit (real MNIST)", list(samples), key="lab_digit")
         return named_input(name, str(label))
     if name == "Draw a digit":
-        from streamlit_drawable_canvas import st_canvas  # only under streamlit run / AppTest
-
-        canvas = st_canvas(
-            stroke_width=18,
-            stroke_color="#FFFFFF",
-            background_color="#000000",
-            height=224,
-            width=224,
-            drawing_mode="freedraw",
-            return_image_data=True,
-            key="lab_canvas",
-        )
-        data = canvas.image_bytes
-        if data is None:
+        value = drawing_canvas("lab_canvas", size=224, brush=18, live=False)
+        if value is None:
             st.info("Draw a digit (white on black); it is laid out 28×28 like MNIST.")
             return None
         try:
-            return drawn_input(hashlib.sha256(data).hexdigest(), data)
+            drawing = render_drawing(parse_drawing(value))
+            digest = hashlib.sha256(drawing.tobytes()).hexdigest()
+            return drawn_input(digest, drawing)
+        except DrawingError as exc:
+            st.error(f"That drawing cannot be read: {exc}")
         except NothingDrawn:
             st.info("Nothing drawn yet: draw a digit in the black box.")
         except ImageError as exc:

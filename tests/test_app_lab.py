@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import re
@@ -280,21 +279,12 @@ def test_1d_tables_are_numpy_and_scipy(app: AppTest) -> None:
     assert any("odd number" in i.value for i in app.info)
 
 
-def canvas_value(image: Image.Image) -> dict:
-    """What the canvas component stores in session state for a drawing."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    return {"drawing": {"raw": {"objects": []}, "data": data}, "backgroundFit": None}
-
-
 def test_drawn_digit_is_laid_out_like_mnist(app: AppTest) -> None:
     app.selectbox(key="lab_input").set_value("Draw a digit").run()
     assert not app.exception
     assert any("Draw a digit" in i.value for i in app.info)
-    drawing = Image.new("RGBA", (224, 224), (0, 0, 0, 255))
-    drawing.paste((255, 255, 255, 255), (100, 40, 124, 190))  # a thick "1"
-    app.session_state["lab_canvas"] = canvas_value(drawing)
+    one = {"width": 24, "points": [112, 40, 112, 190]}  # a thick "1"
+    app.session_state["lab_canvas"] = {"drawing": {"size": [224, 224], "strokes": [one]}}
     app.run()
     assert not app.exception
     assert any("Input 28 × 28" in c.value for c in app.caption)
