@@ -32,12 +32,17 @@ _BROWSER_PROBE = """
 window.__strokeUp = null;
 window.__runStates = [];
 document.addEventListener('pointerup', () => { window.__strokeUp = performance.now(); }, true);
-new MutationObserver(() => {
+new MutationObserver((records) => {
+  // Records come in batches: a quick run's running → notRunning can land in one callback,
+  // so each record's old value counts too.
+  const now = performance.now();
+  for (const r of records) if (r.oldValue) window.__runStates.push([r.oldValue, now]);
   const app = document.querySelector('[data-test-script-state]');
   const state = app && app.getAttribute('data-test-script-state');
-  if (state) window.__runStates.push([state, performance.now()]);
+  if (state) window.__runStates.push([state, now]);
 }).observe(document, {
-  attributes: true, subtree: true, attributeFilter: ['data-test-script-state'],
+  attributes: true, attributeOldValue: true, subtree: true,
+  attributeFilter: ['data-test-script-state'],
 });
 """
 _PREDICTION_SHOWS = """(digit) => {

@@ -150,8 +150,8 @@ def show_pipeline(
     for stage in network_stages(loaded, result, prepared, scale):
         about, picture = st.columns([1, 3], gap="medium")
         with about:
-            st.markdown(stage.heading)
-            st.caption(stage.caption)
+            caption = stage.caption.replace("]", "\\]")
+            st.markdown(f"{stage.heading}\n\n:small[:gray[{caption}]]")  # one element, not two
             if stage.formula:
                 with st.popover("Formula and numbers"):
                     st.markdown(stage.formula)

@@ -469,7 +469,7 @@ def test_refusal_from_the_shell_too() -> None:
 
 
 def test_a_server_that_is_not_there_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from explorer.bench import free_port
+    from explorer.server import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     assert main(["loadtest", "--url", url, "--sessions", "1", "--duration", "1"]) == 1
