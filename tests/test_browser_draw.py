@@ -25,11 +25,12 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
 
 
-def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ignore[no-untyped-def]
+def draw(page, strokes: list[list[tuple[int, int]]], lift: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Mouse strokes in canvas pixels; with ``lift=False`` the pen stays down at the end."""
     canvas = page.locator(DRAW_CANVAS).first
     box = canvas.bounding_box()
     assert box is not None
-    for stroke in strokes:
+    for index, stroke in enumerate(strokes):
         x0, y0 = stroke[0]
         page.mouse.move(box["x"] + x0, box["y"] + y0)
         page.mouse.down()
@@ -38,7 +39,35 @@ def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ignore[no
                 page.mouse.move(
                     box["x"] + xa + (xb - xa) * t / 10, box["y"] + ya + (yb - ya) * t / 10
                 )
+        if lift or index < len(strokes) - 1:
+            page.mouse.up()
+
+
+def test_the_prediction_follows_the_pen_before_it_lifts() -> None:
+    """Live drawing: while the pen is still down, the Prediction and the live maps update."""
+    from playwright.sync_api import sync_playwright
+
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url)
+        page.locator(DRAW_CANVAS).first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1000)
+        draw(page, DIGIT_STROKES["7"], lift=False)
+        page.wait_for_function(
+            "() => { const m = document.querySelector('[data-testid=stMetricValue]');"
+            " return m && m.innerText.trim() === '7'; }",
+            timeout=60_000,
+        )
+        live = page.get_by_text("relu1 · 6 maps of 28×28")
+        live.first.wait_for(timeout=30_000)
+        assert page.get_by_test_id("stException").count() == 0
+        # the stages below wait for the pen to lift: none is drawn yet
+        assert page.locator(".st-key-stage_0").count() == 0
         page.mouse.up()
+        page.locator(".st-key-stage_0").first.wait_for(timeout=60_000)
+        assert prediction(page) == "7"
+        browser.close()
 
 
 def click_map(page, key: str, expect: str) -> None:  # type: ignore[no-untyped-def]
