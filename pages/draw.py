@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,10 +12,11 @@ from explorer import figures
 from explorer.capture import CaptureResult
 from explorer.explain import ConvUnit, PoolUnit, explain_unit, receptive_field
 from explorer.preprocess import ImageError, NothingDrawn, PreparedInput
+from explorer.samples import digit_samples
 from explorer.strokes import DrawingError, parse_drawing, render_drawing
 from explorer.tiling import Tiling
 from explorer.views.draw import DIGIT_MODELS, live_maps, network_stages, softmax_figure
-from explorer.zoo import ASSETS_DIR, LoadedModel
+from explorer.zoo import LoadedModel
 from pages.canvas import drawing_canvas
 from pages.common import cached_model, inline_image, show_prediction
 
@@ -25,19 +25,13 @@ FULL_RUN_FLAG = "draw_full_run"  # True only while the whole page runs, not a fr
 SHOWN_KEY = "draw_shown"  # the input, prediction and capture the panel shows now
 
 
-def gallery() -> dict[str, Path]:
-    """Sample digits shipped in assets/digits, by label."""
-    files = sorted((ASSETS_DIR / "digits").glob("*.png"))
-    return {f"{p.stem.split('_')[0]} (sample {int(p.stem.split('_')[1]) + 1})": p for p in files}
-
-
 def read_input(source: str) -> tuple[Any, bool]:
     """The drawing (a Pillow image) or the chosen sample, and whether it is final.
 
     None when nothing is there yet. A drawing is not final while its stroke is still drawn.
     """
     if source == "Sample digit":
-        samples = gallery()
+        samples = digit_samples()
         choice = st.selectbox(
             "Sample digit (real MNIST, never trained on)", list(samples), key="draw_sample"
         )

@@ -8,7 +8,8 @@ import streamlit as st
 
 from explorer.figures import softmax_figure
 from explorer.preprocess import ImageError
-from explorer.zoo import ASSETS_DIR, zoo_table
+from explorer.samples import digit_samples
+from explorer.zoo import zoo_table
 from pages.common import cached_model, inline_image, show_prediction
 
 st.title("CNN Explorer")
@@ -17,16 +18,13 @@ st.caption(
     "output, the learned filters and the softmax, with the numbers behind each picture."
 )
 
-gallery = sorted((ASSETS_DIR / "digits").glob("*.png"))
-if not gallery:
+samples = digit_samples()
+if not samples:
     st.error("The sample digits are missing from assets/digits/: reinstall the app.")
     st.stop()
 left, right = st.columns([1, 2])
 with left:
     st.subheader("A first look: LeNet-5 reads a digit")
-    samples = {
-        f"digit {p.stem.split('_')[0]} (sample {int(p.stem.split('_')[1]) + 1})": p for p in gallery
-    }
     label = st.selectbox(
         "Sample digit (real MNIST, never seen in training)", list(samples), key="home_digit"
     )

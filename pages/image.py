@@ -17,23 +17,13 @@ from explorer.architecture import (
 )
 from explorer.capture import CaptureResult
 from explorer.preprocess import ImageError, PreparedInput
+from explorer.samples import samples_for
 from explorer.views import image as image_view
-from explorer.zoo import ASSETS_DIR, ZOO, LoadedModel, ModelError, load_model
+from explorer.zoo import ZOO, LoadedModel, ModelError, load_model
 from pages.common import cached_model, inline_image
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 VIEWS = ["Layers", "Filters", "Architecture"]
-
-
-def samples(family: str) -> dict[str, Path]:
-    """Shipped samples by a readable name: photos, or real MNIST digits for the digit nets."""
-    if family == "digit":
-        files = sorted((ASSETS_DIR / "digits").glob("*.png"))
-        return {
-            f"digit {p.stem.split('_')[0]} (MNIST sample {p.stem.split('_')[1]})": p for p in files
-        }
-    files = sorted((ASSETS_DIR / "photos").glob("*.jpg"))
-    return {p.stem.replace("_", " "): p for p in files}
 
 
 @st.cache_resource(show_spinner="Loading your weights…", max_entries=2)
@@ -67,7 +57,7 @@ def read_input(family: str) -> bytes | Path | None:
     if source == "Camera":
         shot = st.camera_input("Take a photo", key="image_camera")
         return shot.getvalue() if shot is not None else None
-    shipped = samples(family)
+    shipped = samples_for(family)
     label = "Sample digit (real MNIST)" if family == "digit" else "Sample photo"
     choice = st.selectbox(label, list(shipped), key=f"image_sample_{family}")
     return shipped[choice] if choice else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,12 +12,12 @@ from PIL import Image
 from explorer import lab
 from explorer import lab_figures as lf
 from explorer.preprocess import ImageError, NothingDrawn, preprocess_digit
+from explorer.samples import PHOTOS_DIR, digit_samples
 from explorer.strokes import DrawingError, parse_drawing, render_drawing
 from explorer.tiling import colour_scale
-from explorer.zoo import ASSETS_DIR
 from pages.canvas import drawing_canvas
 
-PHOTO = ASSETS_DIR / "photos" / "grace_hopper.jpg"
+PHOTO = PHOTOS_DIR / "grace_hopper.jpg"
 VIEWS = ["2-D convolution", "Activation & pooling", "Pipeline", "1-D convolution"]
 INPUTS = ["7×7 square", "5×5 binary", "Sample digit", "Draw a digit", "Photo", "Upload an image"]
 CUSTOM = "custom (edit below)"
@@ -54,12 +53,6 @@ N = lab.number_text
 # --- inputs, cached by name ----------------------------------------------------------------
 
 
-def gallery() -> dict[str, Path]:
-    """Sample digits shipped in assets/digits, by label."""
-    files = sorted((ASSETS_DIR / "digits").glob("*.png"))
-    return {f"{p.stem.split('_')[0]} (sample {int(p.stem.split('_')[1]) + 1})": p for p in files}
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def named_input(name: str, detail: str = "", channel: str = "gray") -> np.ndarray:
     """A teaching array, a gallery digit (``detail``: its label) or the photo, by name."""
@@ -68,7 +61,7 @@ def named_input(name: str, detail: str = "", channel: str = "gray") -> np.ndarra
     if name == "5×5 binary":
         return lab.teaching_binary()
     if name == "Sample digit":
-        return lab.prepare_image(gallery()[detail], side=28, square=False)
+        return lab.prepare_image(digit_samples()[detail], side=28, square=False)
     if name == "Photo":
         return lab.prepare_image(PHOTO, side=300, channel=channel)  # type: ignore[arg-type]
     raise ValueError(f"unknown input {name!r}")
@@ -108,7 +101,7 @@ def read_input() -> np.ndarray | None:
     """The sidebar's input as float pixels in 0…1: ``(H, W)``, or ``(3, H, W)`` for RGB."""
     name = st.selectbox("Input", INPUTS, key="lab_input", on_change=on_input_change)
     if name == "Sample digit":
-        samples = gallery()
+        samples = digit_samples()
         label = st.selectbox("Sample digit (real MNIST)", list(samples), key="lab_digit")
         return named_input(name, str(label))
     if name == "Draw a digit":

@@ -17,10 +17,10 @@ from explorer.capture import CaptureResult, LayerOutput
 from explorer.layer_view import colour_indices, palette, png_data_uri
 from explorer.preprocess import PreparedInput
 from explorer.tiling import Tiling, colour_scale, tile_channels
-from explorer.zoo import LoadedModel
+from explorer.zoo import ZOO, LoadedModel
 
-DIGIT_MODELS = {"lenet5": "LeNet-5", "harley": "Harley's net"}
-"""The digit nets the Draw page offers, with the names it shows."""
+DIGIT_MODELS = {name: spec.title for name, spec in ZOO.items() if spec.family == "digit"}
+"""The digit nets the Draw page offers, by the zoo's names and titles."""
 CLICKABLE_KINDS = frozenset({"conv", "pool"})
 """Stages whose units can be clicked for their arithmetic."""
 MAP_TILE_PX = 110
