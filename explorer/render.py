@@ -13,11 +13,11 @@ import torch
 from matplotlib.figure import Figure
 
 from explorer.capture import LayerOutput
-from explorer.tiling import colour_scale, tile_channels
+from explorer.figures import layer_can_be_negative
+from explorer.tiling import ColourScale, colour_scale, tile_channels
 
 DIVERGING_CMAP = "RdBu_r"
 SEQUENTIAL_CMAP = "viridis"
-NON_NEGATIVE_KINDS = {"relu", "pool"}
 
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
@@ -26,11 +26,14 @@ def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
 
 def render_layer_png(
     layer: LayerOutput, path: str | os.PathLike[str], max_channels: int = 256
-) -> None:
+) -> ColourScale:
     """Save a layer as a tiled channel grid (maps) or a strip of units (vectors).
 
-    Colour: diverging around 0 where values can be negative, sequential otherwise, with a
-    labelled colour bar.
+    Colour: diverging around 0 where values can be negative, sequential otherwise (the app's
+    rule), with a labelled colour bar.
+
+    Returns:
+        The colour scale used.
     """
     values = layer.numpy()
     title = f"{layer.name} · {layer.kind} ({layer.op}) · shape {' × '.join(map(str, layer.shape))}"
@@ -53,7 +56,8 @@ def render_layer_png(
         image[: len(flat)] = flat
         image = image.reshape(rows, cols)
         ax.set_xlabel(f"{len(flat)} units, {cols} per row")
-    scale = colour_scale(image, False if layer.kind in NON_NEGATIVE_KINDS else None)
+    # The app's rule (figures.layer_can_be_negative): the same layer, the same scale.
+    scale = colour_scale(image, layer_can_be_negative(layer.kind, values))
     cmap = DIVERGING_CMAP if scale.diverging else SEQUENTIAL_CMAP
     shown_image = ax.imshow(
         image, cmap=cmap, vmin=scale.vmin, vmax=scale.vmax, interpolation="nearest"
@@ -64,6 +68,7 @@ def render_layer_png(
     bar = fig.colorbar(shown_image, ax=ax, shrink=0.8)
     bar.set_label(f"activation ({scale.label})")
     _save(fig, path)
+    return scale
 
 
 def render_filters_png(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -385,3 +386,20 @@ def test_every_lenet_layer_makes_a_serialisable_figure() -> None:
         decoded = json.loads(fig.to_json())
         assert decoded["layout"]["template"]["layout"]  # plotly_white travels with it
         assert decoded["layout"]["showlegend"] is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "low"),
+    [("conv", 0.5), ("conv", -1.0), ("pool", -1.0), ("pool", 0.0), ("relu", 0.0),
+     ("linear", 0.2), ("flatten", -0.3), ("softmax", 0.0), ("add", 0.1)],
+)  # fmt: skip
+def test_cli_pngs_use_the_apps_colour_rule(kind: str, low: float, tmp_path: Path) -> None:
+    """The same layer gets the same scale in the app's figures and the CLI's PNGs."""
+    from explorer.render import render_layer_png
+
+    values = torch.linspace(low, low + 2.0, 2 * 5 * 5).reshape(2, 5, 5)
+    layer = LayerOutput("x", kind, "Op", None, values)
+    used = render_layer_png(layer, tmp_path / "x.png")
+    app = figures.feature_maps_figure(layer, clickable=False).scale
+    assert used.diverging == app.diverging == figures.layer_can_be_negative(kind, values.numpy())
+    assert (tmp_path / "x.png").stat().st_size > 0
