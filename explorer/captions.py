@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from explorer.capture import LayerOutput
+from explorer.geometry import output_size_numbers, pair
 
 
 @dataclass(frozen=True)
@@ -30,26 +31,6 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape))
 
 
-def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    return int(value[0]), int(value[-1])
-
-
-def output_size(
-    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
-) -> int:
-    """⌊(W − F + 2P) / S⌋ + 1 (with dilation: F = d·(k − 1) + 1)."""
-    span = dilation * (kernel - 1) + 1
-    return (size + 2 * padding - span) // stride + 1
-
-
-def _size_formula(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> str:
-    span = dilation * (kernel - 1) + 1
-    out = output_size(size, kernel, stride, padding, dilation)
-    return f"⌊({size} − {span} + 2·{padding}) / {stride}⌋ + 1 = {out}"
-
-
 def describe_stage(
     layer: LayerOutput, source_shape: tuple[int, ...] | None, module: nn.Module | None
 ) -> StageText:
@@ -64,10 +45,10 @@ def describe_stage(
     src = _shape(source_shape) if source_shape else "?"
     stats = layer.stats()
     if layer.kind == "conv" and isinstance(module, nn.Conv2d):
-        kh, kw = _pair(module.kernel_size)
-        sh, _ = _pair(module.stride)
-        ph, _ = _pair(module.padding) if not isinstance(module.padding, str) else (0, 0)
-        dh, _ = _pair(module.dilation)
+        kh, kw = pair(module.kernel_size)
+        sh, _ = pair(module.stride)
+        ph, _ = pair(module.padding) if not isinstance(module.padding, str) else (0, 0)
+        dh, _ = pair(module.dilation)
         cin = module.in_channels // module.groups
         caption = (
             f"{module.out_channels} filters of {cin}×{kh}×{kw} slide over the {src} input "
@@ -78,7 +59,7 @@ def describe_stage(
             f"**Convolution** (cross-correlation: the kernel is not flipped)\n\n"
             f"out[c, y, x] = b[c] + Σᵢ Σₘ Σₙ "
             f"in[i, {sh}y + m − {ph}, {sh}x + n − {ph}] · w[c, i, m, n]\n\n"
-            f"Output size: {_size_formula(height, kh, sh, ph, dh)} per side; "
+            f"Output size: {output_size_numbers(height, kh, sh, ph, dh)} per side; "
             f"depth = number of filters = {module.out_channels}.\n\n"
             f"Weights: {module.weight.numel():,} + {module.out_channels} biases."
         )
@@ -93,9 +74,9 @@ def describe_stage(
             "are zero.",
         )
     if layer.kind == "pool" and isinstance(module, nn.MaxPool2d | nn.AvgPool2d):
-        kh, _ = _pair(module.kernel_size)
-        sh, _ = _pair(module.stride)
-        ph, _ = _pair(module.padding)
+        kh, _ = pair(module.kernel_size)
+        sh, _ = pair(module.stride)
+        ph, _ = pair(module.padding)
         what = "largest" if isinstance(module, nn.MaxPool2d) else "mean"
         name = "Max" if isinstance(module, nn.MaxPool2d) else "Average"
         height = source_shape[-2] if source_shape else 0
@@ -103,8 +84,8 @@ def describe_stage(
             f"{name} pooling {kh}×{kh}, stride {sh}: keeps the {what} value of each window, "
             f"map by map → {src} becomes {out}",
             f"**{name} pooling** has no weights. Each channel is pooled on its own (depth "
-            f"unchanged). Output size: {_size_formula(height, kh, sh, ph)} per side. It makes "
-            "the maps smaller and more tolerant of small shifts.",
+            f"unchanged). Output size: {output_size_numbers(height, kh, sh, ph)} per side. "
+            "It makes the maps smaller and more tolerant of small shifts.",
         )
     if layer.kind == "flatten":
         return StageText(

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from explorer.capture import INPUT_NAME, CaptureResult, LayerInfo, LayerOutput, list_layers
+from explorer.geometry import output_size, pair
 
 _PASS_THROUGH_KINDS = frozenset({"relu", "activation", "dropout", "add", "mul", "concat"})
 """Kinds whose output at (y, x) reads only (y, x) of every input."""
@@ -159,17 +160,8 @@ class _Axis:
 
     def out_size(self, size: int, ceil_mode: bool = False) -> int:
         """Output length for a source of ``size`` (torch's formula)."""
-        span = size + self.padding + self.padding_after - self.dilation * (self.kernel - 1) - 1
-        out = (-(-span // self.stride) if ceil_mode else span // self.stride) + 1
-        if ceil_mode and (out - 1) * self.stride >= size + self.padding:
-            out -= 1  # the last window must start inside the input or its left padding
-        return out
-
-
-def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    return (int(value[0]), int(value[-1]))
+        padding = (self.padding, self.padding_after)
+        return output_size(size, self.kernel, self.stride, padding, self.dilation, ceil_mode)
 
 
 def _conv_axes(conv: nn.Conv2d) -> tuple[_Axis, _Axis]:
@@ -188,10 +180,10 @@ def _conv_axes(conv: nn.Conv2d) -> tuple[_Axis, _Axis]:
 
 
 def _pool_axes(pool: nn.MaxPool2d | nn.AvgPool2d) -> tuple[_Axis, _Axis]:
-    kernel = _pair(pool.kernel_size)
-    stride = _pair(pool.stride or pool.kernel_size)
-    padding = _pair(pool.padding)
-    dilation = _pair(pool.dilation) if isinstance(pool, nn.MaxPool2d) else (1, 1)
+    kernel = pair(pool.kernel_size)
+    stride = pair(pool.stride or pool.kernel_size)
+    padding = pair(pool.padding)
+    dilation = pair(pool.dilation) if isinstance(pool, nn.MaxPool2d) else (1, 1)
     rows, cols = (_Axis(kernel[i], stride[i], padding[i], padding[i], dilation[i]) for i in (0, 1))
     return rows, cols
 

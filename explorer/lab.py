@@ -39,6 +39,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 from scipy.special import expit
 
+from explorer import geometry
 from explorer.preprocess import ImageSource, load_image, to_rgb
 
 DECIMALS = 4
@@ -237,18 +238,12 @@ def padding_amounts(size: int, kernel: int, stride: int, padding: Padding) -> tu
 
 
 def output_size(size: int, kernel: int, padding: int | tuple[int, int], stride: int) -> int:
-    """``⌊(W − F + 2P) / S⌋ + 1`` (``P₁ + P₂`` for asymmetric padding).
+    """``⌊(W − F + 2P) / S⌋ + 1`` in the lab's argument order (:func:`geometry.output_size`).
 
     Raises:
         ValueError: The kernel does not fit in the padded input.
     """
-    before, after = (padding, padding) if isinstance(padding, int) else padding
-    span = size - kernel + before + after
-    if span < 0:
-        raise ValueError(
-            f"the kernel ({kernel}) is larger than the padded input ({size + before + after})"
-        )
-    return span // stride + 1
+    return geometry.output_size(size, kernel, stride, padding)
 
 
 def output_size_formula(w: int, f: int, p: int | tuple[int, int], s: int) -> str:
@@ -257,11 +252,7 @@ def output_size_formula(w: int, f: int, p: int | tuple[int, int], s: int) -> str
 
     Asymmetric padding ``(before, after)`` is written ``P₁ + P₂``.
     """
-    before, after = (p, p) if isinstance(p, int) else p
-    result = output_size(w, f, (before, after), s)
-    if before == after:
-        return f"⌊(W − F + 2P) / S⌋ + 1 = ⌊({w} − {f} + 2·{before}) / {s}⌋ + 1 = {result}"
-    return f"⌊(W − F + P₁ + P₂) / S⌋ + 1 = ⌊({w} − {f} + {before} + {after}) / {s}⌋ + 1 = {result}"
+    return f"{geometry.output_size_rule(p)} = {geometry.output_size_numbers(w, f, s, p)}"
 
 
 def pad(
@@ -374,10 +365,6 @@ class Conv2dResult:
         )
 
 
-def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
 def correlate2d(
     image: np.ndarray,
     kernel: np.ndarray,
@@ -416,7 +403,7 @@ def correlate2d(
         raise ValueError(
             f"kernel must be (kh, kw) or ({len(pixels)}, kh, kw), got shape {np.shape(kernel)}"
         )
-    strides = _pair(stride)
+    strides = geometry.pair(stride)
     if min(strides) < 1:
         raise ValueError(f"stride must be ≥ 1, got {stride}")
     (h, w), (kh, kw) = pixels.shape[1:], weights.shape[1:]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from explorer.captions import describe_stage, output_size
+from explorer.captions import describe_stage
+from explorer.geometry import output_size
 from explorer.capture import capture
 from explorer.nets import LeNet5
 
