@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from explorer.capture import INPUT_NAME, CaptureResult, LayerInfo, LayerOutput, list_layers
-from explorer.geometry import output_size, pair
+from explorer.geometry import Box, output_size, pair
 
 _PASS_THROUGH_KINDS = frozenset({"relu", "activation", "dropout", "add", "mul", "concat"})
 """Kinds whose output at (y, x) reads only (y, x) of every input."""
@@ -32,35 +32,6 @@ _SPATIAL_NORMS = (
     nn.LocalResponseNorm,
 )
 """Norms that mix no positions (BatchNorm in eval mode; LRN mixes channels only)."""
-
-
-@dataclass(frozen=True)
-class Box:
-    """Pixel rows ``top..bottom-1`` and columns ``left..right-1`` (half-open).
-
-    A box may extend past the map it lies on (into the padding); :meth:`clipped` cuts it.
-    """
-
-    top: int
-    left: int
-    bottom: int
-    right: int
-
-    @property
-    def height(self) -> int:
-        """Number of rows."""
-        return self.bottom - self.top
-
-    @property
-    def width(self) -> int:
-        """Number of columns."""
-        return self.right - self.left
-
-    def clipped(self, height: int, width: int) -> Box:
-        """The part of the box inside a ``height``×``width`` map (empty if none)."""
-        top = min(max(self.top, 0), height)
-        left = min(max(self.left, 0), width)
-        return Box(top, left, max(min(self.bottom, height), top), max(min(self.right, width), left))
 
 
 @dataclass(frozen=True, eq=False)

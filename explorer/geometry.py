@@ -1,4 +1,4 @@
-"""Sliding-window geometry, in one place: output sizes, their formula text, pairs.
+"""Sliding-window geometry, in one place: output sizes, their formula text, boxes, pairs.
 
 The captions, the unit explanations (receptive fields) and the convolution lab all use these,
 so the numbers a caption shows, the box a click draws and the lab's answer always agree.
@@ -6,8 +6,39 @@ so the numbers a caption shows, the box a click draws and the lab's answer alway
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 Padding = int | tuple[int, int]
 """Padding on one axis: the same on both sides, or ``(before, after)``."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """Pixel rows ``top..bottom-1`` and columns ``left..right-1`` (half-open).
+
+    A box may extend past the map it lies on (into the padding); :meth:`clipped` cuts it.
+    """
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @property
+    def height(self) -> int:
+        """Number of rows."""
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        """Number of columns."""
+        return self.right - self.left
+
+    def clipped(self, height: int, width: int) -> Box:
+        """The part of the box inside a ``height``×``width`` map (empty if none)."""
+        top = min(max(self.top, 0), height)
+        left = min(max(self.left, 0), width)
+        return Box(top, left, max(min(self.bottom, height), top), max(min(self.right, width), left))
 
 
 def pair(value: int | tuple[int, ...]) -> tuple[int, int]:

@@ -26,6 +26,7 @@ from explorer.figures import (
     _image_axes,
     _layout,
 )
+from explorer.geometry import Box
 from explorer.tiling import ColourScale, colour_scale
 
 MAX_WRITTEN = 12  # beyond, numbers overlap in a half-width column at 1280 px
@@ -42,16 +43,12 @@ Kind = Literal["pixels", "signed", "nonnegative"]
 
 
 @dataclass(frozen=True)
-class Box:
-    """A half-open rectangle of cells ``[top, bottom) × [left, right)`` to outline.
+class Outline(Box):
+    """A :class:`~explorer.geometry.Box` of cells to outline, with its style.
 
     Coordinates are the figure's own (see ``origin`` in :func:`grid_figure`).
     """
 
-    top: int
-    left: int
-    bottom: int
-    right: int
     colour: str = BOX_COLOUR
     dash: str = "solid"
     fill: bool = True
@@ -103,7 +100,7 @@ def scale_for(values: np.ndarray, kind: Kind, robust: bool = False) -> ColourSca
     return ColourScale(False, full.vmin, top if top > full.vmin else full.vmax)
 
 
-def _box_shape(box: Box) -> dict[str, Any]:
+def _box_shape(box: Outline) -> dict[str, Any]:
     return {
         "type": "rect",
         "xref": "x",
@@ -124,7 +121,7 @@ def grid_figure(
     scale: ColourScale | None = None,
     origin: tuple[int, int] = (0, 0),
     numbers: bool | None = None,
-    boxes: Sequence[Box] = (),
+    boxes: Sequence[Outline] = (),
     height: int = 340,
     colour_title: str = "value",
     robust: bool | None = None,
@@ -201,7 +198,7 @@ def kernel_figure(kernel: np.ndarray, title: str = "kernel", height: int = 260) 
 def padded_input_figure(
     padded: np.ndarray,
     pad: tuple[tuple[int, int], tuple[int, int]],
-    patch: Box | None,
+    patch: Outline | None,
     title: str = "input (padded)",
     kind: Kind = "pixels",
     height: int = 380,
@@ -210,10 +207,10 @@ def padded_input_figure(
     the patch under the kernel highlighted."""
     (top, bottom), (left, right) = pad
     rows, cols = padded.shape
-    boxes = []
+    boxes: list[Outline] = []
     if top or bottom or left or right:
         boxes.append(
-            Box(0, 0, rows - top - bottom, cols - left - right, PADDING_COLOUR, "dash", False)
+            Outline(0, 0, rows - top - bottom, cols - left - right, PADDING_COLOUR, "dash", False)
         )
     if patch is not None:
         boxes.append(patch)
@@ -231,16 +228,16 @@ def output_figure(
     height: int = 380,
 ) -> go.Figure:
     """A feature map with the selected output cell outlined."""
-    boxes = []
+    boxes: list[Outline] = []
     if selected is not None:
         row, col = selected
-        boxes.append(Box(row, col, row + 1, col + 1, SELECTED_COLOUR, "solid", False))
+        boxes.append(Outline(row, col, row + 1, col + 1, SELECTED_COLOUR, "solid", False))
     return grid_figure(output, title, kind, scale=scale, boxes=boxes, height=height)
 
 
 def pool_input_figure(
     values: np.ndarray,
-    window: Box,
+    window: Outline,
     winner: tuple[int, int] | None,
     title: str = "pooling input",
     scale: ColourScale | None = None,
@@ -248,10 +245,10 @@ def pool_input_figure(
     height: int = 380,
 ) -> go.Figure:
     """The map being pooled, one window outlined and, for max pooling, its winner marked."""
-    boxes = [window]
+    boxes: list[Outline] = [window]
     if winner is not None:
         boxes.append(
-            Box(winner[0], winner[1], winner[0] + 1, winner[1] + 1, WINNER_COLOUR, fill=False)
+            Outline(winner[0], winner[1], winner[0] + 1, winner[1] + 1, WINNER_COLOUR, fill=False)
         )
     return grid_figure(values, title, kind, scale=scale, boxes=boxes, height=height)
 

@@ -258,7 +258,7 @@ def step_through(result: lab.Conv2dResult, kind: lf.Kind, playing: bool) -> None
     row, col = step_position(rows, cols, playing)
     step = result.step(row, col)
     kh, kw = result.kernel.shape[1:]
-    patch_box = lf.Box(step.top, step.left, step.top + kh, step.left + kw)
+    patch_box = lf.Outline(step.top, step.left, step.top + kh, step.left + kw)
     depth = len(result.padded)
     pictures = st.columns(2)
     padded_title = f"input, {lf.pad_text(result.pad)}"
@@ -382,7 +382,7 @@ def pool_unit(pooled: lab.Pool2dResult, scale: object, kind: lf.Kind) -> None:
     with right:
         col = index_slider("Pooled column", cols, "lab_pool_col")
     window = pooled.window(row, col)
-    box = lf.Box(window.top, window.left, window.top + pooled.size, window.left + pooled.size)
+    box = lf.Outline(window.top, window.left, window.top + pooled.size, window.left + pooled.size)
     a, b, c = st.columns([5, 3, 5])
     a.plotly_chart(
         lf.pool_input_figure(
@@ -396,7 +396,7 @@ def pool_unit(pooled: lab.Pool2dResult, scale: object, kind: lf.Kind) -> None:
         ),
         key="lab_pool_window",
     )  # type: ignore[arg-type]
-    selected = lf.Box(row, col, row + 1, col + 1, lf.SELECTED_COLOUR, "solid", False)
+    selected = lf.Outline(row, col, row + 1, col + 1, lf.SELECTED_COLOUR, "solid", False)
     c.plotly_chart(
         lf.grid_figure(pooled.output, f"{pooled.mode} pooled", kind, scale=scale, boxes=[selected]),  # type: ignore[arg-type]
         key="lab_pool_output",

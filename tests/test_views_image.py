@@ -14,7 +14,8 @@ from torch import nn
 
 from explorer import bench
 from explorer.capture import CaptureResult, LayerOutput, capture
-from explorer.explain import Box, receptive_field
+from explorer.explain import receptive_field
+from explorer.geometry import Box
 from explorer.layer_view import GRID_CURVE, UNIT_CURVE
 from explorer.preprocess import PreparedInput
 from explorer.views.image import (

@@ -24,7 +24,8 @@ from torch import nn
 
 from explorer import figures, layer_view
 from explorer.capture import CaptureResult, LayerOutput
-from explorer.explain import Box, receptive_field
+from explorer.explain import receptive_field
+from explorer.geometry import Box
 
 SORT_LABELS = {"index": "number", "mean": "mean ↓", "max": "max ↓"}
 """Channel orders (:data:`explorer.layer_view.SORTS`) and how the page names them."""
