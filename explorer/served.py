@@ -27,6 +27,9 @@ P95_TARGET_MS = 250.0
 SESSION_LADDER = (30, 45, 60, 75, 90, 120)
 """Session counts tried, in order, for the most simulated students one server holds."""
 BROWSER_DIGITS = ("1", "7", "0")
+DRAW_CANVAS = ".st-key-draw_canvas canvas"
+"""The Draw page's canvas (pages/canvas.js) for Playwright (its locators pierce shadow roots)."""
+CLEAR_CANVAS = ".st-key-draw_canvas button.clear"
 # In-page clocks: pointer-up on the canvas, and every change of Streamlit's run state.
 _BROWSER_PROBE = """
 window.__strokeUp = null;
@@ -150,11 +153,19 @@ def served_load(device: torch.device, settings: ServedSettings) -> dict[str, Any
     return {"results": results, "notes": notes}
 
 
-def _draw(page: Any, strokes: Sequence[Sequence[tuple[float, float]]], pace_ms: int) -> None:
-    """Mouse strokes in canvas pixels at a hand's pace (a move every ``pace_ms``)."""
-    canvas = page.locator(".st-key-draw_canvas canvas").first
-    box = canvas.bounding_box()
-    for stroke in strokes:
+def draw_strokes(
+    page: Any,
+    strokes: Sequence[Sequence[tuple[float, float]]],
+    pace_ms: int = 0,
+    lift: bool = True,
+) -> None:
+    """Mouse strokes on the Draw page's canvas, in canvas pixels (Playwright ``page``).
+
+    Ten moves per segment, ``pace_ms`` apart (a hand's pace: ~12); with ``lift=False`` the
+    pen stays down at the end of the last stroke.
+    """
+    box = page.locator(DRAW_CANVAS).first.bounding_box()
+    for index, stroke in enumerate(strokes):
         x0, y0 = stroke[0]
         page.mouse.move(box["x"] + x0, box["y"] + y0)
         page.mouse.down()
@@ -163,8 +174,10 @@ def _draw(page: Any, strokes: Sequence[Sequence[tuple[float, float]]], pace_ms: 
                 page.mouse.move(
                     box["x"] + xa + (xb - xa) * t / 10, box["y"] + ya + (yb - ya) * t / 10
                 )
-                page.wait_for_timeout(pace_ms)
-        page.mouse.up()
+                if pace_ms:
+                    page.wait_for_timeout(pace_ms)
+        if lift or index < len(strokes) - 1:
+            page.mouse.up()
 
 
 def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> dict[str, Any]:
@@ -205,18 +218,18 @@ def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> di
                 if not live:
                     page.add_init_script("window.__cnnCanvasLiveMs = 0;")
                 page.goto(server.url)
-                page.locator(".st-key-draw_canvas canvas").first.wait_for(timeout=120_000)
+                page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
                 for index in range(strokes + 1):  # the first is a warm-up
                     digit = BROWSER_DIGITS[index % len(BROWSER_DIGITS)]
                     if page.get_by_test_id("stMetric").count():
-                        page.locator(".st-key-draw_canvas button.clear").click()
+                        page.locator(CLEAR_CANVAS).click()
                         page.wait_for_function(
                             "() => !document.querySelector('[data-testid=stMetric]')",
                             timeout=60_000,
                         )
                         page.wait_for_function(_PAGE_SETTLED, arg=QUIET_MS, timeout=60_000)
                     page.evaluate("window.__strokeUp = null; window.__runStates = [];")
-                    _draw(page, DIGIT_STROKES[digit], 12)
+                    draw_strokes(page, DIGIT_STROKES[digit], pace_ms=12)
                     at = page.wait_for_function(
                         _PREDICTION_SHOWS, arg=digit, polling="raf", timeout=60_000
                     ).json_value()

@@ -16,15 +16,15 @@ from typing import Any
 
 import torch
 
+from explorer import served
 from explorer import server as app_server
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = app_server.CHROMIUM
 CHROMIUM_ARGS = app_server.CHROMIUM_ARGS
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
-DRAW_CANVAS = ".st-key-draw_canvas canvas"
-"""The Draw page's canvas (our component, pages/canvas.js)."""
-CLEAR_CANVAS = ".st-key-draw_canvas button.clear"
+DRAW_CANVAS = served.DRAW_CANVAS
+CLEAR_CANVAS = served.CLEAR_CANVAS
 _LOGS = itertools.count()
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import re
 from pathlib import Path
 
 import pytest
 
+from explorer.served import draw_strokes
 from explorer.strokes import DIGIT_STROKES
 from tests.browser import (
     CHROMIUM,
@@ -25,24 +25,6 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
 
 
-def draw(page, strokes: list[list[tuple[int, int]]], lift: bool = True) -> None:  # type: ignore[no-untyped-def]
-    """Mouse strokes in canvas pixels; with ``lift=False`` the pen stays down at the end."""
-    canvas = page.locator(DRAW_CANVAS).first
-    box = canvas.bounding_box()
-    assert box is not None
-    for index, stroke in enumerate(strokes):
-        x0, y0 = stroke[0]
-        page.mouse.move(box["x"] + x0, box["y"] + y0)
-        page.mouse.down()
-        for (xa, ya), (xb, yb) in itertools.pairwise(stroke):
-            for t in range(1, 11):
-                page.mouse.move(
-                    box["x"] + xa + (xb - xa) * t / 10, box["y"] + ya + (yb - ya) * t / 10
-                )
-        if lift or index < len(strokes) - 1:
-            page.mouse.up()
-
-
 def test_the_prediction_follows_the_pen_before_it_lifts() -> None:
     """Live drawing: while the pen is still down, the Prediction and the live maps update."""
     from playwright.sync_api import sync_playwright
@@ -53,7 +35,7 @@ def test_the_prediction_follows_the_pen_before_it_lifts() -> None:
         page.goto(url)
         page.locator(DRAW_CANVAS).first.wait_for(timeout=60_000)
         page.wait_for_timeout(1000)
-        draw(page, DIGIT_STROKES["7"], lift=False)
+        draw_strokes(page, DIGIT_STROKES["7"], lift=False)
         page.wait_for_function(
             "() => { const m = document.querySelector('[data-testid=stMetricValue]');"
             " return m && m.innerText.trim() === '7'; }",
@@ -97,7 +79,7 @@ def test_drawn_digits_are_predicted_and_clear_empties() -> None:
             page.goto(url)
             page.locator(DRAW_CANVAS).first.wait_for(timeout=60_000)
             assert page.get_by_test_id("stMetric").count() == 0
-            draw(page, strokes)
+            draw_strokes(page, strokes)
             page.wait_for_function(
                 "() => document.querySelectorAll('[data-testid=stMetric]').length > 0",
                 timeout=60_000,
@@ -114,7 +96,7 @@ def test_drawn_digits_are_predicted_and_clear_empties() -> None:
                 )
                 hint = re.compile("Nothing drawn yet|Draw a digit in the black box")
                 page.get_by_text(hint).first.wait_for(timeout=30_000)
-                draw(page, strokes)  # and drawing again predicts again
+                draw_strokes(page, strokes)  # and drawing again predicts again
                 page.get_by_test_id("stMetric").first.wait_for(timeout=60_000)
                 page.wait_for_timeout(1000)
                 assert prediction(page) == digit
