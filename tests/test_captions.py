@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from explorer.captions import describe_stage
-from explorer.geometry import output_size
 from explorer.capture import capture
+from explorer.geometry import output_size
 from explorer.nets import LeNet5
 
 
@@ -43,3 +43,30 @@ def test_lenet_stage_texts() -> None:
     assert "each of the 120 units" in fc1.caption and "48,000 weights" in fc1.formula
     soft = describe_stage(result["softmax"], (10,), None)
     assert "sum to 1" in soft.caption
+
+
+def test_norm_add_and_concat_stage_texts() -> None:
+    """The layers of ResNet-18 and GoogLeNet that LeNet-5 lacks: each says what it computes."""
+    from explorer.zoo import load_model
+
+    resnet = load_model("resnet18", "untrained")
+    result = resnet.capture(torch.zeros(1, 3, 64, 64))
+    bn = result["bn1"]
+    text = describe_stage(bn, tuple(result["conv1"].shape), resnet.model.bn1)
+    assert (
+        text.caption == f"Normalisation ({bn.op}): learned scale and shift per channel → 64×32×32"
+    )
+    assert "running mean" in text.formula and "γ + β" in text.formula
+    add = result["layer1.0.add"]
+    text = describe_stage(add, tuple(add.shape), None)
+    assert text.caption.startswith("Add: the shortcut is added") and text.caption.endswith(
+        "→ 64×16×16"
+    )
+    assert "F(x) + x" in text.formula
+    googlenet = load_model("googlenet", "untrained")
+    result = googlenet.capture(torch.zeros(1, 3, 64, 64))
+    concat = result["inception3a.cat"]
+    text = describe_stage(concat, None, None)
+    assert concat.shape[0] == 64 + 128 + 32 + 32  # inception3a's four branches
+    assert text.caption == "Concatenate: branches stacked along the channel axis → 256×8×8"
+    assert "depths add up" in text.formula
