@@ -158,7 +158,7 @@ def colourscale(name: str) -> tuple[tuple[float, str], ...]:
     return tuple((float(stop), str(colour)) for stop, colour in get_colorscale(name))
 
 
-class PlainFigure(go.Figure):
+class PlainFigure(go.Figure):  # type: ignore[misc]  # plotly has no type stubs
     """A figure that already is the dict Streamlit sends, with plotly.py's object model skipped.
 
     ``st.plotly_chart`` calls ``to_dict()`` and serialises the result; for a ``go.Figure``
@@ -175,8 +175,10 @@ class PlainFigure(go.Figure):
     def to_dict(self) -> dict[str, Any]:
         """The figure as the dict Streamlit serialises (not a copy: do not mutate it)."""
         if "_data" in self.__dict__:  # materialised: it may have been changed since
-            return super().to_dict()
-        return self._plain_spec
+            built: dict[str, Any] = super().to_dict()
+            return built
+        spec: dict[str, Any] = self._plain_spec
+        return spec
 
     def __getattr__(self, name: str) -> Any:
         # Reached when a go.Figure attribute is missing: build the real figure once.
@@ -241,11 +243,13 @@ def _normalise_per_map(maps: np.ndarray, diverging: bool) -> np.ndarray:
     if diverging:
         bound = np.abs(flat).max(axis=1)
         bound[bound == 0] = 1.0
-        return (maps / bound[:, None, None]).astype(np.float32)
+        scaled: np.ndarray = (maps / bound[:, None, None]).astype(np.float32)
+        return scaled
     lo = flat.min(axis=1)
     span = flat.max(axis=1) - lo
     span[span == 0] = 1.0
-    return ((maps - lo[:, None, None]) / span[:, None, None]).astype(np.float32)
+    stretched: np.ndarray = ((maps - lo[:, None, None]) / span[:, None, None]).astype(np.float32)
+    return stretched
 
 
 def _unit_overlay(

@@ -264,7 +264,8 @@ def pad(
     widths = [(0, 0)] * (image.ndim - 2) + [rows, cols]
     if image.size == 0 and boundary != "zero":
         raise ValueError("cannot pad an empty array from its own values")
-    return np.pad(image, widths, mode=NUMPY_PAD_MODES[boundary])  # type: ignore[call-overload]
+    padded: np.ndarray = np.pad(image, widths, mode=NUMPY_PAD_MODES[boundary])  # type: ignore[call-overload]
+    return padded
 
 
 # --- 2-D convolution -------------------------------------------------------------------
@@ -630,13 +631,15 @@ def convolve1d(signal: np.ndarray, kernel: np.ndarray, mode: str = "full") -> np
         raise ValueError(f"mode must be one of {NUMPY_CONVOLVE_MODES}, got {mode!r}")
     n = k.size
     padded = np.pad(x, n - 1)
-    full = sliding_window_view(padded, n) @ k[::-1]
+    full: np.ndarray = sliding_window_view(padded, n) @ k[::-1]
     if mode == "full":
         return full
     if mode == "same":
         start = (n - 1) // 2
-        return full[start : start + x.size]
-    return full[n - 1 : x.size]
+        same: np.ndarray = full[start : start + x.size]
+        return same
+    valid: np.ndarray = full[n - 1 : x.size]
+    return valid
 
 
 def convolve1d_boundary(signal: np.ndarray, kernel: np.ndarray, boundary: str) -> np.ndarray:

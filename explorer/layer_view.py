@@ -95,7 +95,8 @@ def colour_indices(values: np.ndarray, scale: ColourScale) -> np.ndarray:
     top = _LUT_SIZE - 1
     index = np.clip(np.nan_to_num(fraction, nan=0.0) * top + 0.5, 0, top).astype(np.uint8)
     index[nan] = NAN_INDEX
-    return index
+    indices: np.ndarray = index
+    return indices
 
 
 def colourise(values: np.ndarray, scale: ColourScale) -> np.ndarray:
@@ -106,7 +107,8 @@ def colourise(values: np.ndarray, scale: ColourScale) -> np.ndarray:
         scale: Diverging (``RdBu_r`` over ``vmin…vmax``, 0 in the middle) or sequential
             (``Viridis``).
     """
-    return palette(scale.diverging)[colour_indices(values, scale)]
+    rgb: np.ndarray = palette(scale.diverging)[colour_indices(values, scale)]
+    return rgb
 
 
 def png_data_uri(pixels: np.ndarray, colours: np.ndarray | None = None) -> str:

@@ -40,7 +40,8 @@ class _DigitNet(nn.Module):
         x = self.flatten(x)
         x = self.relu3(self.fc1(x))
         x = self.relu4(self.fc2(x))
-        return self.fc3(x)
+        logits: torch.Tensor = self.fc3(x)
+        return logits
 
 
 class LeNet5(_DigitNet):
@@ -112,4 +113,5 @@ class ZFNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.features(x)))
+        logits: torch.Tensor = self.classifier(self.flatten(self.features(x)))
+        return logits

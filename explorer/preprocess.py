@@ -27,6 +27,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from explorer.nets import MNIST_MEAN, MNIST_STD
 
 MAX_PIXELS: int = 50_000_000
+MAX_PHOTO_UPLOAD_MB: int = 50
+"""The pages' photo uploaders: a 50-megapixel JPEG is 10–30 MB. State dicts may use the
+server's whole ``maxUploadSize`` (.streamlit/config.toml)."""
 MIN_SIDE: int = 8
 MAX_ASPECT: float = 50.0
 

@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -86,11 +87,13 @@ class TrainResult:
     val_total: int
     train_size: int
     epochs: int
-    card: dict
+    card: dict[str, Any]
     weights_path: Path | None = None
 
 
-def load_digits(data: str | os.PathLike, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+def load_digits(
+    data: str | os.PathLike[str], split: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
     """Load handwritten digits as uint8 images (N, 28, 28), white on black, and uint8 labels.
 
     Args:
@@ -281,9 +284,9 @@ def predict_proba(
 
 def train(
     model_name: str,
-    data: str | os.PathLike,
+    data: str | os.PathLike[str],
     epochs: int = DEFAULT_EPOCHS,
-    out: str | os.PathLike | None = None,
+    out: str | os.PathLike[str] | None = None,
     seed: int = 0,
     val_size: int = 1000,
     progress: bool = True,
@@ -320,7 +323,11 @@ def train(
     if str(data) == "mnist":
         train_images, train_labels = load_digits("mnist", split="train")
         val_images, val_labels = load_digits("mnist", split="test")
-        data_info: dict = {"source": "torchvision MNIST", "train_split": "train", "val": "test"}
+        data_info: dict[str, Any] = {
+            "source": "torchvision MNIST",
+            "train_split": "train",
+            "val": "test",
+        }
     else:
         images, labels = load_digits(data)
         train_idx, val_idx = split_train_val(labels, val_size, seed)
@@ -410,7 +417,7 @@ def _fit(
     lr: float,
     aug: Augmentation,
     progress: bool,
-) -> tuple[nn.Module, dict]:
+) -> tuple[nn.Module, dict[str, Any]]:
     """Train a fresh model with AdamW, a one-cycle schedule and label smoothing."""
     torch.manual_seed(seed)  # the initial weights depend on the seed only
     model = build_model(model_name)
@@ -455,13 +462,13 @@ def _fit(
     return model, info
 
 
-def _architecture(model: nn.Module) -> dict:
+def _architecture(model: nn.Module) -> dict[str, Any]:
     """Class name and one entry per layer, e.g. ``conv1: Conv2d(1, 6, kernel_size=(5, 5), …)``."""
     layers = [f"{name}: {module}" for name, module in model.named_children()]
     return {"class": f"explorer.nets.{type(model).__name__}", "layers": layers}
 
 
-def _save_weights(state_dict: dict[str, torch.Tensor], out: str | os.PathLike) -> str:
+def _save_weights(state_dict: dict[str, torch.Tensor], out: str | os.PathLike[str]) -> str:
     """Write ``state_dict`` with ``torch.save`` and return the sha256 of the bytes written."""
     buffer = io.BytesIO()
     torch.save(state_dict, buffer)
@@ -484,7 +491,7 @@ def summary_line(result: TrainResult) -> str:
     )
 
 
-def load_trained(model_name: str, weights: str | os.PathLike) -> nn.Module:
+def load_trained(model_name: str, weights: str | os.PathLike[str]) -> nn.Module:
     """Build ``model_name`` and load ``weights`` (a saved state dict) strictly, in eval mode."""
     model = build_model(model_name)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
@@ -519,9 +526,9 @@ Regenerate with `explorer.train.export_gallery`.
 
 
 def export_gallery(
-    data: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    weights: str | os.PathLike,
+    data: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    weights: str | os.PathLike[str],
     model_name: str = "lenet5",
     per_class: int = 3,
     seed: int = 0,

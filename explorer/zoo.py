@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from explorer.capture import CaptureResult, capture
+from explorer.capture import CaptureResult, LayerOutput, capture
 from explorer.device import describe_device, is_out_of_memory, pick_device
 from explorer.nets import DIGIT_CLASSES, HarleyNet, LeNet5, ZFNet
 from explorer.preprocess import PreparedInput, preprocess_digit, preprocess_photo
@@ -224,15 +224,32 @@ def _torchvision_weights(spec: ModelSpec) -> Any:
     return get_model_weights(name).DEFAULT
 
 
+def cached_weights_path(weights: Any) -> Path:
+    """Where torch's hub cache keeps a torchvision weights file.
+
+    The same name ``torch.hub.load_state_dict_from_url`` uses: ``$TORCH_HOME/hub/checkpoints/``
+    (``~/.cache/torch/hub/checkpoints/`` by default) and the URL's file name.
+    """
+    name = os.path.basename(urlparse(str(weights.url)).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+def download_blocked(url: str) -> str | None:
+    """Why ``url`` cannot be downloaded now (offline, host unreachable), or None to try."""
+    if _offline():
+        return f"downloads are off ({OFFLINE_ENV_VAR} is set)"
+    host = urlparse(url).hostname or ""
+    if not _host_reachable(host):
+        return f"{host} cannot be reached (no internet?)"
+    return None
+
+
 def _pretrained_state(weights: Any) -> tuple[dict[str, torch.Tensor] | None, str | None]:
     """Torchvision's pretrained state dict, or ``None`` and the reason it is unavailable."""
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
-    if not cached.is_file():
-        if _offline():
-            return None, f"downloads are off ({OFFLINE_ENV_VAR} is set)"
-        host = urlparse(weights.url).hostname or ""
-        if not _host_reachable(host):
-            return None, f"{host} cannot be reached (no internet?)"
+    if not cached_weights_path(weights).is_file():
+        blocked = download_blocked(weights.url)
+        if blocked:
+            return None, blocked
     try:
         return weights.get_state_dict(progress=False, check_hash=True), None
     except Exception as exc:  # network, hash and disk errors all mean "not available"
@@ -254,7 +271,8 @@ def _build(spec: ModelSpec) -> nn.Module:
         assert spec.torchvision_name is not None
         from torchvision.models import get_model
 
-        return get_model(spec.torchvision_name, weights=None, **spec.build_kwargs)
+        model: nn.Module = get_model(spec.torchvision_name, weights=None, **spec.build_kwargs)
+        return model
 
 
 def shipped_card(name: str) -> dict[str, Any] | None:
@@ -319,6 +337,18 @@ class LoadedModel:
     def parameter_count(self) -> int:
         """Number of learnable parameters."""
         return sum(p.numel() for p in self.model.parameters())
+
+    def weight_of(self, layer: LayerOutput) -> torch.Tensor:
+        """The weight of the module that computed ``layer`` (a conv or linear layer).
+
+        Raises:
+            ValueError: that layer's module has no weight tensor.
+        """
+        module = self.model.get_submodule(layer.module or "")
+        weight = getattr(module, "weight", None)
+        if not isinstance(weight, torch.Tensor):
+            raise ValueError(f"{layer.name} has no weights")
+        return weight
 
     def prepare(self, source: Any) -> PreparedInput:
         """Preprocess an image (bytes, path, file or PIL image) the way this model expects.
@@ -456,6 +486,51 @@ def _pretrained_weights(spec: ModelSpec) -> tuple[dict[str, torch.Tensor] | None
         return torch.load(path, map_location="cpu", weights_only=True), ""
     state, reason = _pretrained_state(_torchvision_weights(spec))
     return state, reason or ""
+
+
+def pretrained_download(spec: ModelSpec) -> tuple[str, Path] | None:
+    """The URL of a zoo model's torchvision weights and where the app looks for them.
+
+    None for the models with nothing to download: the digit nets (weights shipped in
+    ``assets/models/``) and ZFNet (no pretrained weights exist).
+    """
+    if spec.source != "torchvision":
+        return None
+    weights = _torchvision_weights(spec)
+    return str(weights.url), cached_weights_path(weights)
+
+
+def download_pretrained(spec: ModelSpec, progress: bool = True) -> Path:
+    """Download a zoo model's torchvision weights into torch's hub cache, hash checked.
+
+    Writes what ``weights.get_state_dict()`` would (same file, same hash check) without
+    loading the tensors, so fetching VGG-16 does not hold 0.5 GB in memory.
+
+    Args:
+        spec: A zoo entry with torchvision weights.
+        progress: Show torch's progress bar on stderr.
+
+    Returns:
+        The cached file.
+
+    Raises:
+        ModelError: the model has no torchvision weights, or downloads are blocked.
+        OSError: the download failed (network, disk).
+        RuntimeError: the file's sha256 does not start with the hash in its name.
+    """
+    target = pretrained_download(spec)
+    if target is None:
+        raise ModelError(f"{spec.name} has no torchvision weights to download")
+    url, path = target
+    blocked = download_blocked(url)
+    if blocked:
+        raise ModelError(f"cannot download the weights of {spec.name}: {blocked}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    match = torch.hub.HASH_REGEX.search(path.name)
+    torch.hub.download_url_to_file(
+        url, str(path), match.group(1) if match else None, progress=progress
+    )
+    return path
 
 
 def _torchvision_version() -> str:

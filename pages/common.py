@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import base64
 import gc
+import threading
 
 import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from explorer.capture import CaptureResult
-from explorer.device import configure_server_threads
+from explorer.device import configure_server_threads, heavy_work_slots
 from explorer.layer_view import png_data_uri
 from explorer.zoo import LoadedModel, load_model
 
 configure_server_threads()
+HEAVY_WORK = threading.BoundedSemaphore(heavy_work_slots())
+"""Held while a big model runs (Image page captures, own weights): one student's upload
+queues behind the class's instead of oversubscribing the cores and the memory."""
 
 
 def freeze_heap() -> None:

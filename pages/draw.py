@@ -222,7 +222,7 @@ model_name = (
     model_column.segmented_control(
         "Model",
         list(DIGIT_MODELS),
-        format_func=DIGIT_MODELS.get,
+        format_func=DIGIT_MODELS.__getitem__,
         default="lenet5",
         key="draw_model",
     )
@@ -263,7 +263,7 @@ if shown is not None:
     if view == "Learned filters":
         st.caption("Each conv layer's kernels: a row per filter, a column per input channel.")
         for layer in result.of_kind("conv"):
-            weight = loaded.model.get_submodule(layer.module).weight
+            weight = loaded.weight_of(layer)
             st.plotly_chart(
                 figures.filters_figure(weight, layer.name, tile_px=60), key=f"filters_{layer.name}"
             )

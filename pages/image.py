@@ -16,11 +16,11 @@ from explorer.architecture import (
     human_count,
 )
 from explorer.capture import CaptureResult
-from explorer.preprocess import ImageError, PreparedInput
+from explorer.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, PreparedInput
 from explorer.samples import samples_for
 from explorer.views import image as image_view
 from explorer.zoo import ZOO, LoadedModel, ModelError, load_model
-from pages.common import cached_model, inline_image
+from pages.common import HEAVY_WORK, cached_model, inline_image
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 VIEWS = ["Layers", "Filters", "Architecture"]
@@ -31,7 +31,8 @@ def cached_own_model(name: str, digest: str, _data: bytes, filename: str) -> Loa
     """A zoo architecture with the user's state dict (keyed by its sha256, not its bytes)."""
     buffer = io.BytesIO(_data)
     buffer.name = filename  # shown as the weights' label
-    return load_model(name, buffer)
+    with HEAVY_WORK:
+        return load_model(name, buffer)
 
 
 @st.cache_resource(max_entries=6, show_spinner="Running the network…")
@@ -41,9 +42,10 @@ def cached_capture(
     """Every layer of one input, shared by every session that shows the same model + input.
 
     Keyed by strings (model, weights and the input's sha256), so choosing another layer
-    never runs the network again.
+    never runs the network again. At most ``HEAVY_WORK`` captures run at once on a server.
     """
-    return _loaded.capture(_prepared)
+    with HEAVY_WORK:
+        return _loaded.capture(_prepared)
 
 
 def read_input(family: str) -> bytes | Path | None:
@@ -52,7 +54,12 @@ def read_input(family: str) -> bytes | Path | None:
         "Image", ["Sample", "Upload", "Camera"], default="Sample", key="image_source"
     )
     if source == "Upload":
-        upload = st.file_uploader("An image file", type=UPLOAD_TYPES, key="image_upload")
+        upload = st.file_uploader(
+            "An image file",
+            type=UPLOAD_TYPES,
+            key="image_upload",
+            max_upload_size=MAX_PHOTO_UPLOAD_MB,
+        )
         return upload.getvalue() if upload is not None else None
     if source == "Camera":
         shot = st.camera_input("Take a photo", key="image_camera")
@@ -218,7 +225,7 @@ def show_filters(loaded: LoadedModel, result: CaptureResult) -> None:
     if not convs:
         st.info("This model has no conv layers.")
         return
-    first = loaded.model.get_submodule(convs[0].module or "").weight
+    first = loaded.weight_of(convs[0])
     if first.shape[1] == 3:
         st.caption(
             "The first layer's filters as colour images: all share one scale (black = most "
@@ -228,7 +235,7 @@ def show_filters(loaded: LoadedModel, result: CaptureResult) -> None:
     names = list(dict.fromkeys(layer.name for layer in convs))
     name = st.selectbox("Conv layer", names, key=f"image_filter_layer_{loaded.name}")
     conv = result[name]
-    weight = loaded.model.get_submodule(conv.module or "").weight
+    weight = loaded.weight_of(conv)
     st.caption(
         "A row per filter, a column per input channel (the first 32 × 16); diverging colours "
         "centred on 0. Hover for each weight."

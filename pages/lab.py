@@ -11,10 +11,11 @@ from PIL import Image
 
 from explorer import lab
 from explorer import lab_figures as lf
-from explorer.preprocess import ImageError, NothingDrawn, preprocess_digit
+from explorer.figures import SELECTED_COLOUR
+from explorer.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, NothingDrawn, preprocess_digit
 from explorer.samples import PHOTOS_DIR, digit_samples
 from explorer.strokes import DrawingError, parse_drawing, render_drawing
-from explorer.tiling import colour_scale
+from explorer.tiling import ColourScale, colour_scale
 from pages.canvas import drawing_canvas
 
 PHOTO = PHOTOS_DIR / "grace_hopper.jpg"
@@ -137,6 +138,7 @@ def read_input() -> np.ndarray | None:
             "An image (PNG, JPEG, WebP, …); the longer side is shrunk to 300 px",
             type=None,
             key="lab_upload",
+            max_upload_size=MAX_PHOTO_UPLOAD_MB,
         )
         if upload is None:
             st.info("Upload an image, or pick the photo.")
@@ -178,7 +180,7 @@ def read_kernel() -> np.ndarray:
         hide_index=True,
         width="content",
     )
-    kernel = np.nan_to_num(edited.to_numpy(dtype=np.float64), nan=0.0)
+    kernel: np.ndarray = np.nan_to_num(edited.to_numpy(dtype=np.float64), nan=0.0)
     st.caption("Click a cell to edit the kernel. " + lf.shape_text(kernel.shape) + " kernel.")
     return kernel
 
@@ -326,10 +328,10 @@ def show_flip(
             "flipped map."
         )
     scale = colour_scale(np.concatenate([corr.ravel(), conv.output.ravel()]), True)
-    a, b, c, d = st.columns([1, 1, 2, 2])
-    a.plotly_chart(lf.kernel_figure(kernel, "kernel (CNN)", 240), key="lab_flip_kernel")
-    b.plotly_chart(lf.kernel_figure(conv.kernel[0], "flipped", 240), key="lab_flip_flipped")
-    c.plotly_chart(
+    k_col, flip_col, conv_col, d = st.columns([1, 1, 2, 2])
+    k_col.plotly_chart(lf.kernel_figure(kernel, "kernel (CNN)", 240), key="lab_flip_kernel")
+    flip_col.plotly_chart(lf.kernel_figure(conv.kernel[0], "flipped", 240), key="lab_flip_flipped")
+    conv_col.plotly_chart(
         lf.grid_figure(conv.output, "convolution (flipped)", "signed", scale=scale),
         key="lab_flip_conv",
     )
@@ -373,7 +375,7 @@ def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: dict[str, 
         show_flip(image, kernel, settings, result.output)
 
 
-def pool_unit(pooled: lab.Pool2dResult, scale: object, kind: lf.Kind) -> None:
+def pool_unit(pooled: lab.Pool2dResult, scale: ColourScale, kind: lf.Kind) -> None:
     """One pooled value: its window on the activated map and, for max pooling, the winner."""
     rows, cols = pooled.output.shape
     left, right = st.columns(2)
@@ -387,7 +389,7 @@ def pool_unit(pooled: lab.Pool2dResult, scale: object, kind: lf.Kind) -> None:
     a.plotly_chart(
         lf.pool_input_figure(
             pooled.input, box, window.winner, "activated map", scale, kind, map_height(pooled.input)
-        ),  # type: ignore[arg-type]
+        ),
         key="lab_pool_input",
     )
     b.plotly_chart(
@@ -395,10 +397,10 @@ def pool_unit(pooled: lab.Pool2dResult, scale: object, kind: lf.Kind) -> None:
             window.values, "window", kind, scale=scale, numbers=True, height=260, show_scale=False
         ),
         key="lab_pool_window",
-    )  # type: ignore[arg-type]
-    selected = lf.Outline(row, col, row + 1, col + 1, lf.SELECTED_COLOUR, "solid", False)
+    )
+    selected = lf.Outline(row, col, row + 1, col + 1, SELECTED_COLOUR, "solid", False)
     c.plotly_chart(
-        lf.grid_figure(pooled.output, f"{pooled.mode} pooled", kind, scale=scale, boxes=[selected]),  # type: ignore[arg-type]
+        lf.grid_figure(pooled.output, f"{pooled.mode} pooled", kind, scale=scale, boxes=[selected]),
         key="lab_pool_output",
     )
     if window.winner is not None:
