@@ -217,7 +217,7 @@ st.caption(
     "all the way to the softmax."
 )
 
-model_column, source_column, _ = st.columns([1, 1, 2])
+model_column, source_column, _ = st.columns([3, 2, 2])  # the model names fit at 1280 px
 model_name = (
     model_column.segmented_control(
         "Model",
