@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test setup setup-dev lint typecheck pytest chromium clean-venv
+.PHONY: run test setup setup-dev lint typecheck pytest chromium nginx clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,17 @@ lint: setup-dev
 typecheck: setup-dev
 	$(BIN)/mypy
 
+# What CI cannot run (no Docker, no cluster) it lints: the Dockerfile, deploy/'s YAML, and the
+# Kubernetes manifests against the schemas kubernetes-validate ships (offline). The Gateway
+# API kinds have no schema there: tests/test_deploy.py checks their fields.
+K8S_VERSION ?= 1.35.0
+.PHONY: lint-deploy
+lint-deploy: setup-dev
+	$(BIN)/hadolint deploy/Dockerfile
+	$(BIN)/yamllint --strict -c deploy/.yamllint deploy/
+	$(BIN)/kubernetes-validate --strict --quiet -k $(K8S_VERSION) \
+	  deploy/k8s/deployment.yaml deploy/k8s/service.yaml
+
 # Browser tests drive Debian's Chromium (never `playwright install`); as root, install it.
 chromium:
 	@command -v chromium >/dev/null || { \
@@ -43,12 +54,19 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is missing: browser tests will be skipped (sudo apt-get install chromium)"; fi; }
 
+# The local cluster's tests run Debian's nginx (deploy/local-cluster); as root, install it.
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+	  else echo "nginx is missing: cluster tests will be skipped (sudo apt-get install nginx)"; fi; }
+
 # pytest exits 5 when it collects no test: say so, but do not fail the build for it.
-pytest: setup-dev chromium
+pytest: setup-dev chromium nginx
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 
-test: lint typecheck pytest
+test: lint typecheck lint-deploy pytest
 
 clean-venv:
 	rm -rf $(VENV)

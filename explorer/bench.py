@@ -648,6 +648,7 @@ def run_benchmarks(device_name: str = "cpu", quick: bool = False) -> dict[str, A
         notes["max_sessions_p95_250"] = "not measured with --quick (a minute per step)"
 
     metrics = metrics_for(device.type)
+    results = {m.key: results.get(m.key) for m in metrics}  # the table's order
     return {
         "machine": machine,
         "results": results,

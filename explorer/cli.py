@@ -1,4 +1,6 @@
-"""Command line: ``python -m explorer models|predict|inspect|train|bench|loadtest``.
+"""Command line: ``python -m explorer COMMAND``.
+
+Commands: models, predict, inspect, train, bench, loadtest, cluster, fetch-weights.
 
 Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
 """
@@ -21,7 +23,17 @@ from explorer.device import DEVICE_CHOICES, DeviceError
 from explorer.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
 from explorer.preprocess import ImageError
 from explorer.weights import WeightsError
-from explorer.zoo import ZOO, LoadedModel, ModelError, load_model, zoo_table
+from explorer.zoo import (
+    ZOO,
+    LoadedModel,
+    ModelError,
+    download_blocked,
+    download_pretrained,
+    get_spec,
+    load_model,
+    pretrained_download,
+    zoo_table,
+)
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     ModelError,
@@ -198,6 +210,51 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     return run_loadtest(args)
 
 
+def cmd_fetch_weights(args: argparse.Namespace) -> int:
+    """Put torchvision's pretrained weights in torch's hub cache, where the app looks."""
+    specs = [get_spec(name) for name in dict.fromkeys(args.models or ZOO)]
+    missing = []
+    for spec in specs:
+        target = pretrained_download(spec)
+        if target is None:
+            why = (
+                "its weights ship in assets/models/"
+                if spec.source == "shipped"
+                else "no pretrained weights exist (built from the paper)"
+            )
+            print(f"{spec.name}: nothing to download, {why}")
+        elif target[1].is_file():
+            print(f"{spec.name}: present in {target[1]}")
+        else:
+            missing.append((spec, *target))
+    if not missing:
+        return 0
+    blocked = download_blocked(missing[0][1])
+    if blocked:
+        names = ", ".join(spec.name for spec, _, _ in missing)
+        _error(f"cannot download the pretrained weights of {names}: {blocked}")
+        return 1
+    failed = []
+    for spec, url, path in missing:
+        print(f"{spec.name}: downloading {url}", flush=True)
+        try:
+            download_pretrained(spec, progress=not args.no_progress)
+        except (OSError, RuntimeError) as exc:
+            failed.append(f"{spec.name} ({type(exc).__name__}: {str(exc)[:120]})")
+            continue
+        print(f"{spec.name}: saved {path} ({path.stat().st_size / 1e6:.0f} MB)", flush=True)
+    if failed:
+        _error(f"{len(failed)} of {len(missing)} downloads failed: {'; '.join(failed)}")
+        return 1
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from explorer.cluster import cmd_cluster as run_cluster
+
+    return run_cluster(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description="See inside a CNN.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -258,6 +315,37 @@ def build_parser() -> argparse.ArgumentParser:
     loadtest.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="with --spawn")
     loadtest.add_argument("--json", action="store_true", help="print one JSON object")
     loadtest.set_defaults(func=cmd_loadtest)
+
+    fetch = sub.add_parser(
+        "fetch-weights",
+        help="download torchvision's pretrained weights into torch's cache (for the app, offline)",
+    )
+    fetch.add_argument(
+        "--models",
+        nargs="+",
+        metavar="NAME",
+        help=f"zoo models (default: all): {', '.join(ZOO)}",
+    )
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fetch.set_defaults(func=cmd_fetch_weights)
+
+    cluster = sub.add_parser(
+        "cluster", help="N app replicas behind nginx on this machine (deploy/local-cluster)"
+    )
+    cluster.add_argument("action", choices=["start", "stop", "status"])
+    cluster.add_argument(
+        "--replicas", type=int, default=None, help="with start: streamlit processes (default 3)"
+    )
+    cluster.add_argument(
+        "--port", type=int, default=None, help="with start: nginx on 127.0.0.1:PORT (8080)"
+    )
+    cluster.add_argument(
+        "--run-dir",
+        default=None,
+        help="pids, configuration and logs (default: $EXPLORER_CLUSTER_DIR, "
+        "$XDG_RUNTIME_DIR/cnn-explorer-cluster or ~/.cache/cnn-explorer/cluster)",
+    )
+    cluster.set_defaults(func=cmd_cluster)
     return parser
 
 

@@ -33,6 +33,11 @@ The protocol, read from Streamlit 1.67's sources (``web/server/starlette/starlet
   they are written and read here with the protobuf wire format, only the fields this needs;
   ``tests/test_loadtest.py`` checks each field number against Streamlit's own descriptors.
 
+Behind a balancer: like a browser, a session first gets the page over HTTP, keeps the cookies
+it sets in its own jar and sends them with the websocket, so a balancer with cookie affinity
+(``deploy/nginx``) keeps it on one replica; nginx names that replica in the handshake's
+:data:`REPLICA_HEADER`, and the report counts sessions per replica.
+
 Errors: an exception element or an ``st.error`` in a rerun, a script that fails to compile,
 a wrong or missing prediction (Draw page), a disconnect, or no end of the rerun within
 :data:`RERUN_TIMEOUT_S`. A session that disconnects or times out stops.
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.cookiejar
 import ipaddress
 import json
 import math
@@ -49,6 +55,7 @@ import os
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, suppress
@@ -77,6 +84,8 @@ LAYER_WIDGET_KEY = "image_layer_resnet18"
 PEN_WIDTH = 22
 MAX_ERROR_MESSAGES = 10
 CONTEXT = {"timezone": "UTC", "locale": "en-US", "color_scheme": "light"}  # as a browser's
+REPLICA_HEADER = "X-Upstream"
+"""The response header in which the balancer (deploy/nginx) names the replica that answered."""
 
 # Script-finished statuses (ForwardMsg.ScriptFinishedStatus).
 FINISHED_SUCCESSFULLY = 0
@@ -606,13 +615,53 @@ class SessionStats:
     ok: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     stopped: str | None = None
+    replica: str | None = None  # the balancer's REPLICA_HEADER on the websocket handshake
+
+
+def fetch_page(url: str, cookies: http.cookiejar.CookieJar, timeout: float) -> None:
+    """GET ``url`` as a browser first does, keeping the cookies it sets in ``cookies``.
+
+    Raises:
+        OSError: no answer, or an HTTP error status (``urllib.error.HTTPError``).
+    """
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),  # loopback only, as the websocket (proxy=None)
+        urllib.request.HTTPCookieProcessor(cookies),
+    )
+    with opener.open(url, timeout=timeout) as response:
+        response.read()
+
+
+def cookie_header(cookies: http.cookiejar.CookieJar, url: str) -> str | None:
+    """The ``Cookie`` header a browser would send to ``url`` from ``cookies``, or None."""
+    request = urllib.request.Request(url)
+    cookies.add_cookie_header(request)
+    return request.get_header("Cookie")
+
+
+def served_by(upstream: str | None) -> str | None:
+    """The replica that answered, from nginx's ``$upstream_addr`` (the last one tried)."""
+    if not upstream:
+        return None
+    return upstream.split(",")[-1].strip() or None
 
 
 class Session:
-    """One browser-like session: a websocket, the page's widget and this session's stats."""
+    """One browser-like session: a cookie jar, a websocket, the page's widget and its stats.
 
-    def __init__(self, index: int, ws_url: str, page_url: str, page: str) -> None:
+    Sessions given the same ``cookies`` are one browser's tabs (one replica behind a balancer).
+    """
+
+    def __init__(
+        self,
+        index: int,
+        ws_url: str,
+        page_url: str,
+        page: str,
+        cookies: http.cookiejar.CookieJar | None = None,
+    ) -> None:
         self.ws_url, self.page_url, self.page = ws_url, page_url, page
+        self.cookies = http.cookiejar.CookieJar() if cookies is None else cookies
         self.driver = make_driver(page, max(index, 0))
         self.stats = SessionStats(index)
         self.connection: ClientConnection | None = None
@@ -644,19 +693,31 @@ class Session:
         return run
 
     async def load(self, at: float | None = None) -> bool:
-        """Connect and load the page (at ``at`` on the perf_counter clock); False on failure."""
+        """Get the page, connect and load it (at ``at`` on the perf_counter clock).
+
+        Returns:
+            False when the session could not load the page (it is stopped, with the reason).
+        """
         if at is not None:
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        path = PAGES[self.page]
         try:
+            await asyncio.to_thread(
+                fetch_page, f"{self.page_url}/{path}", self.cookies, FIRST_LOAD_TIMEOUT_S
+            )
+            cookie = cookie_header(self.cookies, f"{self.page_url}/_stcore/stream")
             self.connection = await connect(
                 self.ws_url,
                 subprotocols=[Subprotocol("streamlit")],
+                additional_headers={"Cookie": cookie} if cookie else None,
                 compression=None,  # the server's default: no permessage-deflate
                 max_size=None,  # a page's figures can exceed websockets' 1 MiB default
                 proxy=None,
                 open_timeout=FIRST_LOAD_TIMEOUT_S,
             )
-            path = PAGES[self.page]
+            if self.connection.response is not None:
+                upstream = self.connection.response.headers.get(REPLICA_HEADER)
+                self.stats.replica = served_by(upstream)
             payload = encode_rerun([], page_name=path, url=f"{self.page_url}/{path}")
             run = await self._request(payload, FIRST_LOAD_TIMEOUT_S)
         except (OSError, TimeoutError, WebSocketException, ProtocolError) as exc:
@@ -789,8 +850,12 @@ class LoadPlan:
     interval_s: float
 
 
-async def _warm_up(ws_url: str, page_url: str, page: str) -> None:
-    """One session loads the page and makes one input, so no measured rerun pays first use."""
+async def warm_up(ws_url: str, page_url: str, page: str) -> None:
+    """One session loads the page and makes one input, so no measured rerun pays first use.
+
+    Raises:
+        LoadTestError: the session could not load or drive the page.
+    """
     session = Session(-1, ws_url, page_url, page)
     try:
         if not await session.load():
@@ -813,7 +878,7 @@ async def run_load(
     Raises:
         LoadTestError: the warm-up session could not load or drive the page.
     """
-    await _warm_up(ws_url, page_url, plan.page)
+    await warm_up(ws_url, page_url, plan.page)
     offsets = schedule_offsets(plan.sessions, plan.interval_s)
     sessions = [Session(i, ws_url, page_url, plan.page) for i in range(plan.sessions)]
     try:
@@ -853,13 +918,15 @@ def build_report(
     ``reruns`` counts the inputs sent in the window; ``errors`` those that failed (plus first
     loads that failed); latencies are of the reruns that ended, page loads apart. A session's
     ``inputs`` counts each input sent, ``ok`` those whose rerun had no error (on the Draw page:
-    the digit drawn was the one predicted).
+    the digit drawn was the one predicted). ``replicas`` counts the sessions each replica
+    served, where a balancer named it (None otherwise).
     """
     latencies = [ms for s in stats for ms in s.latencies_ms]
     first_loads = [s.first_load_ms for s in stats if s.first_load_ms is not None]
     reruns = sum(s.reruns for s in stats)
     problems = [f"session {s.index}: {p}" for s in stats for p in s.problems]
     per_rerun = (server_cpu_s * 1e3 / reruns) if server_cpu_s is not None and reruns else None
+    replicas = Counter(s.replica for s in stats if s.replica is not None)
     return {
         "page": plan.page,
         "sessions": plan.sessions,
@@ -881,6 +948,7 @@ def build_report(
         "server_cpu_ms_per_rerun": _ms(per_rerun),
         "client_cpu_ms_per_rerun": _ms(client_cpu_s * 1e3 / reruns) if reruns else None,
         "error_messages": problems[:MAX_ERROR_MESSAGES],
+        "replicas": dict(sorted(replicas.items())) if replicas else None,
         "per_session": [
             {
                 "session": s.index,
@@ -893,6 +961,7 @@ def build_report(
                 "inputs": dict(sorted(s.inputs.items())),
                 "ok": dict(sorted(s.ok.items())),
                 "stopped": s.stopped,
+                "replica": s.replica,
             }
             for s in stats
         ],
@@ -917,6 +986,11 @@ def format_table(report: Mapping[str, Any]) -> str:
         f"max {ms(report['max_ms'])}  (first load p50 {ms(report['first_load_p50_ms'])})",
         f"CPU ms      server {ms(report['server_cpu_ms_per_rerun'])} per rerun, "
         f"this client {ms(report['client_cpu_ms_per_rerun'])}",
+        *(
+            ["replicas    " + ", ".join(f"{k} ×{v}" for k, v in report["replicas"].items())]
+            if report.get("replicas")
+            else []
+        ),
         "",
         f"{'session':>7} {'reruns':>6} {'errors':>6} {'late':>4} {'p50 ms':>8}  inputs",
     ]

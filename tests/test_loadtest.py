@@ -11,11 +11,13 @@ import importlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from explorer import loadtest
@@ -68,6 +72,7 @@ REPORT_KEYS = {
     "server_cpu_ms_per_rerun",
     "client_cpu_ms_per_rerun",
     "error_messages",
+    "replicas",
     "per_session",
     "url",
     "spawned",
@@ -480,6 +485,7 @@ def test_a_server_that_is_not_there_is_one_error_line(capsys: pytest.CaptureFixt
 def test_report_totals_percentiles_and_cpu_per_rerun() -> None:
     plan = LoadPlan("draw", 2, 10.0, 2.0)
     one = SessionStats(0, reruns=3, latencies_ms=[10.0, 20.0, 30.0], first_load_ms=100.0)
+    one.replica = "127.0.0.1:8501"  # named by a balancer; the other session was not
     one.inputs.update({"0": 2, "1": 1})
     one.ok.update({"0": 2, "1": 1})
     two = SessionStats(1, reruns=2, errors=1, wrong_predictions=1, late_sends=1, max_late_ms=12.0)
@@ -498,14 +504,17 @@ def test_report_totals_percentiles_and_cpu_per_rerun() -> None:
     assert report["error_messages"] == ["session 1: drew 7, the page showed '1'"]
     assert report["per_session"][0]["inputs"] == {"0": 2, "1": 1}
     assert report["per_session"][1]["p50_ms"] == 45.0
+    assert report["replicas"] == {"127.0.0.1:8501": 1}
+    assert [row["replica"] for row in report["per_session"]] == ["127.0.0.1:8501", None]
     json.dumps(report)  # plain JSON
     table = loadtest.format_table({**report, "url": "x", "spawned": True})
     assert "p50 30.0" in table and "100.0 per rerun" in table and "drew 7" in table
+    assert "replicas    127.0.0.1:8501 ×1" in table
     layer = loadtest.build_report(
         LoadPlan("classify", 1, 1.0, 1.0), [SessionStats(0)], 1.0, None, 0.0
     )
     assert layer["wrong_predictions"] is None and layer["server_cpu_ms_per_rerun"] is None
-    assert layer["p50_ms"] is None and layer["reruns"] == 0
+    assert layer["p50_ms"] is None and layer["reruns"] == 0 and layer["replicas"] is None
 
 
 # --- sessions against a scripted stand-in for the server ------------------------------------
@@ -521,16 +530,40 @@ def _digit_of(drawing: dict[str, Any]) -> str:
     )
 
 
+def _as_the_balancer() -> dict[str, Any]:
+    """``serve`` hooks that answer as the app behind nginx: the page over plain HTTP, with an
+    affinity cookie for a browser that has none, and the replica named in every handshake."""
+    cookies = iter(range(1, 1000))
+
+    def page(connection: ServerConnection, request: Request) -> Response | None:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return None
+        response = connection.respond(HTTPStatus.OK, "<html>the app</html>\n")
+        if "Cookie" not in request.headers:
+            response.headers["Set-Cookie"] = f"explorer_replica=c{next(cookies)}; Path=/"
+        return response
+
+    def name_replica(connection: ServerConnection, request: Request, response: Response) -> None:
+        response.headers[loadtest.REPLICA_HEADER] = f"127.0.0.1:1, {STAND_IN_REPLICA}"
+
+    return {"process_request": page, "process_response": name_replica}
+
+
+STAND_IN_REPLICA = "127.0.0.1:2"  # nginx lists every replica it tried: the last one answered
+
+
 @asynccontextmanager
 async def stand_in(
     answer: Callable[[str, int], tuple[str | None, float]],
-) -> AsyncIterator[tuple[str, list[BackMsg]]]:
+) -> AsyncIterator[tuple[str, list[BackMsg], list[Headers]]]:
     """A websocket server that answers like the app: ``answer(digit, n)`` → (shown, delay).
 
     ``n`` counts strokes over every connection: 1 is the warm-up's. ``shown`` is the digit to
-    predict, None for no prediction, "exception" or "disconnect".
+    predict, None for no prediction, "exception" or "disconnect". Yields its URL, every
+    message received and each websocket's request headers.
     """
     received: list[BackMsg] = []
+    handshakes: list[Headers] = []
     strokes = 0
 
     async def send(ws: ServerConnection, fill: Callable[[ForwardMsg], None]) -> None:
@@ -538,7 +571,8 @@ async def stand_in(
 
     async def handler(ws: ServerConnection) -> None:
         nonlocal strokes
-        assert ws.subprotocol == "streamlit"
+        assert ws.subprotocol == "streamlit" and ws.request is not None
+        handshakes.append(ws.request.headers)
         async for data in ws:
             assert isinstance(data, bytes)
             msg = BackMsg()
@@ -585,23 +619,25 @@ async def stand_in(
                 await send(ws, metric)
             await send(ws, lambda m: setattr(m, "script_finished", 0))
 
-    async with serve(handler, "127.0.0.1", 0, subprotocols=[Subprotocol("streamlit")]) as server:
+    async with serve(
+        handler, "127.0.0.1", 0, subprotocols=[Subprotocol("streamlit")], **_as_the_balancer()
+    ) as server:
         port = server.sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}", received
+        yield f"http://127.0.0.1:{port}", received, handshakes
 
 
 def _run(plan: LoadPlan, answer: Callable[[str, int], tuple[str | None, float]]) -> Any:
-    async def go() -> tuple[dict[str, Any], list[BackMsg]]:
-        async with stand_in(answer) as (url, received):
+    async def go() -> tuple[dict[str, Any], list[BackMsg], list[Headers]]:
+        async with stand_in(answer) as (url, received, handshakes):
             report = await loadtest.run_load(plan, *loadtest.stream_url(url), server_pid=None)
-            return report, received
+            return report, received, handshakes
 
     return asyncio.run(go())
 
 
 def test_sessions_send_on_schedule_as_the_browser_and_check_each_prediction() -> None:
     plan = LoadPlan("draw", 3, 1.0, 0.25)
-    report, received = _run(plan, lambda digit, n: (digit, 0.0))
+    report, received, handshakes = _run(plan, lambda digit, n: (digit, 0.0))
     # every slot k·0.25 + offset below 1.0 s: 4 per session; the warm-up's one is not counted
     assert report["reruns"] == 12 and report["errors"] == 0 and report["wrong_predictions"] == 0
     for row, digits in zip(
@@ -621,6 +657,13 @@ def test_sessions_send_on_schedule_as_the_browser_and_check_each_prediction() ->
         for m in strokes
     ]
     assert sorted(seqs) == [1] * 4 + [2] * 3 + [3] * 3 + [4] * 3  # the warm-up sends seq 1 once
+    # As browsers behind the balancer: each got the page first and came back with its own
+    # cookie on the websocket; the replica each was served by is counted.
+    cookies = [headers.get("Cookie") for headers in handshakes]
+    assert len(cookies) == 4 and len(set(cookies)) == 4
+    assert all(re.fullmatch(r"explorer_replica=c\d+", str(cookie)) for cookie in cookies)
+    assert report["replicas"] == {STAND_IN_REPLICA: 3}
+    assert {row["replica"] for row in report["per_session"]} == {STAND_IN_REPLICA}
 
 
 def test_slow_reruns_make_late_sends_and_wrong_answers_errors() -> None:
@@ -631,7 +674,7 @@ def test_slow_reruns_make_late_sends_and_wrong_answers_errors() -> None:
             return digit, 0.0  # the warm-up
         return ("9" if n == 3 else None if n == 4 else digit), 0.15  # slower than the interval
 
-    report, _ = _run(plan, answer)
+    report, _, _ = _run(plan, answer)
     row = report["per_session"][0]
     assert row["reruns"] == report["reruns"] >= 3
     assert report["late_sends"] == report["reruns"] - 1  # all but the first waited on the last
@@ -648,7 +691,7 @@ def test_an_exception_or_a_disconnect_is_an_error_and_a_disconnect_stops_the_ses
     def answer(digit: str, n: int) -> tuple[str | None, float]:
         return {2: "exception", 3: "disconnect"}.get(n, digit), 0.0
 
-    report, _ = _run(plan, answer)
+    report, _, _ = _run(plan, answer)
     assert report["reruns"] == 2 and report["errors"] == 2
     row = report["per_session"][0]
     assert row["stopped"] is not None and "ConnectionClosed" in row["stopped"]
@@ -661,7 +704,7 @@ def test_a_page_without_its_widget_stops_at_the_warm_up() -> None:
             async for _ in ws:
                 await ws.send(_forward(lambda m: setattr(m, "script_finished", 0)))
 
-        async with serve(handler, "127.0.0.1", 0) as server:
+        async with serve(handler, "127.0.0.1", 0, **_as_the_balancer()) as server:
             url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
             await loadtest.run_load(LoadPlan("draw", 1, 1.0, 1.0), *loadtest.stream_url(url), None)
 
