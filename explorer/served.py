@@ -199,57 +199,67 @@ def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> di
         reason = f"{CHROMIUM} not installed (apt-get install chromium)"
         return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
     try:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
         from playwright.sync_api import sync_playwright
     except ImportError:
         reason = "playwright is not installed (pip install playwright)"
         return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
     shown: dict[bool, list[float]] = {True: [], False: []}
     settled: list[float] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="explorer-browser-") as folder,
-        streamlit_server(device, Path(folder) / "streamlit.log") as server,
-        sync_playwright() as p,
-    ):
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for live in (True, False):
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.add_init_script(_BROWSER_PROBE)
-                if not live:
-                    page.add_init_script("window.__cnnCanvasLiveMs = 0;")
-                page.goto(server.url)
-                page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
-                for index in range(strokes + 1):  # the first is a warm-up
-                    digit = BROWSER_DIGITS[index % len(BROWSER_DIGITS)]
-                    if page.get_by_test_id("stMetric").count():
-                        page.locator(CLEAR_CANVAS).click()
-                        page.wait_for_function(
-                            "() => !document.querySelector('[data-testid=stMetric]')",
-                            timeout=60_000,
-                        )
-                        page.wait_for_function(_PAGE_SETTLED, arg=QUIET_MS, timeout=60_000)
-                    page.evaluate("window.__strokeUp = null; window.__runStates = [];")
-                    draw_strokes(page, DIGIT_STROKES[digit], pace_ms=12)
-                    at = page.wait_for_function(
-                        _PREDICTION_SHOWS, arg=digit, polling="raf", timeout=60_000
-                    ).json_value()
-                    done = page.wait_for_function(
-                        _PAGE_SETTLED, arg=QUIET_MS, timeout=60_000
-                    ).json_value()
-                    up = page.evaluate("window.__strokeUp")
-                    if index == 0:
-                        continue
-                    shown[live].append(max(0.0, float(at) - float(up)))
-                    if live:
-                        settled.append(float(done) - float(up))
-                page.close()
-        finally:
-            browser.close()
+    missed = 0
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="explorer-browser-") as folder,
+            streamlit_server(device, Path(folder) / "streamlit.log") as server,
+            sync_playwright() as p,
+        ):
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                for live in (True, False):
+                    page = browser.new_page(viewport={"width": 1280, "height": 900})
+                    page.add_init_script(_BROWSER_PROBE)
+                    if not live:
+                        page.add_init_script("window.__cnnCanvasLiveMs = 0;")
+                    page.goto(server.url)
+                    page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
+                    for index in range(strokes + 1):  # the first is a warm-up
+                        digit = BROWSER_DIGITS[index % len(BROWSER_DIGITS)]
+                        if page.get_by_test_id("stMetric").count():
+                            page.locator(CLEAR_CANVAS).click()
+                            page.wait_for_function(
+                                "() => !document.querySelector('[data-testid=stMetric]')",
+                                timeout=60_000,
+                            )
+                            page.wait_for_timeout(QUIET_MS + 300)  # its full run's redraw
+                        page.evaluate("window.__strokeUp = null; window.__runStates = [];")
+                        draw_strokes(page, DIGIT_STROKES[digit], pace_ms=12)
+                        at = page.wait_for_function(
+                            _PREDICTION_SHOWS, arg=digit, polling="raf", timeout=60_000
+                        ).json_value()
+                        try:
+                            done = page.wait_for_function(
+                                _PAGE_SETTLED, arg=QUIET_MS, timeout=30_000
+                            ).json_value()
+                        except PlaywrightTimeout:  # a run-state change the probe missed
+                            done = None
+                            missed += 1
+                        up = page.evaluate("window.__strokeUp")
+                        if index == 0:
+                            continue
+                        shown[live].append(max(0.0, float(at) - float(up)))
+                        if live and done is not None:
+                            settled.append(float(done) - float(up))
+                    page.close()
+            finally:
+                browser.close()
+    except Exception as exc:  # a browser or server failure is a missing figure, not a crash
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
     live_times, plain_times = shown[True], shown[False]
     results = {
         "browser_stroke_p50_ms": round(statistics.median(live_times), 1),
         "browser_stroke_p95_ms": round(percentile(live_times, 95) or 0.0, 1),
-        "browser_settled_p50_ms": round(statistics.median(settled), 1),
+        "browser_settled_p50_ms": round(statistics.median(settled), 1) if settled else None,
     }
     notes = {
         "browser_stroke_p50_ms": {
@@ -259,6 +269,6 @@ def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> di
             "without_live_values_p50_ms": round(statistics.median(plain_times), 1),
             "without_live_values_p95_ms": round(percentile(plain_times, 95) or 0.0, 1),
         },
-        "browser_settled_p50_ms": {"ms": [round(t) for t in settled]},
+        "browser_settled_p50_ms": {"ms": [round(t) for t in settled], "not_seen": missed},
     }
     return {"results": results, "notes": notes}
