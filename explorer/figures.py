@@ -180,6 +180,12 @@ class PlainFigure(go.Figure):  # type: ignore[misc]  # plotly has no type stubs
         spec: dict[str, Any] = self._plain_spec
         return spec
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # plotly's __reduce__ would write into the shared spec and rebuild with one argument.
+        if "_data" in self.__dict__:
+            return go.Figure, (self.to_dict(),)
+        return PlainFigure, self._plain_source
+
     def __getattr__(self, name: str) -> Any:
         # Reached when a go.Figure attribute is missing: build the real figure once.
         if name.startswith("_plain") or "_data" in self.__dict__:

@@ -256,6 +256,9 @@ def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> di
         reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
         return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
     live_times, plain_times = shown[True], shown[False]
+    if not live_times or not plain_times:
+        reason = "no stroke was timed"
+        return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
     results = {
         "browser_stroke_p50_ms": round(statistics.median(live_times), 1),
         "browser_stroke_p95_ms": round(percentile(live_times, 95) or 0.0, 1),

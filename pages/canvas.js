@@ -82,13 +82,17 @@ function wire(root, size) {
     return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
   };
 
+  // One pen at a time: a second finger, or a right or middle button, never starts a stroke.
+  const mine = (event) => state.drawing && event.pointerId === state.pointer;
   canvas.addEventListener("pointerdown", (event) => {
+    if (state.drawing || !event.isPrimary || event.button !== 0) return;
     canvas.setPointerCapture(event.pointerId);
+    state.pointer = event.pointerId;
     state.drawing = { width: Number(brush.value), points: point(event) };
     paintStroke(state.drawing, 0);
   });
   canvas.addEventListener("pointermove", (event) => {
-    if (!state.drawing) return;
+    if (!mine(event)) return;
     const from = state.drawing.points.length;
     state.drawing.points.push(...point(event));
     paintStroke(state.drawing, from);
@@ -99,8 +103,8 @@ function wire(root, size) {
       state.timer = setTimeout(() => state.drawing && send(false), wait);
     }
   });
-  const finish = () => {
-    if (!state.drawing) return;
+  const finish = (event) => {
+    if (!mine(event)) return;
     state.strokes.push(state.drawing);
     state.drawing = null;
     send(true);

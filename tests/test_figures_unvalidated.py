@@ -107,3 +107,18 @@ def test_plain_figure_is_sent_as_is_and_still_a_full_figure(
     figure.update_layout(height=123)
     # … and from then on to_dict() follows its changes
     assert figure.to_dict()["layout"]["height"] == 123
+
+
+@pytest.mark.parametrize("built", [False, True])
+def test_plain_figure_copies_and_pickles(built: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import copy
+    import pickle
+
+    monkeypatch.setenv(figures.VALIDATE_ENV, "0")
+    figure = figures.softmax_figure(DIGITS, PROBS)
+    if built:
+        figure.update_layout(height=321)
+    sent = json.loads(streamlit_spec(figure))
+    for twin in (copy.deepcopy(figure), pickle.loads(pickle.dumps(figure))):
+        assert _plain(json.loads(streamlit_spec(twin))) == _plain(sent)
+    assert "_grid_str" not in figure.to_dict()  # the shared spec is left as it was
