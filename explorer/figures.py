@@ -197,12 +197,16 @@ class PlainFigure(go.Figure):  # type: ignore[misc]  # plotly has no type stubs
 
 def _typed_arrays(value: Any, key: str = "") -> Any:
     """A copy of ``value`` with numeric arrays as plotly's base64 typed arrays (as
-    ``go.Figure.to_dict`` makes them), leaving ``value`` itself untouched."""
+    ``go.Figure.to_dict`` makes them), leaving ``value`` itself untouched. Like plotly's
+    ``convert_to_base64``, the values of its skipped keys (``geojson``, ``range`` …) stay as
+    they are, nested ones included."""
+    if key and is_skipped_key(key):
+        return value
     if isinstance(value, dict):
         return {k: _typed_arrays(v, k) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_typed_arrays(v) for v in value]
-    if key and not is_skipped_key(key) and is_homogeneous_array(value):
+    if key and is_homogeneous_array(value):
         return to_typed_array_spec(value)
     return value
 
