@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
-from explorer.capture import CaptureError
-from explorer.device import DEVICE_CHOICES, DeviceError
-from explorer.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
-from explorer.preprocess import ImageError
-from explorer.weights import WeightsError
-from explorer.zoo import (
+from explorer.analysis.capture import CaptureError
+from explorer.bench.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
+from explorer.inputs.preprocess import ImageError
+from explorer.models.device import DEVICE_CHOICES, DeviceError
+from explorer.models.weights import WeightsError
+from explorer.models.zoo import (
     ZOO,
     LoadedModel,
     ModelError,
@@ -128,7 +128,7 @@ def _file_stem(name: str) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from explorer.render import render_filters_png, render_layer_png, render_softmax_png
+    from explorer.figures.render import render_filters_png, render_layer_png, render_softmax_png
 
     loaded = load_model(args.model, args.weights, args.device)
     _notice(loaded)
@@ -182,7 +182,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from explorer.train import TrainingError, summary_line, train
+    from explorer.models.train import TrainingError, summary_line, train
 
     try:
         options: dict[str, Any] = {"out": args.out, "seed": args.seed, "progress": not args.quiet}
@@ -199,13 +199,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from explorer.bench import cmd_bench as run_bench
+    from explorer.bench.suite import cmd_bench as run_bench
 
     return run_bench(args)
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
-    from explorer.loadtest import cmd_loadtest as run_loadtest
+    from explorer.bench.loadtest import cmd_loadtest as run_loadtest
 
     return run_loadtest(args)
 
@@ -250,7 +250,7 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from explorer.cluster import cmd_cluster as run_cluster
+    from explorer.hosting.cluster import cmd_cluster as run_cluster
 
     return run_cluster(args)
 
@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir",
         default=None,
         help="pids, configuration and logs (default: $EXPLORER_CLUSTER_DIR, "
-        "$XDG_RUNTIME_DIR/cnn-explorer-cluster or ~/.cache/cnn-explorer/cluster)",
+        "$XDG_RUNTIME_DIR/cnn-explorer-cluster or ~/.cache/cnn-explorer/hosting/cluster)",
     )
     cluster.set_defaults(func=cmd_cluster)
     return parser

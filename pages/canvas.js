@@ -1,5 +1,5 @@
 // The Draw page's canvas: a plain <canvas> with pointer events, no drawing library.
-// It sends its strokes (not a PNG) as the state value "drawing" (see explorer/strokes.py):
+// It sends its strokes (not a PNG) as the state value "drawing" (see explorer/inputs/strokes.py):
 // while a stroke is drawn at most every LIVE_MS (final: false), and at once on pointer-up
 // (final: true). Undo, Clear and the brush size live here, so they cost no rerun by themselves.
 // window.__cnnCanvasLiveMs = 0 switches the live sends off (the benchmark compares both).

@@ -1,6 +1,6 @@
 """The Draw page's canvas: our own components-v2 component that sends strokes, not PNGs.
 
-Its value is :mod:`explorer.strokes`'s drawing (a few hundred bytes a stroke); it sends on
+Its value is :mod:`explorer.inputs.strokes`'s drawing (a few hundred bytes a stroke); it sends on
 pointer-up at once and, while a stroke is drawn, a live value every 200 ms.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from explorer.strokes import CANVAS_SIZE
+from explorer.inputs.strokes import CANVAS_SIZE
 
 COMPONENT_NAME = "cnn_explorer_canvas"
 CSS = """
@@ -37,7 +37,7 @@ def drawing_canvas(key: str, size: int = CANVAS_SIZE, brush: int = 22, live: boo
     """Show a ``size``-pixel square canvas; its latest drawing value as sent (None at first).
 
     With ``live``, it also sends while a stroke is drawn (put it in an ``st.fragment`` then).
-    The value is unchecked: :func:`explorer.strokes.parse_drawing` validates it.
+    The value is unchecked: :func:`explorer.inputs.strokes.parse_drawing` validates it.
     """
     result = _canvas(
         key=key,

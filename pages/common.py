@@ -10,10 +10,10 @@ import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from explorer.capture import CaptureResult
-from explorer.device import configure_server_threads, heavy_work_slots
-from explorer.layer_view import png_data_uri
-from explorer.zoo import LoadedModel, load_model
+from explorer.analysis.capture import CaptureResult
+from explorer.figures.colour import png_data_uri
+from explorer.models.device import configure_server_threads, heavy_work_slots
+from explorer.models.zoo import LoadedModel, load_model
 
 configure_server_threads()
 HEAVY_WORK = threading.BoundedSemaphore(heavy_work_slots())

@@ -8,15 +8,17 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from explorer import figures
-from explorer.capture import CaptureResult
-from explorer.explain import ConvUnit, PoolUnit, explain_unit, receptive_field
-from explorer.preprocess import ImageError, NothingDrawn, PreparedInput
-from explorer.samples import digit_samples
-from explorer.strokes import DrawingError, parse_drawing, render_drawing
-from explorer.tiling import Tiling
+from explorer.analysis.capture import CaptureResult
+from explorer.analysis.explain import ConvUnit, PoolUnit, explain_unit, receptive_field
+from explorer.figures.charts import filters_figure
+from explorer.figures.maps import input_figure, numbers_figure
+from explorer.figures.selection import unit_from_selection
+from explorer.figures.tiling import Tiling
+from explorer.inputs.preprocess import ImageError, NothingDrawn, PreparedInput
+from explorer.inputs.samples import digit_samples
+from explorer.inputs.strokes import DrawingError, parse_drawing, render_drawing
+from explorer.models.zoo import LoadedModel
 from explorer.views.draw import DIGIT_MODELS, live_maps, network_stages, softmax_figure
-from explorer.zoo import LoadedModel
 from pages.canvas import drawing_canvas
 from pages.common import cached_model, inline_image, show_prediction
 
@@ -68,7 +70,7 @@ def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInpu
     left, right = st.columns([1, 2])
     with left:
         st.plotly_chart(
-            figures.input_figure(
+            input_figure(
                 prepared.display,
                 (box.top, box.left, box.bottom, box.right),
                 title=f"receptive field {box.height}×{box.width}",
@@ -85,16 +87,14 @@ def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInpu
             for i, ch in enumerate(explained.in_channels[:6]):
                 a, b, c = st.columns(3)
                 a.plotly_chart(
-                    figures.numbers_figure(explained.patch[i], f"patch, channel {ch}"),
+                    numbers_figure(explained.patch[i], f"patch, channel {ch}"),
                     key=f"u_p{i}",
                 )
                 b.plotly_chart(
-                    figures.numbers_figure(explained.kernel[i], f"kernel [{channel}, {ch}]"),
+                    numbers_figure(explained.kernel[i], f"kernel [{channel}, {ch}]"),
                     key=f"u_k{i}",
                 )
-                c.plotly_chart(
-                    figures.numbers_figure(explained.products[i], "products"), key=f"u_x{i}"
-                )
+                c.plotly_chart(numbers_figure(explained.products[i], "products"), key=f"u_x{i}")
             if len(explained.in_channels) > 6:
                 st.caption(
                     f"… and {len(explained.in_channels) - 6} more input channels "
@@ -106,7 +106,7 @@ def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInpu
             )
         elif isinstance(explained, PoolUnit):
             st.plotly_chart(
-                figures.numbers_figure(
+                numbers_figure(
                     explained.window, f"window in {explained.source}, channel {channel}"
                 ),
                 key="u_window",
@@ -127,7 +127,7 @@ def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInpu
 def take_click(key: str, layer: str, event: object, tiling: Tiling) -> None:
     """Make a *new* click on chart ``key`` the clicked unit (older selections stay ignored)."""
     seen: dict[str, str] = st.session_state.setdefault("draw_seen_clicks", {})
-    picked = figures.unit_from_selection(event, tiling)
+    picked = unit_from_selection(event, tiling)
     marker = repr(picked)
     if seen.get(key) == marker:
         return
@@ -265,7 +265,7 @@ if shown is not None:
         for layer in result.of_kind("conv"):
             weight = loaded.weight_of(layer)
             st.plotly_chart(
-                figures.filters_figure(weight, layer.name, tile_px=60), key=f"filters_{layer.name}"
+                filters_figure(weight, layer.name, tile_px=60), key=f"filters_{layer.name}"
             )
     else:
         st.caption(

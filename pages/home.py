@@ -6,10 +6,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.figures import softmax_figure
-from explorer.preprocess import ImageError
-from explorer.samples import digit_samples
-from explorer.zoo import zoo_table
+from explorer.figures.charts import softmax_figure
+from explorer.inputs.preprocess import ImageError
+from explorer.inputs.samples import digit_samples
+from explorer.models.zoo import zoo_table
 from pages.common import cached_model, inline_image, show_prediction
 
 st.title("CNN Explorer")

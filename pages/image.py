@@ -8,18 +8,23 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer import figures, layer_view
-from explorer.architecture import (
+from explorer.analysis.architecture import (
     architecture_csv,
     architecture_table,
     architecture_totals,
     human_count,
 )
-from explorer.capture import CaptureResult
-from explorer.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, PreparedInput
-from explorer.samples import samples_for
+from explorer.analysis.capture import CaptureResult
+from explorer.figures.charts import (
+    filters_figure,
+    rgb_filters_figure,
+    top_classes_figure,
+    weight_histogram_figure,
+)
+from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, PreparedInput
+from explorer.inputs.samples import samples_for
+from explorer.models.zoo import ZOO, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
-from explorer.zoo import ZOO, LoadedModel, ModelError, load_model
 from pages.common import HEAVY_WORK, cached_model, inline_image
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
@@ -117,7 +122,7 @@ def show_top5(loaded: LoadedModel, result: CaptureResult) -> None:
     """Top-5 classes as bars and as a table."""
     probs = result.probs.detach().float().cpu().numpy()
     top = result.top(5)
-    st.plotly_chart(figures.top_classes_figure(loaded.categories, probs, 5), key="image_top5_chart")
+    st.plotly_chart(top_classes_figure(loaded.categories, probs, 5), key="image_top5_chart")
     st.dataframe(
         {
             "rank": list(range(1, len(top) + 1)),
@@ -231,7 +236,7 @@ def show_filters(loaded: LoadedModel, result: CaptureResult) -> None:
             "The first layer's filters as colour images: all share one scale (black = most "
             "negative weight, white = most positive), so they compare."
         )
-        st.plotly_chart(figures.rgb_filters_figure(first, convs[0].name), key="image_rgb_filters")
+        st.plotly_chart(rgb_filters_figure(first, convs[0].name), key="image_rgb_filters")
     names = list(dict.fromkeys(layer.name for layer in convs))
     name = st.selectbox("Conv layer", names, key=f"image_filter_layer_{loaded.name}")
     conv = result[name]
@@ -241,11 +246,11 @@ def show_filters(loaded: LoadedModel, result: CaptureResult) -> None:
         "centred on 0. Hover for each weight."
     )
     st.plotly_chart(
-        figures.filters_figure(weight, name, max_filters=32, max_inputs=16, tile_px=28),
+        filters_figure(weight, name, max_filters=32, max_inputs=16, tile_px=28),
         key="image_filters",
     )
     st.plotly_chart(
-        layer_view.weight_histogram_figure(weight.detach().float().cpu().numpy(), name),
+        weight_histogram_figure(weight.detach().float().cpu().numpy(), name),
         key="image_weight_hist",
     )
 

@@ -9,13 +9,18 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from explorer import lab
-from explorer import lab_figures as lf
-from explorer.figures import SELECTED_COLOUR
-from explorer.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, NothingDrawn, preprocess_digit
-from explorer.samples import PHOTOS_DIR, digit_samples
-from explorer.strokes import DrawingError, parse_drawing, render_drawing
-from explorer.tiling import ColourScale, colour_scale
+from explorer.figures.colour import ColourScale, colour_scale
+from explorer.figures.style import SELECTED_COLOUR, shape_text
+from explorer.inputs.preprocess import (
+    MAX_PHOTO_UPLOAD_MB,
+    ImageError,
+    NothingDrawn,
+    preprocess_digit,
+)
+from explorer.inputs.samples import PHOTOS_DIR, digit_samples
+from explorer.inputs.strokes import DrawingError, parse_drawing, render_drawing
+from explorer.lab import figures as lf
+from explorer.lab import maths as lab
 from pages.canvas import drawing_canvas
 
 PHOTO = PHOTOS_DIR / "grace_hopper.jpg"
@@ -181,7 +186,7 @@ def read_kernel() -> np.ndarray:
         width="content",
     )
     kernel: np.ndarray = np.nan_to_num(edited.to_numpy(dtype=np.float64), nan=0.0)
-    st.caption("Click a cell to edit the kernel. " + lf.shape_text(kernel.shape) + " kernel.")
+    st.caption("Click a cell to edit the kernel. " + shape_text(kernel.shape) + " kernel.")
     return kernel
 
 
@@ -355,7 +360,7 @@ def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: dict[str, 
             "pixel after than before (P₁ + P₂)."
         )
         st.markdown(
-            f"Output values ({lf.shape_text(result.output.shape)}), "
+            f"Output values ({shape_text(result.output.shape)}), "
             f"rounded to {lab.DECIMALS} decimals:"
         )
         st.dataframe(pd.DataFrame(np.round(result.output, lab.DECIMALS)), key="lab_output_table")
@@ -470,7 +475,7 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: dict[str, obje
         return
     rows, cols = pooled.formulas()
     st.markdown(
-        f"**Pooled size** → **{lf.shape_text(pooled.output.shape)}**  \n"
+        f"**Pooled size** → **{shape_text(pooled.output.shape)}**  \n"
         f"rows: {rows}  \ncolumns: {cols}"
     )
     st.caption(
@@ -486,7 +491,7 @@ def view_pipeline() -> None:
         "kernel (SAME padding) → ReLU → 2×2 max-pool, stride 2."
     )
     image, conv, rectified, pooled = pipeline(name)
-    shapes = " → ".join(lf.shape_text(a.shape) for a in (image, conv, rectified, pooled))
+    shapes = " → ".join(shape_text(a.shape) for a in (image, conv, rectified, pooled))
     st.markdown(f"**Shapes** {shapes}")
     with st.expander("Formula and numbers"):
         st.markdown(
@@ -638,7 +643,7 @@ if view in VIEWS[:2]:
     if image is None:
         st.info("Choose an input in the sidebar.")
     else:
-        st.caption(f"Input {lf.shape_text(image.shape)} · kernel {lf.shape_text(kernel.shape)}")
+        st.caption(f"Input {shape_text(image.shape)} · kernel {shape_text(kernel.shape)}")
         try:
             if view == VIEWS[0]:
                 view_convolution(image, kernel, settings)

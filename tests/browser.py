@@ -1,7 +1,7 @@
 """Start the app with ``streamlit run`` and drive Debian's Chromium through Playwright.
 
 Never ``playwright install``: the browser is ``/usr/bin/chromium`` (apt package ``chromium``).
-The launcher and the browser flags are :mod:`explorer.server`'s, so the tests, the load
+The launcher and the browser flags are :mod:`explorer.hosting.server`'s, so the tests, the load
 generator and ``python -m explorer bench`` start the app the same way.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from explorer import served
-from explorer import server as app_server
+from explorer.bench import served
+from explorer.hosting import server as app_server
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = app_server.CHROMIUM

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
-from explorer.zoo import load_model
+from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
+from explorer.models.zoo import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "assets" / "digits"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.zoo import ZOO, load_model
+from explorer.models.zoo import ZOO, load_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer.explain import receptive_field
-from explorer.zoo import ZOO, load_model
+from explorer.analysis.explain import receptive_field
+from explorer.models.zoo import ZOO, load_model
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "assets" / "digits"

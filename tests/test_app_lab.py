@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from explorer import lab
+from explorer.lab import maths as lab
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO / "assets" / "photos" / "grace_hopper.jpg"
@@ -99,7 +99,7 @@ def test_teaching_binary_picks_the_x_kernel_and_gives_the_classic_map(app: AppTe
 
 
 def expected_photo_map(case: str, photo: np.ndarray, kernel: np.ndarray, bias: float) -> np.ndarray:
-    """The feature map each case should give, from torch or scipy (not from explorer.lab)."""
+    """The feature map each case should give, from torch or scipy (not from explorer.lab.maths)."""
     x = torch.from_numpy(photo)[None, None]
     w = torch.from_numpy(kernel.copy())[None, None]
     b = torch.tensor([bias], dtype=torch.float64)

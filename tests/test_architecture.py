@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from explorer.architecture import (
+from explorer.analysis.architecture import (
     architecture_csv,
     architecture_table,
     architecture_totals,
     human_count,
 )
-from explorer.zoo import ZOO, load_model
+from explorer.models.zoo import ZOO, load_model
 
 
 def _table(name: str):  # type: ignore[no-untyped-def]

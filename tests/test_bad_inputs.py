@@ -11,8 +11,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer.strokes import DIGIT_STROKES, drawing_value
-from explorer.zoo import load_model
+from explorer.inputs.strokes import DIGIT_STROKES, drawing_value
+from explorer.models.zoo import load_model
 from tests.corpus import BadInput, image_corpus
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer.served import draw_strokes
-from explorer.strokes import DIGIT_STROKES
+from explorer.bench.served import draw_strokes
+from explorer.inputs.strokes import DIGIT_STROKES
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,

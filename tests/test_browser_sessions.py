@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.strokes import DIGIT_STROKES
+from explorer.inputs.strokes import DIGIT_STROKES
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -90,7 +90,7 @@ def expected(step: tuple[str, str], probabilities: dict[str, str]) -> tuple[str,
 
 def sample_probabilities() -> dict[str, str]:
     """Each gallery option's probability text, as pages/common.show_prediction writes it."""
-    from explorer.zoo import ASSETS_DIR, load_model
+    from explorer.models.zoo import ASSETS_DIR, load_model
 
     loaded = load_model("lenet5", None, device="cpu")
     shown = {}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from explorer.captions import describe_stage
-from explorer.capture import capture
-from explorer.geometry import output_size
-from explorer.nets import LeNet5
+from explorer.analysis.capture import capture
+from explorer.analysis.geometry import output_size
+from explorer.models.nets import LeNet5
+from explorer.views.captions import describe_stage
 
 
 def test_output_size_formula_matches_torch() -> None:
@@ -47,7 +47,7 @@ def test_lenet_stage_texts() -> None:
 
 def test_norm_add_and_concat_stage_texts() -> None:
     """The layers of ResNet-18 and GoogLeNet that LeNet-5 lacks: each says what it computes."""
-    from explorer.zoo import load_model
+    from explorer.models.zoo import load_model
 
     resnet = load_model("resnet18", "untrained")
     result = resnet.capture(torch.zeros(1, 3, 64, 64))

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import get_model
 
-from explorer.capture import KINDS, capture, list_layers
-from explorer.nets import LeNet5
+from explorer.analysis.capture import KINDS, capture, list_layers
+from explorer.models.nets import LeNet5
 
 
 def _hook_count(model: nn.Module) -> int:
@@ -218,7 +218,7 @@ def test_threads_get_their_own_outputs(lenet: nn.Module) -> None:
 
 
 def test_no_hooks_or_state_left_after_1000_calls(lenet: nn.Module) -> None:
-    from explorer import capture as capture_mod
+    from explorer.analysis import capture as capture_mod
 
     before = _hook_count(lenet)
     x = torch.randn(1, 1, 28, 28)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from explorer.cli import main
-from explorer.zoo import load_model
+from explorer.models.zoo import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,8 +22,16 @@ from typing import Any
 
 import pytest
 
+from explorer.bench.loadtest import (
+    REPLICA_HEADER,
+    LoadPlan,
+    Session,
+    run_load,
+    served_by,
+    stream_url,
+)
 from explorer.cli import main
-from explorer.cluster import (
+from explorer.hosting.cluster import (
     AFFINITY_COOKIE,
     PLACEHOLDERS,
     SERVER_PARAMETERS,
@@ -38,9 +46,8 @@ from explorer.cluster import (
     upstream_servers,
     write_nginx_config,
 )
-from explorer.loadtest import REPLICA_HEADER, LoadPlan, Session, run_load, served_by, stream_url
-from explorer.server import CHROMIUM, CHROMIUM_ARGS, free_port
-from explorer.strokes import DIGIT_STROKES
+from explorer.hosting.server import CHROMIUM, CHROMIUM_ARGS, free_port
+from explorer.inputs.strokes import DIGIT_STROKES
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_CLUSTER = REPO / "deploy" / "local-cluster"

@@ -91,7 +91,7 @@ def test_dockerignore_lets_in_the_app_and_nothing_else() -> None:
         "requirements.txt",
         "constraints.txt",
         ".streamlit/config.toml",
-        "explorer/zoo.py",
+        "explorer/models/zoo.py",
         "explorer/__main__.py",
         "pages/image.py",
         "pages/canvas.js",
@@ -146,7 +146,7 @@ def test_dockerfile_runs_the_app_as_the_issue_asks() -> None:
 
 
 def test_compose_nginx_renders_the_shared_template_for_three_healthy_replicas() -> None:
-    from explorer.cluster import PLACEHOLDERS, render_template, upstream_servers
+    from explorer.hosting.cluster import PLACEHOLDERS, render_template, upstream_servers
 
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
@@ -282,7 +282,7 @@ def test_hosting_configuration() -> None:
     assert config["client"]["toolbarMode"] == "viewer"
     assert config["runner"]["postScriptGC"] is False and server["fileWatcherType"] == "none"
     # uploads: the proxy takes what Streamlit takes, photos ask for less
-    from explorer.preprocess import MAX_PHOTO_UPLOAD_MB
+    from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB
 
     assert server["maxUploadSize"] == 200
     assert 0 < MAX_PHOTO_UPLOAD_MB < server["maxUploadSize"]

@@ -14,8 +14,8 @@ from torch import nn
 from torchvision.models import get_model
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from explorer.capture import CaptureResult, capture, list_layers
-from explorer.explain import (
+from explorer.analysis.capture import CaptureResult, capture, list_layers
+from explorer.analysis.explain import (
     Box,
     ConvUnit,
     PoolUnit,
@@ -23,8 +23,8 @@ from explorer.explain import (
     receptive_field,
     receptive_field_size,
 )
-from explorer.nets import LeNet5
-from explorer.zoo import load_model
+from explorer.models.nets import LeNet5
+from explorer.models.zoo import load_model
 
 DIGIT = Path(__file__).resolve().parents[1] / "assets" / "digits" / "3_0.png"
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torchvision.models import get_model_weights
 
-from explorer import zoo
 from explorer.cli import main
+from explorer.models import zoo
 from tests.conftest import REPO
 
 

@@ -12,24 +12,25 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from explorer import figures
-from explorer.capture import LayerOutput, capture
-from explorer.figures import (
-    HEATMAP_CURVE,
-    OTHER_COLOUR,
-    OVERLAY_CURVE,
-    WINNER_COLOUR,
-    feature_maps_figure,
+from explorer.analysis.capture import LayerOutput, capture
+from explorer.figures.charts import (
     filters_figure,
-    input_figure,
-    numbers_figure,
     rgb_filters_figure,
     softmax_figure,
-    unit_from_selection,
     vector_figure,
 )
-from explorer.nets import LeNet5
-from explorer.tiling import tile_channels
+from explorer.figures.colour import layer_can_be_negative
+from explorer.figures.maps import (
+    HEATMAP_CURVE,
+    OVERLAY_CURVE,
+    feature_maps_figure,
+    input_figure,
+    numbers_figure,
+)
+from explorer.figures.selection import unit_from_selection
+from explorer.figures.style import MARGIN, OTHER_COLOUR, WINNER_COLOUR
+from explorer.figures.tiling import tile_channels
+from explorer.models.nets import LeNet5
 
 
 def make_layer(shape: tuple[int, ...], kind: str = "conv", seed: int = 0) -> LayerOutput:
@@ -102,7 +103,7 @@ def test_layer_scale_draws_the_tiled_values_on_a_symmetric_diverging_scale() -> 
     labels = mapped.figure.data[-1]  # one channel number per tile, in one text trace
     assert list(labels.text) == [str(c) for c in range(6)] and labels.hoverinfo == "skip"
     assert not mapped.figure.layout.annotations
-    assert mapped.figure.layout.height == 2 * 90 + figures.MARGIN["t"] + figures.MARGIN["b"]
+    assert mapped.figure.layout.height == 2 * 90 + MARGIN["t"] + MARGIN["b"]
 
 
 def test_map_scale_normalises_each_channel_but_hover_keeps_exact_values() -> None:
@@ -395,11 +396,11 @@ def test_every_lenet_layer_makes_a_serialisable_figure() -> None:
 )  # fmt: skip
 def test_cli_pngs_use_the_apps_colour_rule(kind: str, low: float, tmp_path: Path) -> None:
     """The same layer gets the same scale in the app's figures and the CLI's PNGs."""
-    from explorer.render import render_layer_png
+    from explorer.figures.render import render_layer_png
 
     values = torch.linspace(low, low + 2.0, 2 * 5 * 5).reshape(2, 5, 5)
     layer = LayerOutput("x", kind, "Op", None, values)
     used = render_layer_png(layer, tmp_path / "x.png")
-    app = figures.feature_maps_figure(layer, clickable=False).scale
-    assert used.diverging == app.diverging == figures.layer_can_be_negative(kind, values.numpy())
+    app = feature_maps_figure(layer, clickable=False).scale
+    assert used.diverging == app.diverging == layer_can_be_negative(kind, values.numpy())
     assert (tmp_path / "x.png").stat().st_size > 0

@@ -15,9 +15,19 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import figures, layer_view
-from explorer.bench import streamlit_spec
-from explorer.capture import LayerOutput
+from explorer.analysis.capture import LayerOutput
+from explorer.bench.library import streamlit_spec
+from explorer.figures.channels import channel_figure, channel_grid_figure
+from explorer.figures.charts import (
+    filters_figure,
+    rgb_filters_figure,
+    softmax_figure,
+    top_classes_figure,
+    vector_figure,
+    weight_histogram_figure,
+)
+from explorer.figures.maps import feature_maps_figure, input_figure, numbers_figure
+from explorer.figures.style import VALIDATE_ENV, PlainFigure
 
 RNG = np.random.default_rng(0)
 CONV = LayerOutput(
@@ -40,23 +50,21 @@ KERNELS = RNG.normal(size=(4, 3, 5, 5))
 WEIGHTS = RNG.normal(size=300)
 
 BUILDERS: dict[str, Callable[[], Any]] = {
-    "feature_maps": lambda: figures.feature_maps_figure(CONV).figure,
+    "feature_maps": lambda: feature_maps_figure(CONV).figure,
     "feature_maps_map_scale": lambda: (
-        figures.feature_maps_figure(RELU, scale="map", clickable=False).figure
+        feature_maps_figure(RELU, scale="map", clickable=False).figure
     ),
-    "vector": lambda: figures.vector_figure(FC, DIGITS),
-    "softmax": lambda: figures.softmax_figure(DIGITS, PROBS),
-    "top_classes": lambda: figures.top_classes_figure(DIGITS, PROBS, 5),
-    "input_gray": lambda: figures.input_figure(GRAY, (1, 2, 6, 7)),
-    "input_rgb": lambda: figures.input_figure(RGB),
-    "numbers": lambda: figures.numbers_figure(PATCH, "patch"),
-    "filters": lambda: figures.filters_figure(KERNELS, "conv1"),
-    "rgb_filters": lambda: figures.rgb_filters_figure(KERNELS, "conv1"),
-    "grid": lambda: layer_view.channel_grid_figure(CONV.numpy(), "conv1", "conv", [3, 1, 0]).figure,
-    "channel": lambda: layer_view.channel_figure(
-        CONV.numpy()[2], "conv1", 2, "conv", RGB, 0.5, (0, 0, 3, 3)
-    ),
-    "histogram": lambda: layer_view.weight_histogram_figure(WEIGHTS, "conv1"),
+    "vector": lambda: vector_figure(FC, DIGITS),
+    "softmax": lambda: softmax_figure(DIGITS, PROBS),
+    "top_classes": lambda: top_classes_figure(DIGITS, PROBS, 5),
+    "input_gray": lambda: input_figure(GRAY, (1, 2, 6, 7)),
+    "input_rgb": lambda: input_figure(RGB),
+    "numbers": lambda: numbers_figure(PATCH, "patch"),
+    "filters": lambda: filters_figure(KERNELS, "conv1"),
+    "rgb_filters": lambda: rgb_filters_figure(KERNELS, "conv1"),
+    "grid": lambda: channel_grid_figure(CONV.numpy(), "conv1", "conv", [3, 1, 0]).figure,
+    "channel": lambda: channel_figure(CONV.numpy()[2], "conv1", 2, "conv", RGB, 0.5, (0, 0, 3, 3)),
+    "histogram": lambda: weight_histogram_figure(WEIGHTS, "conv1"),
 }
 
 
@@ -81,9 +89,9 @@ def _plain(value: Any) -> Any:
 def test_unvalidated_figure_sends_what_validation_would(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(figures.VALIDATE_ENV, "1")
+    monkeypatch.setenv(VALIDATE_ENV, "1")
     validated = _plain(json.loads(streamlit_spec(BUILDERS[name]())))
-    monkeypatch.setenv(figures.VALIDATE_ENV, "0")
+    monkeypatch.setenv(VALIDATE_ENV, "0")
     fast = _plain(json.loads(streamlit_spec(BUILDERS[name]())))
     assert fast == validated
     assert "plot_bgcolor" not in json.dumps(fast["layout"]["template"])  # not plotly's default
@@ -92,9 +100,9 @@ def test_unvalidated_figure_sends_what_validation_would(
 def test_plain_figure_is_sent_as_is_and_still_a_full_figure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(figures.VALIDATE_ENV, "0")
-    figure = figures.feature_maps_figure(CONV).figure
-    assert isinstance(figure, figures.PlainFigure)
+    monkeypatch.setenv(VALIDATE_ENV, "0")
+    figure = feature_maps_figure(CONV).figure
+    assert isinstance(figure, PlainFigure)
     spec = figure.to_dict()
     assert figure.to_dict() is spec  # what st.plotly_chart serialises, no copy
     z = spec["data"][0]["z"]
@@ -114,8 +122,8 @@ def test_plain_figure_copies_and_pickles(built: bool, monkeypatch: pytest.Monkey
     import copy
     import pickle
 
-    monkeypatch.setenv(figures.VALIDATE_ENV, "0")
-    figure = figures.softmax_figure(DIGITS, PROBS)
+    monkeypatch.setenv(VALIDATE_ENV, "0")
+    figure = softmax_figure(DIGITS, PROBS)
     if built:
         figure.update_layout(height=321)
     sent = json.loads(streamlit_spec(figure))

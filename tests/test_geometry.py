@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from explorer.geometry import output_size, output_size_numbers, output_size_rule, pair
+from explorer.analysis.geometry import output_size, output_size_numbers, output_size_rule, pair
 
 CASES = list(itertools.product([5, 7, 28], [1, 3, 5], [1, 2, 3], [0, 1, 2], [1, 2]))
 

@@ -1,4 +1,4 @@
-"""explorer.lab against independent implementations: scipy.ndimage, numpy, torch."""
+"""explorer.lab.maths against independent implementations: scipy.ndimage, numpy, torch."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from explorer import lab
-from explorer.preprocess import ImageError
+from explorer.inputs.preprocess import ImageError
+from explorer.lab import maths as lab
 
 TORCH_PAD_MODES = {
     "zero": "constant",

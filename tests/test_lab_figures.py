@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer import lab_figures as lf
-from explorer.figures import SELECTED_COLOUR
+from explorer.figures.style import SELECTED_COLOUR
+from explorer.lab import figures as lf
 
 RNG = np.random.default_rng(3)
 

@@ -10,19 +10,17 @@ import plotly.colors
 import pytest
 from PIL import Image
 
-from explorer.layer_view import (
+from explorer.figures.channels import (
     GRID_CURVE,
     UNIT_CURVE,
     channel_figure,
-    channel_from_selection,
     channel_grid_figure,
     channel_order,
-    colourise,
     page_size,
-    unit_from_channel_selection,
-    weight_histogram_figure,
 )
-from explorer.tiling import ColourScale
+from explorer.figures.charts import weight_histogram_figure
+from explorer.figures.colour import ColourScale, colourise
+from explorer.figures.selection import channel_from_selection, unit_from_channel_selection
 
 
 def _png(uri: str) -> np.ndarray:

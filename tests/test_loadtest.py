@@ -31,9 +31,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from explorer import loadtest
-from explorer.cli import main
-from explorer.loadtest import (
+from explorer.bench import loadtest
+from explorer.bench.loadtest import (
     CANVAS_COMPONENT,
     FIELDS,
     LAYER_WIDGET_KEY,
@@ -50,7 +49,8 @@ from explorer.loadtest import (
     decode_forward_msg,
     encode_rerun,
 )
-from explorer.strokes import DIGIT_STROKES, drawing_value, parse_drawing
+from explorer.cli import main
+from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT_KEYS = {
@@ -474,7 +474,7 @@ def test_refusal_from_the_shell_too() -> None:
 
 
 def test_a_server_that_is_not_there_is_one_error_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from explorer.server import free_port
+    from explorer.hosting.server import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     assert main(["loadtest", "--url", url, "--sessions", "1", "--duration", "1"]) == 1

@@ -7,8 +7,8 @@ import threading
 import pytest
 import torch
 
-from explorer.capture import CaptureResult
-from explorer.zoo import load_model
+from explorer.analysis.capture import CaptureResult
+from explorer.models.zoo import load_model
 
 THREADS = 16
 CAPTURES = 50

@@ -1,4 +1,4 @@
-"""Tests for explorer.preprocess: loading, refusing bad files, and the MNIST and photo paths.
+"""Tests for explorer.inputs.preprocess: loading, refusing bad files, and the MNIST and photo paths.
 
 Every odd image is built here, in memory; nothing binary is committed.
 """
@@ -19,8 +19,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from explorer.nets import MNIST_MEAN, MNIST_STD
-from explorer.preprocess import (
+from explorer.inputs.preprocess import (
     MAX_ASPECT,
     MAX_PIXELS,
     MIN_SIDE,
@@ -34,6 +33,7 @@ from explorer.preprocess import (
     preprocess_photo,
     to_rgb,
 )
+from explorer.models.nets import MNIST_MEAN, MNIST_STD
 
 MNIST_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-8k.npz"
 BACKGROUND = np.float32(-MNIST_MEAN / MNIST_STD)

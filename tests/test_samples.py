@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from explorer.samples import DIGITS_DIR, digit_label, digit_samples, photo_samples, samples_for
+from explorer.inputs.samples import (
+    DIGITS_DIR,
+    digit_label,
+    digit_samples,
+    photo_samples,
+    samples_for,
+)
 
 
 def test_every_digit_file_has_one_label_naming_its_digit_and_sample() -> None:

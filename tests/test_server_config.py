@@ -10,7 +10,7 @@ import tomllib
 import pytest
 import torch
 
-from explorer.device import SERVER_THREADS_ENV, SWITCH_INTERVAL_S, configure_server_threads
+from explorer.models.device import SERVER_THREADS_ENV, SWITCH_INTERVAL_S, configure_server_threads
 from tests.conftest import REPO
 
 
@@ -59,7 +59,7 @@ def test_frozen_heap_is_out_of_the_collectors_reach() -> None:
 def test_heavy_work_slots(
     env: str | None, expected: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from explorer.device import HEAVY_WORK_ENV, heavy_work_slots
+    from explorer.models.device import HEAVY_WORK_ENV, heavy_work_slots
 
     if env is None:
         monkeypatch.delenv(HEAVY_WORK_ENV, raising=False)

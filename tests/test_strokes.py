@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from explorer.strokes import (
+from explorer.inputs.strokes import (
     DIGIT_STROKES,
     MAX_POINTS,
     MAX_STROKES,
@@ -16,7 +16,7 @@ from explorer.strokes import (
     parse_drawing,
     render_drawing,
 )
-from explorer.zoo import load_model
+from explorer.models.zoo import load_model
 
 
 def test_empty_and_none_are_empty_drawings() -> None:

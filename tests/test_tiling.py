@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.tiling import colour_scale, grid_shape, tile_channels
+from explorer.figures.colour import colour_scale
+from explorer.figures.tiling import grid_shape, tile_channels
 
 
 def test_tiles_hold_each_channel_and_locate_inverts_origin() -> None:

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import train as train_module
-from explorer.nets import MNIST_MEAN, MNIST_STD, HarleyNet, LeNet5
-from explorer.train import (
+from explorer.models import train as train_module
+from explorer.models.nets import MNIST_MEAN, MNIST_STD, HarleyNet, LeNet5
+from explorer.models.train import (
     Augmentation,
     TrainingError,
     TrainResult,

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import figures
-from explorer.captions import describe_stage
-from explorer.layer_view import palette
-from explorer.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
+from explorer.figures.colour import palette
+from explorer.figures.maps import feature_maps_figure
+from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
+from explorer.models.zoo import LoadedModel, load_model
+from explorer.views.captions import describe_stage
 from explorer.views.draw import (
     CLICKABLE_KINDS,
     INPUT_STAGE_KEY,
@@ -20,7 +21,6 @@ from explorer.views.draw import (
     live_maps,
     network_stages,
 )
-from explorer.zoo import LoadedModel, load_model
 
 
 @pytest.fixture(scope="module", params=["lenet5", "harley"])
@@ -67,7 +67,7 @@ def test_only_conv_and_pool_maps_are_clickable_and_show_every_value(loaded: Load
         elif len(layer.shape) == 3:
             heatmap = np.asarray(stage.figure.data[0].z, dtype=np.float64)
             values = layer.numpy()
-            tiling = figures.feature_maps_figure(layer).tiling
+            tiling = feature_maps_figure(layer).tiling
             for channel in range(len(values)):
                 y, x = tiling.origin(channel)
                 h, w = values.shape[1:]

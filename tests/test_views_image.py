@@ -12,12 +12,13 @@ import torch
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from explorer import bench
-from explorer.capture import CaptureResult, LayerOutput, capture
-from explorer.explain import receptive_field
-from explorer.geometry import Box
-from explorer.layer_view import GRID_CURVE, UNIT_CURVE
-from explorer.preprocess import PreparedInput
+from explorer.analysis.capture import CaptureResult, LayerOutput, capture
+from explorer.analysis.explain import receptive_field
+from explorer.analysis.geometry import Box
+from explorer.bench.library import image_layer_switch_work, streamlit_spec
+from explorer.figures.channels import GRID_CURVE, UNIT_CURVE
+from explorer.inputs.preprocess import PreparedInput
+from explorer.models.zoo import ASSETS_DIR, LoadedModel, load_model
 from explorer.views.image import (
     DEFAULT_OPACITY,
     UNIT_HINT,
@@ -29,7 +30,6 @@ from explorer.views.image import (
     layer_page,
     layers_summary,
 )
-from explorer.zoo import ASSETS_DIR, LoadedModel, load_model
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTION = re.compile(r"^Channels (\d+), (\d+), (\d+)… \((\d+) of (\d+), page (\d+) of (\d+)\)")
@@ -291,8 +291,8 @@ def test_bench_times_the_view_model(
         channels = channel_page(shown, "index", "layer", 1)
         large = channel_view(loaded.model, shown, channels.first_channel, prepared.display, 0.65)
         expected = [channels.grid.figure, large.figure]
-    specs = bench.image_layer_switch_work(loaded, result, prepared, name)
-    assert [json.loads(s) for s in specs] == [json.loads(bench.streamlit_spec(f)) for f in expected]
+    specs = image_layer_switch_work(loaded, result, prepared, name)
+    assert [json.loads(s) for s in specs] == [json.loads(streamlit_spec(f)) for f in expected]
 
 
 def test_the_page_draws_the_view_models_figures(
@@ -307,6 +307,6 @@ def test_the_page_draws_the_view_models_figures(
         (spec,) = [spec for element_id, spec in charts.items() if element_id.endswith(f"-{key}")]
         return spec
 
-    grid, large = bench.image_layer_switch_work(loaded, result, prepared, "conv1")
+    grid, large = image_layer_switch_work(loaded, result, prepared, "conv1")
     assert drawn("image_grid_conv1") == json.loads(grid)
     assert drawn("image_channel_fig_conv1_0") == json.loads(large)

@@ -10,9 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.nets import LeNet5
-from explorer.weights import WeightsError, check_state_dict, load_weights_into, read_state_dict
-from explorer.zoo import ModelError, load_model
+from explorer.models.nets import LeNet5
+from explorer.models.weights import (
+    WeightsError,
+    check_state_dict,
+    load_weights_into,
+    read_state_dict,
+)
+from explorer.models.zoo import ModelError, load_model
 
 
 class _Exploit:

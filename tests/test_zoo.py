@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import zoo
-from explorer.capture import capture
-from explorer.device import DeviceError, available_devices, is_out_of_memory, pick_device
-from explorer.zoo import ZOO, ModelError, load_model
+from explorer.analysis.capture import capture
+from explorer.models import zoo
+from explorer.models.device import DeviceError, available_devices, is_out_of_memory, pick_device
+from explorer.models.zoo import ZOO, ModelError, load_model
 
 TORCHVISION_MODELS = [name for name, spec in ZOO.items() if spec.source == "torchvision"]
 

@@ -11,13 +11,21 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer import figures
-from explorer.captions import describe_stage
-from explorer.capture import CaptureResult, LayerOutput
-from explorer.layer_view import colour_indices, palette, png_data_uri
-from explorer.preprocess import PreparedInput
-from explorer.tiling import Tiling, colour_scale, tile_channels
-from explorer.zoo import ZOO, LoadedModel
+from explorer.analysis.capture import CaptureResult, LayerOutput
+from explorer.figures import charts
+from explorer.figures.charts import vector_figure
+from explorer.figures.colour import (
+    colour_indices,
+    colour_scale,
+    layer_can_be_negative,
+    palette,
+    png_data_uri,
+)
+from explorer.figures.maps import feature_maps_figure, input_figure
+from explorer.figures.tiling import Tiling, tile_channels
+from explorer.inputs.preprocess import PreparedInput
+from explorer.models.zoo import ZOO, LoadedModel
+from explorer.views.captions import describe_stage
 
 DIGIT_MODELS = {name: spec.title for name, spec in ZOO.items() if spec.family == "digit"}
 """The digit nets the Draw page offers, by the zoo's names and titles."""
@@ -58,7 +66,7 @@ def layer_source(result: CaptureResult, layer: LayerOutput) -> LayerOutput | Non
 
 def softmax_figure(loaded: LoadedModel, result: CaptureResult) -> go.Figure:
     """The softmax bars of one capture."""
-    return figures.softmax_figure(loaded.categories, result.probs.cpu().numpy())
+    return charts.softmax_figure(loaded.categories, result.probs.cpu().numpy())
 
 
 def input_stage(result: CaptureResult, prepared: PreparedInput) -> Stage:
@@ -70,7 +78,7 @@ def input_stage(result: CaptureResult, prepared: PreparedInput) -> Stage:
         caption="The digit as the network receives it: cropped to the ink, the longer side "
         "scaled to 20 px, centred by its centre of mass, normalised with MNIST's mean and std.",
         formula=None,
-        figure=figures.input_figure(prepared.display, title=f"input · {size}", height=300),
+        figure=input_figure(prepared.display, title=f"input · {size}", height=300),
     )
 
 
@@ -86,12 +94,10 @@ def layer_stage(
         figure = softmax_figure(loaded, result)
     elif len(layer.shape) == 3:
         clickable = layer.kind in CLICKABLE_KINDS
-        mapped = figures.feature_maps_figure(
-            layer, scale=scale, tile_px=MAP_TILE_PX, clickable=clickable
-        )
+        mapped = feature_maps_figure(layer, scale=scale, tile_px=MAP_TILE_PX, clickable=clickable)
         figure, tiling = mapped.figure, mapped.tiling if clickable else None
     else:
-        figure = figures.vector_figure(layer)
+        figure = vector_figure(layer)
     shape = " × ".join(map(str, layer.shape))
     return Stage(
         key=f"stage_{index}",
@@ -133,7 +139,7 @@ def live_maps(result: CaptureResult, count: int = 2) -> list[tuple[str, str]]:
             continue
         maps = layer.numpy()
         tiling = tile_channels(maps, cols=len(maps), gap=2)
-        scale = colour_scale(maps, figures.layer_can_be_negative(layer.kind, maps))
+        scale = colour_scale(maps, layer_can_be_negative(layer.kind, maps))
         pixels = colour_indices(tiling.image, scale)
         pixels = np.kron(pixels, np.ones((3, 3), dtype=np.uint8))  # crisp at a readable size
         uri = png_data_uri(pixels, palette(scale.diverging))

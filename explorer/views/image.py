@@ -9,7 +9,7 @@ them (the page number's range depends on the layer, the channel on the grid's pa
 3. :func:`channel_view`: one channel large over the input, and a clicked unit's receptive field.
 
 Nothing here imports Streamlit; ``pages/image.py`` and
-:func:`explorer.bench.image_layer_switch_work` both call these functions.
+:func:`explorer.bench.library.image_layer_switch_work` both call these functions.
 """
 
 from __future__ import annotations
@@ -22,13 +22,22 @@ import numpy as np
 import plotly.graph_objects as go
 from torch import nn
 
-from explorer import figures, layer_view
-from explorer.capture import CaptureResult, LayerOutput
-from explorer.explain import receptive_field
-from explorer.geometry import Box
+from explorer.analysis.capture import CaptureResult, LayerOutput
+from explorer.analysis.explain import receptive_field
+from explorer.analysis.geometry import Box
+from explorer.figures.channels import (
+    ChannelGrid,
+    channel_figure,
+    channel_grid_figure,
+    channel_order,
+    layer_label,
+    page_size,
+)
+from explorer.figures.charts import vector_figure
+from explorer.figures.selection import channel_from_selection, unit_from_channel_selection
 
 SORT_LABELS = {"index": "number", "mean": "mean ↓", "max": "max ↓"}
-"""Channel orders (:data:`explorer.layer_view.SORTS`) and how the page names them."""
+"""Channel orders (:data:`explorer.figures.channels.SORTS`) and how the page names them."""
 SCALE_LABELS = {"layer": "one per layer", "map": "one per map"}
 """Colour scales of the channel grid and how the page names them."""
 DEFAULT_SORT = "index"
@@ -41,7 +50,7 @@ UNIT_HINT = "Click a unit of the large map to outline its receptive field."
 
 def layer_choices(result: CaptureResult) -> dict[str, str]:
     """Every captured layer's name and its label in the layer menu, in execution order."""
-    return {name: layer_view.layer_label(result, name) for name in result.names}
+    return {name: layer_label(result, name) for name in result.names}
 
 
 def layers_summary(result: CaptureResult) -> str:
@@ -103,7 +112,7 @@ class ChannelPaging:
 
     Attributes:
         count: Channels in the layer.
-        per_page: Channels per page (:func:`explorer.layer_view.page_size` of the map size).
+        per_page: Channels per page (:func:`explorer.figures.channels.page_size` of the map size).
         pages: Number of pages (the last may be partial).
     """
 
@@ -115,7 +124,7 @@ class ChannelPaging:
     def of(cls, shape: Sequence[int]) -> ChannelPaging:
         """The paging of a ``(C, H, W)`` layer."""
         count, height, width = shape
-        per_page = layer_view.page_size(height, width)
+        per_page = page_size(height, width)
         return cls(count, per_page, -(-count // per_page))
 
     def positions(self, page: int) -> slice:
@@ -167,7 +176,7 @@ def layer_page(categories: Sequence[str], result: CaptureResult, layer_name: str
     if len(layer.shape) == 3:
         return LayerPage(layer, stats, layer.numpy(), ChannelPaging.of(layer.shape), None)
     labelled = layer.shape[-1] == len(categories)
-    figure = figures.vector_figure(layer, categories if labelled else None)
+    figure = vector_figure(layer, categories if labelled else None)
     return LayerPage(layer, stats, None, None, figure)
 
 
@@ -182,7 +191,7 @@ class ChannelPage:
     """One page of a map layer's channel grid.
 
     Attributes:
-        sort: The channel order (one of :data:`explorer.layer_view.SORTS`).
+        sort: The channel order (one of :data:`explorer.figures.channels.SORTS`).
         scale: ``"layer"`` or ``"map"``.
         page: 1-based page number.
         order: Every channel of the layer in the chosen order.
@@ -196,7 +205,7 @@ class ChannelPage:
     page: int
     order: np.ndarray
     channels: tuple[int, ...]
-    grid: layer_view.ChannelGrid
+    grid: ChannelGrid
     caption: str
 
     @property
@@ -206,7 +215,7 @@ class ChannelPage:
 
     def clicked_channel(self, event: object) -> int | None:
         """The channel a click on the grid picked (``st.plotly_chart``'s event), or ``None``."""
-        return layer_view.channel_from_selection(event, self.grid)
+        return channel_from_selection(event, self.grid)
 
 
 def channel_page(
@@ -230,9 +239,9 @@ def channel_page(
     maps, paging = _map_values(shown)
     sort = sort or DEFAULT_SORT
     scale = scale or DEFAULT_SCALE
-    order = layer_view.channel_order(maps, sort)
+    order = channel_order(maps, sort)
     channels = tuple(int(c) for c in order[paging.positions(page)])
-    grid = layer_view.channel_grid_figure(maps, shown.layer.name, shown.layer.kind, channels, scale)
+    grid = channel_grid_figure(maps, shown.layer.name, shown.layer.kind, channels, scale)
     caption = (
         f"Channels {', '.join(str(c) for c in channels[:3])}… ({len(channels)} of "
         f"{paging.count}, page {page} of {paging.pages}): one tile per channel. Hover a tile "
@@ -247,7 +256,7 @@ class ChannelView:
 
     Attributes:
         channel: The channel number.
-        figure: The channel over the input (:func:`explorer.layer_view.channel_figure`).
+        figure: The channel over the input (:func:`explorer.figures.channels.channel_figure`).
         stats_text: The channel's min, max and mean (markdown).
         unit: ``(row, col)`` of the clicked unit, or ``None``.
         receptive_field: That unit's receptive field in input pixels (unclipped), or ``None``.
@@ -295,7 +304,7 @@ def channel_view(
         f"mean {values.mean():.4g}"
     )
     in_h, in_w = background.shape[:2]
-    unit = layer_view.unit_from_channel_selection(selection, (values.shape[0], values.shape[1]))
+    unit = unit_from_channel_selection(selection, (values.shape[0], values.shape[1]))
     box = unit_text = None
     if unit is not None:
         y, x = unit
@@ -308,7 +317,5 @@ def channel_view(
             "(the orange box)."
         )
     outline = None if box is None else (box.top, box.left, box.bottom, box.right)
-    figure = layer_view.channel_figure(
-        values, name, channel, shown.layer.kind, background, opacity, outline
-    )
+    figure = channel_figure(values, name, channel, shown.layer.kind, background, opacity, outline)
     return ChannelView(channel, figure, stats_text, unit, box, unit_text)

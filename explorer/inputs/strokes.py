@@ -9,7 +9,7 @@ a PNG of the whole canvas::
 ``final`` is false while a stroke is still being drawn (the live updates) and true once the
 pointer is up; ``seq`` counts sends, so two sends are never the same value. A few hundred bytes
 a stroke instead of ~30 kB of base64 PNG, and the server paints it in well under a millisecond.
-The load generator (:mod:`explorer.loadtest`) sends exactly this value, built by
+The load generator (:mod:`explorer.bench.loadtest`) sends exactly this value, built by
 :func:`drawing_value` from :data:`DIGIT_STROKES`.
 """
 

@@ -1,4 +1,4 @@
-"""Lay many small maps out as one image, and choose their colour scale.
+"""Lay many small maps out as one image.
 
 One tiled array per layer (with NaN gutters between channels) draws in a single call,
 which is what keeps a 512-channel layer fast to show in any plotting library.
@@ -72,39 +72,3 @@ def tile_channels(maps: np.ndarray, cols: int | None = None, gap: int = 1) -> Ti
         y, x = r * (h + gap), c * (w + gap)
         image[y : y + h, x : x + w] = maps[channel]
     return Tiling(image=image, rows=rows, cols=cols, tile=(h, w), gap=gap)
-
-
-@dataclass(frozen=True)
-class ColourScale:
-    """How values map to colours: diverging around 0, or sequential from the minimum."""
-
-    diverging: bool
-    vmin: float
-    vmax: float
-
-    @property
-    def label(self) -> str:
-        """E.g. ``"diverging, −2.31 … 0 … 2.31"``."""
-        if self.diverging:
-            return f"diverging, {self.vmin:.3g} … 0 … {self.vmax:.3g}"
-        return f"sequential, {self.vmin:.3g} … {self.vmax:.3g}"
-
-
-def colour_scale(values: np.ndarray, can_be_negative: bool | None = None) -> ColourScale:
-    """Diverging and symmetric around 0 where values can be negative, else sequential.
-
-    Args:
-        values: The numbers to show (NaNs ignored).
-        can_be_negative: What the layer can produce (conv outputs: True; ReLU/pool: False).
-            ``None`` decides from the data.
-    """
-    finite = values[np.isfinite(values)]
-    lo = float(finite.min()) if finite.size else 0.0
-    hi = float(finite.max()) if finite.size else 0.0
-    negative = lo < 0 if can_be_negative is None else can_be_negative
-    if negative:
-        bound = max(abs(lo), abs(hi)) or 1.0
-        return ColourScale(True, -bound, bound)
-    if hi == lo:
-        hi = lo + 1.0
-    return ColourScale(False, lo, hi)

@@ -1,6 +1,7 @@
-"""Static PNG pictures of a capture (matplotlib): channel grids, filters, softmax bars.
+"""Static PNG pictures of a capture (matplotlib), for the CLI: channel grids, filters, softmax.
 
-Uses ``matplotlib.figure.Figure`` directly (no pyplot state), so it is safe in threads.
+Uses ``matplotlib.figure.Figure`` directly (no pyplot state), so it is safe in threads. The
+colours are the app's (:mod:`explorer.figures.colour`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from explorer.capture import LayerOutput
-from explorer.figures import layer_can_be_negative
-from explorer.tiling import ColourScale, colour_scale, tile_channels
-
-DIVERGING_CMAP = "RdBu_r"
-SEQUENTIAL_CMAP = "viridis"
+from explorer.analysis.capture import LayerOutput
+from explorer.figures.colour import (
+    DIVERGING_CMAP,
+    SEQUENTIAL_CMAP,
+    ColourScale,
+    colour_scale,
+    layer_can_be_negative,
+)
+from explorer.figures.tiling import tile_channels
 
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> None:

@@ -24,13 +24,13 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from explorer.capture import CaptureResult, LayerOutput, capture
-from explorer.device import describe_device, is_out_of_memory, pick_device
-from explorer.nets import DIGIT_CLASSES, HarleyNet, LeNet5, ZFNet
-from explorer.preprocess import PreparedInput, preprocess_digit, preprocess_photo
-from explorer.weights import WeightsError, load_weights_into
+from explorer.analysis.capture import CaptureResult, LayerOutput, capture
+from explorer.inputs.preprocess import PreparedInput, preprocess_digit, preprocess_photo
+from explorer.models.device import describe_device, is_out_of_memory, pick_device
+from explorer.models.nets import DIGIT_CLASSES, HarleyNet, LeNet5, ZFNet
+from explorer.models.weights import WeightsError, load_weights_into
 
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 MODELS_DIR = ASSETS_DIR / "models"
 OFFLINE_ENV_VAR = "EXPLORER_OFFLINE"
 
@@ -354,7 +354,7 @@ class LoadedModel:
         """Preprocess an image (bytes, path, file or PIL image) the way this model expects.
 
         Raises:
-            explorer.preprocess.ImageError: a bad image or (digits) nothing drawn.
+            explorer.inputs.preprocess.ImageError: a bad image or (digits) nothing drawn.
         """
         if self.spec.family == "digit":
             return preprocess_digit(source, size=self.spec.input_size[-1])
@@ -365,7 +365,7 @@ class LoadedModel:
     def capture(
         self, x: PreparedInput | torch.Tensor, layers: Iterable[str] | None = None
     ) -> CaptureResult:
-        """Capture every layer (see :func:`explorer.capture.capture`), falling back to the
+        """Capture every layer (see :func:`explorer.analysis.capture.capture`), falling back to the
         CPU, with a notice, if the accelerator runs out of memory."""
         tensor = x.tensor if isinstance(x, PreparedInput) else x
         try:
@@ -413,11 +413,11 @@ def load_model(
         weights: ``None``/``"pretrained"`` for the trained weights (shipped or torchvision,
             falling back to untrained with a notice), ``"untrained"`` for random weights, or a
             ``.pth``/``.pt`` state dict (path, bytes or file) for this architecture.
-        device: A device or preference (see :func:`explorer.device.pick_device`).
+        device: A device or preference (see :func:`explorer.models.device.pick_device`).
 
     Raises:
         ModelError: unknown model, or own weights that do not fit (message lists mismatches).
-        explorer.device.DeviceError: the device is not available.
+        explorer.models.device.DeviceError: the device is not available.
     """
     spec = get_spec(name)
     target = device if isinstance(device, torch.device) else pick_device(device)

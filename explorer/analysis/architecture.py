@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from explorer.capture import CaptureResult, LayerOutput
-from explorer.explain import receptive_field_size
+from explorer.analysis.capture import CaptureResult, LayerOutput
+from explorer.analysis.explain import receptive_field_size
 
 _KERNEL_MODULES = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 

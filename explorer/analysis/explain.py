@@ -3,7 +3,7 @@
 :func:`explain_unit` recomputes a conv unit from its source patch (products, bias, total) or
 a pool unit from its window (the winner of a max, the divisor of a mean), in float64, next
 to the value the capture recorded. :func:`receptive_field` back-projects a unit through the
-layer graph of :func:`explorer.capture.list_layers` to the box of input pixels that can
+layer graph of :func:`explorer.analysis.capture.list_layers` to the box of input pixels that can
 influence it; residual and concatenated branches contribute the union of their boxes.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from explorer.capture import INPUT_NAME, CaptureResult, LayerInfo, LayerOutput, list_layers
-from explorer.geometry import Box, output_size, pair
+from explorer.analysis.capture import INPUT_NAME, CaptureResult, LayerInfo, LayerOutput, list_layers
+from explorer.analysis.geometry import Box, output_size, pair
 
 _PASS_THROUGH_KINDS = frozenset({"relu", "activation", "dropout", "add", "mul", "concat"})
 """Kinds whose output at (y, x) reads only (y, x) of every input."""
@@ -475,7 +475,7 @@ def receptive_field(
     element-wise; BatchNorm is taken in eval mode.
 
     Args:
-        model: The model (its layer graph comes from :func:`explorer.capture.list_layers`).
+        model: The model (its layer graph comes from :func:`explorer.analysis.capture.list_layers`).
         layer: A layer name, or ``"input"``.
         y: Row of the unit in the layer's map.
         x: Column of the unit in the layer's map.

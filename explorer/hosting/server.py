@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from explorer.figures import VALIDATE_ENV
+from explorer.figures.style import VALIDATE_ENV
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 APP_FILE = REPO / "streamlit_app.py"
 CHROMIUM = os.environ.get("EXPLORER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

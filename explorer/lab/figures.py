@@ -16,23 +16,24 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures import (
+from explorer.analysis.geometry import Box
+from explorer.figures.colour import ColourScale, colour_scale
+from explorer.figures.style import (
     BOX_COLOUR,
     MARGIN,
     SELECTED_COLOUR,
     WINNER_COLOUR,
-    _colour_bar,
-    _colours,
-    _image_axes,
-    _layout,
+    base_layout,
+    colour_bar,
+    heatmap_colours,
+    image_axes,
+    shape_text,
 )
-from explorer.geometry import Box
-from explorer.tiling import ColourScale, colour_scale
 
 MAX_WRITTEN = 12  # beyond, numbers overlap in a half-width column at 1280 px
 """Arrays up to this many rows and columns get each number written in its cell."""
 NUMBER_FORMAT = ".4g"
-"""How numbers are written in cells (tables and sums use :data:`explorer.lab.DECIMALS`)."""
+"""How numbers are written in cells (tables and sums use :data:`explorer.lab.maths.DECIMALS`)."""
 PADDING_COLOUR = "#555555"
 ROBUST_PERCENTILE = 99.5
 ROBUST_FROM = 48
@@ -44,7 +45,7 @@ Kind = Literal["pixels", "signed", "nonnegative"]
 
 @dataclass(frozen=True)
 class Outline(Box):
-    """A :class:`~explorer.geometry.Box` of cells to outline, with its style.
+    """A :class:`~explorer.analysis.geometry.Box` of cells to outline, with its style.
 
     Coordinates are the figure's own (see ``origin`` in :func:`grid_figure`).
     """
@@ -52,11 +53,6 @@ class Outline(Box):
     colour: str = BOX_COLOUR
     dash: str = "solid"
     fill: bool = True
-
-
-def shape_text(shape: Sequence[int]) -> str:
-    """``(28, 28)`` → ``"28 × 28"``."""
-    return " × ".join(map(str, shape))
 
 
 def cell_text(value: float) -> str:
@@ -159,7 +155,7 @@ def grid_figure(
     if kind == "pixels":
         paint: dict[str, Any] = {"colorscale": "gray", "zmin": colours.vmin, "zmax": colours.vmax}
     else:
-        paint = _colours(colours)
+        paint = heatmap_colours(colours)
     write = numbers if numbers is not None else max(rows, cols) <= MAX_WRITTEN
     heatmap: dict[str, Any] = {
         "type": "heatmap",
@@ -167,7 +163,7 @@ def grid_figure(
         "x": np.arange(cols) + origin[1],
         "y": np.arange(rows) + origin[0],
         "hovertemplate": "row %{y} · col %{x}<br>value <b>%{z:.6~g}</b><extra></extra>",
-        "colorbar": _colour_bar(colour_title),
+        "colorbar": colour_bar(colour_title),
         "showscale": show_scale,
         "xgap": 1 if write else 0,
         "ygap": 1 if write else 0,
@@ -179,7 +175,7 @@ def grid_figure(
         heatmap["text"] = [[cell_text(v) if small else _short(v) for v in row] for row in array]
         heatmap["texttemplate"] = "%{text}"
         heatmap["textfont"] = {"size": 12 if small else 9}
-    layout = _layout(f"{title} · {shape_text(array.shape)}", height, **_image_axes())
+    layout = base_layout(f"{title} · {shape_text(array.shape)}", height, **image_axes())
     if write:
         # Row and column numbers help read the arithmetic off a small grid.
         for axis in ("xaxis", "yaxis"):
@@ -307,7 +303,7 @@ def signal_figure(
         title={"text": "position in the signal", "font": {"size": 11}}, row=len(names)
     )
     figure.update_annotations(font={"size": 11}, x=0.0, xanchor="left")
-    layout = _layout(title, row_px * len(names) + MARGIN["t"] + MARGIN["b"] + 20)
+    layout = base_layout(title, row_px * len(names) + MARGIN["t"] + MARGIN["b"] + 20)
     layout["margin"] = {**MARGIN, "l": 40}
     figure.update_layout(layout)
     return figure

@@ -10,34 +10,33 @@ the input image, with one selectable marker per unit.
 
 from __future__ import annotations
 
-import base64
-import io
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
 
-from explorer.capture import CaptureResult
-from explorer.figures import (
-    SELECTED_COLOUR,
-    _colour_bar,
-    _colours,
-    _get,
-    _image_axes,
-    _layout,
-    _normalise_per_map,
-    _unit_hover,
-    box_shape,
-    channel_label_trace,
-    colourscale,
+from explorer.analysis.capture import CaptureResult
+from explorer.figures.colour import (
+    ColourScale,
+    colour_indices,
+    colour_scale,
     layer_can_be_negative,
+    palette,
+    png_data_uri,
+)
+from explorer.figures.maps import box_shape, channel_label_trace, normalise_per_map, unit_hover
+from explorer.figures.style import (
+    SELECTED_COLOUR,
+    VALUE_FORMAT,
+    base_layout,
+    colour_bar,
+    heatmap_colours,
+    image_axes,
     make_figure,
 )
-from explorer.tiling import ColourScale, Tiling, colour_scale, tile_channels
+from explorer.figures.tiling import Tiling, tile_channels
 
 SORTS = ("index", "mean", "max")
 """Channel orders of the grid: by number, or by mean or max activation (largest first)."""
@@ -46,89 +45,6 @@ GRID_CURVE = 1
 UNIT_CURVE = 2
 """Trace index of the per-unit markers in a :func:`channel_figure`."""
 _PAGE_VALUES = 64 * 112 * 112  # values per grid page: all of ResNet conv1, PNG ~1-2 MB
-_VALUE_FORMAT = ".6~g"
-_LUT_SIZE = 255
-
-
-def _lut(name: str) -> np.ndarray:
-    """255 RGB colours sampled from the plotly colour scale that heatmaps use.
-
-    An odd count puts one entry exactly at the middle, so 0 on a diverging scale is its
-    white, not a neighbour.
-    """
-    stops = colourscale(name)
-    positions = np.array([float(s[0]) for s in stops])
-    rgb = np.array([_parse_colour(str(s[1])) for s in stops], dtype=np.float64)
-    x = np.linspace(0.0, 1.0, _LUT_SIZE)
-    return np.stack([np.interp(x, positions, rgb[:, i]) for i in range(3)], axis=1).round()
-
-
-def _parse_colour(text: str) -> tuple[int, int, int]:
-    if text.startswith("#"):
-        return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
-    r, g, b = (int(float(v)) for v in text[text.index("(") + 1 : text.index(")")].split(",")[:3])
-    return r, g, b
-
-
-_PALETTES: dict[bool, np.ndarray] = {}
-NAN_INDEX = _LUT_SIZE
-"""Palette index of gutters and missing values (white)."""
-
-
-def palette(diverging: bool) -> np.ndarray:
-    """The 256-entry ``uint8`` RGB palette of a scale: 255 colours, then white for NaN."""
-    found = _PALETTES.get(diverging)
-    if found is None:
-        from explorer.figures import DIVERGING_COLOURSCALE, SEQUENTIAL_COLOURSCALE
-
-        name = DIVERGING_COLOURSCALE if diverging else SEQUENTIAL_COLOURSCALE
-        colours = np.vstack([_lut(name), [255.0, 255.0, 255.0]]).astype(np.uint8)
-        found = _PALETTES.setdefault(diverging, colours)
-    return found
-
-
-def colour_indices(values: np.ndarray, scale: ColourScale) -> np.ndarray:
-    """Palette indices (``uint8``) of a 2-D array: ``vmin…vmax`` → 0…254, NaN → 255."""
-    span = scale.vmax - scale.vmin or 1.0
-    fraction = (np.asarray(values, dtype=np.float32) - scale.vmin) / span
-    nan = ~np.isfinite(fraction)
-    top = _LUT_SIZE - 1
-    index = np.clip(np.nan_to_num(fraction, nan=0.0) * top + 0.5, 0, top).astype(np.uint8)
-    index[nan] = NAN_INDEX
-    indices: np.ndarray = index
-    return indices
-
-
-def colourise(values: np.ndarray, scale: ColourScale) -> np.ndarray:
-    """Map a 2-D array to ``uint8`` RGB with a heatmap's colour scale (NaN → white).
-
-    Args:
-        values: 2-D float array.
-        scale: Diverging (``RdBu_r`` over ``vmin…vmax``, 0 in the middle) or sequential
-            (``Viridis``).
-    """
-    rgb: np.ndarray = palette(scale.diverging)[colour_indices(values, scale)]
-    return rgb
-
-
-def png_data_uri(pixels: np.ndarray, colours: np.ndarray | None = None) -> str:
-    """An image as a ``data:image/png`` URI.
-
-    Args:
-        pixels: ``(H, W, 3)`` or ``(H, W)`` ``uint8``; with ``colours``, palette indices.
-        colours: A ``(256, 3)`` ``uint8`` palette: the PNG is then an indexed one, which
-            encodes ~10× faster and smaller than RGB.
-    """
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    if colours is None:
-        image = Image.fromarray(pixels)
-    else:
-        image = Image.frombytes("P", (pixels.shape[1], pixels.shape[0]), pixels.tobytes())
-        image.putpalette(np.asarray(colours, dtype=np.uint8).tobytes())
-    buffer = io.BytesIO()
-    # zlib's run-length strategy: as small as the default on activation maps, ~2× faster
-    image.save(buffer, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def layer_label(result: CaptureResult, name: str) -> str:
@@ -207,7 +123,7 @@ def channel_grid_figure(
         bar_title = f"activation ({colours.label})"
     else:
         colours = ColourScale(diverging, -1.0 if diverging else 0.0, 1.0)
-        tiling = tile_channels(_normalise_per_map(shown, diverging))
+        tiling = tile_channels(normalise_per_map(shown, diverging))
         bar_title = "each map's own scale: " + ("−max|v| … +max|v|" if diverging else "min … max")
     count, h, w = shown.shape
     indices = colour_indices(tiling.image, colours)
@@ -228,8 +144,8 @@ def channel_grid_figure(
         customdata=stats,
         hovertemplate=(
             f"<b>{name}</b> · channel %{{customdata[0]}}<br>"
-            f"mean %{{customdata[1]:{_VALUE_FORMAT}}} · max %{{customdata[2]:{_VALUE_FORMAT}}}"
-            f" · min %{{customdata[3]:{_VALUE_FORMAT}}}<extra></extra>"
+            f"mean %{{customdata[1]:{VALUE_FORMAT}}} · max %{{customdata[2]:{VALUE_FORMAT}}}"
+            f" · min %{{customdata[3]:{VALUE_FORMAT}}}<extra></extra>"
         ),
     )
     # A colour bar for the PNG: an empty marker trace that only carries the scale.
@@ -243,16 +159,16 @@ def channel_grid_figure(
             "color": [colours.vmin],
             "cmin": colours.vmin,
             "cmax": colours.vmax,
-            "colorscale": _colours(colours)["colorscale"],
+            "colorscale": heatmap_colours(colours)["colorscale"],
             "showscale": True,
-            "colorbar": _colour_bar(bar_title),
+            "colorbar": colour_bar(bar_title),
         },
     )
     title = f"<b>{name}</b> · {len(values)} channels of {h}×{w}"
     if count < len(values):
         title += f" · showing {count}"
     axis = f"{count} channels, {tiling.cols} per row · hover a tile for its statistics, click it"
-    layout = _layout(title, max(tiling.rows * tile_px + 100, 240), **_image_axes(axis))
+    layout = base_layout(title, max(tiling.rows * tile_px + 100, 240), **image_axes(axis))
     layout["hoverdistance"] = -1  # the nearest tile centre answers anywhere in the tile
     layout["xaxis"]["range"] = [-0.5, tiling.image.shape[1] - 0.5]
     layout["yaxis"]["range"] = [tiling.image.shape[0] - 0.5, -0.5]
@@ -261,20 +177,6 @@ def channel_grid_figure(
         traces.append(channel_label_trace(tiling, [int(c) for c in chosen]))
     figure = make_figure(traces, layout)
     return ChannelGrid(figure, tuple(int(c) for c in chosen), tiling, colours)
-
-
-def channel_from_selection(event: object, grid: ChannelGrid) -> int | None:
-    """The channel a click on a :func:`channel_grid_figure` picked, or ``None``."""
-    points = _get(_get(event, "selection"), "points")
-    if not isinstance(points, Sequence):
-        return None
-    for point in points:
-        if _get(point, "curve_number") not in (None, GRID_CURVE):
-            continue
-        index = _get(point, "point_index")
-        if isinstance(index, int) and 0 <= index < len(grid.channels):
-            return grid.channels[index]
-    return None
 
 
 def channel_figure(
@@ -324,8 +226,8 @@ def channel_figure(
             dy=dy,
             opacity=float(opacity),
             hoverinfo="skip",
-            colorbar=_colour_bar(f"activation ({scale.label})"),
-            **_colours(scale),
+            colorbar=colour_bar(f"activation ({scale.label})"),
+            **heatmap_colours(scale),
         )
     )
     while len(traces) < UNIT_CURVE:  # keep the unit markers at a fixed trace index
@@ -351,62 +253,15 @@ def channel_figure(
             },
             "selected": {"marker": {"opacity": 1.0}},
             "unselected": {"marker": {"opacity": 0.0}},
-            "hovertemplate": _unit_hover(f"<b>{name}</b>"),
+            "hovertemplate": unit_hover(f"<b>{name}</b>"),
             "showlegend": False,
         }
     )
     where = "over the input" if background is not None else f"{h}×{w}"
-    layout = _layout(f"<b>{name}</b> · channel {channel} · {h}×{w} {where}", height)
-    layout.update(_image_axes(f"input pixels {in_h}×{in_w}; one unit = {dy:g}×{dx:g} pixels"))
+    layout = base_layout(f"<b>{name}</b> · channel {channel} · {h}×{w} {where}", height)
+    layout.update(image_axes(f"input pixels {in_h}×{in_w}; one unit = {dy:g}×{dx:g} pixels"))
     layout["xaxis"]["range"] = [-0.5, in_w - 0.5]
     layout["yaxis"]["range"] = [in_h - 0.5, -0.5]
     if box is not None:
         layout["shapes"] = [box_shape(box, width=3)]
     return make_figure(traces, layout)
-
-
-def unit_from_channel_selection(event: object, shape: tuple[int, int]) -> tuple[int, int] | None:
-    """The ``(row, col)`` of the unit a click on a :func:`channel_figure` picked, or ``None``."""
-    points = _get(_get(event, "selection"), "points")
-    if not isinstance(points, Sequence):
-        return None
-    h, w = shape
-    for point in points:
-        if _get(point, "curve_number") not in (None, UNIT_CURVE):
-            continue
-        index = _get(point, "point_index")
-        if isinstance(index, int) and 0 <= index < h * w:
-            return divmod(index, w)
-    return None
-
-
-def weight_histogram_figure(weight: np.ndarray, name: str, bins: int = 60) -> go.Figure:
-    """A histogram of every weight of one layer, with its count, mean and std in the title."""
-    values = np.asarray(weight, dtype=np.float64).ravel()
-    if values.size == 0:
-        raise ValueError(f"{name} has no weights")
-    counts, edges = np.histogram(values, bins=bins)
-    bars = dict(
-        type="bar",
-        x=(edges[:-1] + edges[1:]) / 2,
-        y=counts,
-        width=np.diff(edges),
-        marker={"color": "#4c78a8"},
-        customdata=np.stack([edges[:-1], edges[1:]], axis=1),
-        hovertemplate=(
-            f"%{{customdata[0]:{_VALUE_FORMAT}}} … %{{customdata[1]:{_VALUE_FORMAT}}}"
-            "<br><b>%{y}</b> weights<extra></extra>"
-        ),
-    )
-    title = (
-        f"<b>{name}</b> · {values.size:,} weights · mean {values.mean():.3g} · "
-        f"std {values.std():.3g}"
-    )
-    layout = _layout(
-        title,
-        300,
-        xaxis={"title": {"text": "weight value"}, "zeroline": True},
-        yaxis={"title": {"text": "count"}},
-        bargap=0.0,
-    )
-    return make_figure([bars], layout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.zoo import ASSETS_DIR
+from explorer.models.zoo import ASSETS_DIR
 
 DIGITS_DIR = ASSETS_DIR / "digits"
 PHOTOS_DIR = ASSETS_DIR / "photos"

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from explorer.capture import LayerOutput
-from explorer.geometry import output_size_numbers, pair
+from explorer.analysis.capture import LayerOutput
+from explorer.analysis.geometry import output_size_numbers, pair
 
 
 @dataclass(frozen=True)

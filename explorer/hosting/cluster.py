@@ -28,7 +28,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from explorer.server import (
+from explorer.hosting.server import (
     REPO,
     app_environment,
     free_port,
@@ -268,7 +268,7 @@ def _port_is_free(port: int) -> bool:
 
 def default_run_dir() -> Path:
     """``$EXPLORER_CLUSTER_DIR``, else ``$XDG_RUNTIME_DIR/cnn-explorer-cluster``, else
-    ``~/.cache/cnn-explorer/cluster``."""
+    ``~/.cache/cnn-explorer/hosting/cluster``."""
     if os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
     if os.environ.get("XDG_RUNTIME_DIR"):
@@ -355,7 +355,7 @@ def _start(
 
 
 async def _warm_up(urls: Sequence[str]) -> None:
-    from explorer.loadtest import LoadTestError, stream_url, warm_up
+    from explorer.bench.loadtest import LoadTestError, stream_url, warm_up
 
     try:
         await asyncio.gather(*(warm_up(*stream_url(url), "draw") for url in urls))

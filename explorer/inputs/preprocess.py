@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from explorer.nets import MNIST_MEAN, MNIST_STD
+from explorer.models.nets import MNIST_MEAN, MNIST_STD
 
 MAX_PIXELS: int = 50_000_000
 MAX_PHOTO_UPLOAD_MB: int = 50

@@ -39,8 +39,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 from scipy.special import expit
 
-from explorer import geometry
-from explorer.preprocess import ImageSource, load_image, to_rgb
+from explorer.analysis import geometry
+from explorer.inputs.preprocess import ImageSource, load_image, to_rgb
 
 DECIMALS = 4
 """Every number the lab writes out (tables, sums) is rounded to this many decimals."""
@@ -168,7 +168,7 @@ def prepare_image(
     """An image as float64 pixels in ``0…1`` for the lab.
 
     Args:
-        source: Anything :func:`explorer.preprocess.load_image` reads (transparency is
+        source: Anything :func:`explorer.inputs.preprocess.load_image` reads (transparency is
             composited on white).
         side: ``square``: the output is ``side``×``side`` (centre crop, then resize);
             otherwise the longer side is shrunk to ``side`` (never enlarged), aspect kept.

@@ -1,8 +1,9 @@
 """What a person gets from the served app: the benchmark's figures taken on a real server.
 
-Each measurement starts ``streamlit run`` (:mod:`explorer.server`) and drives it as users do:
-Streamlit's own websocket protocol (:mod:`explorer.loadtest`) for server CPU and latency under
-load, headless Chromium for a stroke's latency on screen. Nothing here copies the pages' work.
+Each measurement starts ``streamlit run`` (:mod:`explorer.hosting.server`) and drives it as
+users do: Streamlit's own websocket protocol (:mod:`explorer.bench.loadtest`) for server CPU
+and latency under load, headless Chromium for a stroke's latency on screen. Nothing here
+copies the pages' work.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from typing import Any
 
 import torch
 
-from explorer.loadtest import LoadPlan, percentile, run_load, stream_url
-from explorer.server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
-from explorer.strokes import DIGIT_STROKES
+from explorer.bench.loadtest import LoadPlan, percentile, run_load, stream_url
+from explorer.hosting.server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from explorer.inputs.strokes import DIGIT_STROKES
 
 P95_TARGET_MS = 250.0
 """The latency a class's server must hold at its 95th percentile (issue: ≤ 250 ms)."""

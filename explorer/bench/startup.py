@@ -1,0 +1,90 @@
+"""The server's start and memory: ``streamlit run`` driven by Chromium.
+
+- ``cold_start_s``: ``streamlit run`` until the Draw page has rendered in Chromium.
+- ``peak_rss_mb_resnet18``: peak memory of the ``streamlit run`` server after the Draw page
+  and then the Image page with ResNet-18 (top-5 and a layer's channel grid) have rendered.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from explorer.bench.timing import median
+from explorer.hosting.server import (
+    APP_FILE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    streamlit_server,
+    vm_hwm_mb,
+)
+
+# The Draw page has rendered once its canvas is drawn and, the model loaded, its hint (empty
+# canvas) or a prediction is on screen. Playwright's CSS locators pierce the canvas
+# component's shadow DOM (document.querySelector does not).
+PAGE_READY_SELECTORS = (
+    ".st-key-draw_canvas canvas",
+    "[data-testid=stAlert], [data-testid=stMetric]",
+)
+IMAGE_PAGE_PATH = "classify"
+IMAGE_READY_SELECTORS = ("text=top 5", "[class*=st-key-image_grid_] .nsewdrag")
+
+
+def cold_start(
+    device: torch.device, runs: int, timeout: float = 120.0
+) -> tuple[float | None, str | None, dict[str, Any]]:
+    """Median seconds from ``streamlit run`` to the Draw page rendered in Chromium.
+
+    The browser is started first (it is the user's, already open); the clock starts when the
+    server process is spawned and stops when the page shows the canvas and, once the model
+    has loaded, its hint or prediction. Also reads the server's peak RSS after that page and,
+    on the last run, after the Image page (ResNet-18's top-5 and its first layer's grid).
+    """
+    if not APP_FILE.is_file():
+        return None, f"{APP_FILE} not found (run from the source checkout)", {}
+    if not Path(CHROMIUM).exists():
+        return None, f"{CHROMIUM} not installed (apt-get install chromium)", {}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None, "playwright is not installed (pip install playwright)", {}
+    times: list[float] = []
+    server_mb: list[float] = []
+    image_rss: float | None = None
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for run in range(runs):
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                log = Path(folder) / f"streamlit-{run}.log"
+                start = time.perf_counter()
+                with streamlit_server(device, log, timeout) as server:
+                    page.goto(server.url)
+                    for selector in PAGE_READY_SELECTORS:
+                        page.locator(selector).first.wait_for(timeout=timeout * 1000)
+                    times.append(time.perf_counter() - start)
+                    if page.get_by_test_id("stException").count():
+                        return None, "the first page shows an exception", {}
+                    rss = vm_hwm_mb(server.process.pid)
+                    if rss is not None:
+                        server_mb.append(rss)
+                    if run == runs - 1:  # then a full Image page: ResNet-18, top-5, a grid
+                        page.goto(f"{server.url}/{IMAGE_PAGE_PATH}")
+                        for selector in IMAGE_READY_SELECTORS:
+                            page.locator(selector).first.wait_for(timeout=timeout * 1000)
+                        image_rss = vm_hwm_mb(server.process.pid)
+                page.close()
+        except Exception as exc:  # a browser or server failure is a missing figure, not a crash
+            return None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", {}
+        finally:
+            browser.close()
+    detail: dict[str, Any] = {"runs": [round(t, 2) for t in times]}
+    if server_mb:
+        detail["server_peak_rss_mb_draw_page"] = round(max(server_mb), 1)
+    if image_rss is not None:
+        detail["server_peak_rss_mb_image_page"] = image_rss
+    return median(times), None, detail

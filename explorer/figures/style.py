@@ -1,0 +1,192 @@
+"""The plotly kit every figure shares: colours of marks, font, layout, axes, value format.
+
+:func:`make_figure` builds every figure of the app from plain dicts (a :class:`PlainFigure`,
+or a validated ``go.Figure`` under ``EXPLORER_VALIDATE_FIGURES=1``). Nothing here imports
+Streamlit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from _plotly_utils.utils import is_homogeneous_array, is_skipped_key, to_typed_array_spec
+
+from explorer.analysis.capture import LayerOutput
+from explorer.figures.colour import (
+    DIVERGING_COLOURSCALE,
+    SEQUENTIAL_COLOURSCALE,
+    ColourScale,
+    colourscale,
+)
+
+WINNER_COLOUR = "#d62728"
+OTHER_COLOUR = "#7f7f7f"
+SELECTED_COLOUR = "#ff00ff"  # stands out on both RdBu and viridis
+BOX_COLOUR = "#ff7f0e"
+FONT = {"family": "Inter, 'Source Sans Pro', Arial, sans-serif", "size": 12}
+MARGIN = {"l": 10, "r": 10, "t": 64, "b": 36}
+VALUE_FORMAT = ".6~g"  # d3 format: enough digits to read a float32 value back
+_TEMPLATE: dict[str, Any] = {"layout": {"font": {"family": FONT["family"]}}}
+"""A one-line template instead of plotly's default (7 KB, deep-copied with every figure);
+Streamlit's theme styles the charts on the client either way."""
+VALIDATE_ENV = "EXPLORER_VALIDATE_FIGURES"
+"""Set to ``1`` to have plotly validate every figure (the tests do); off, figures are built
+from plain dicts without plotly's per-property validation (~2–3 ms a figure)."""
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return " × ".join(map(str, shape))
+
+
+def layer_title(layer: LayerOutput) -> str:
+    return f"<b>{layer.name}</b> · {layer.kind} ({layer.op}) · shape {shape_text(layer.shape)}"
+
+
+def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
+    """The layout every figure shares: colours, font, margins, title, no legend.
+
+    No named template: copying one costs ~15 ms a figure, and Streamlit's theme restyles
+    charts anyway.
+    """
+    return {
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "font": FONT,
+        "margin": MARGIN,
+        "title": {
+            "text": title,
+            "x": 0.0,
+            "xref": "paper",
+            "xanchor": "left",
+            "font": {"size": 14},
+        },
+        "height": int(height),
+        "showlegend": False,
+        "hoverlabel": {"font": {"family": FONT["family"], "size": 12}},
+        "template": _TEMPLATE,
+        **extra,
+    }
+
+
+def image_axes(title: str = "") -> dict[str, Any]:
+    """x and y axes for pixels: square, y downwards like an image, no grid."""
+    x = {
+        "title": {"text": title, "font": {"size": 11}},
+        "showgrid": False,
+        "zeroline": False,
+        "showticklabels": False,
+        "ticks": "",
+        "constrain": "domain",
+    }
+    y = {
+        "showgrid": False,
+        "zeroline": False,
+        "showticklabels": False,
+        "ticks": "",
+        "autorange": "reversed",
+        "scaleanchor": "x",
+        "scaleratio": 1,
+        "constrain": "domain",
+    }
+    return {"xaxis": x, "yaxis": y}
+
+
+class PlainFigure(go.Figure):  # type: ignore[misc]  # plotly has no type stubs
+    """A figure that already is the dict Streamlit sends, with plotly.py's object model skipped.
+
+    ``st.plotly_chart`` calls ``to_dict()`` and serialises the result; for a ``go.Figure``
+    built from our dicts that means building plotly.py's object tree and deep-copying it back
+    (~a third of the Draw page's server time per stroke). This figure's ``to_dict()`` is the
+    dict itself (arrays as base64 typed arrays, as plotly.py makes them). Anything else
+    (``.data``, ``.layout``, ``update_layout`` …) builds the full figure first, on first use.
+    """
+
+    def __init__(self, traces: list[dict[str, Any]], layout: dict[str, Any]) -> None:
+        self._plain_source = (traces, layout)  # super().__init__ runs only when needed
+        self._plain_spec = _typed_arrays({"data": traces, "layout": layout})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figure as the dict Streamlit serialises (not a copy: do not mutate it)."""
+        if "_data" in self.__dict__:  # materialised: it may have been changed since
+            built: dict[str, Any] = super().to_dict()
+            return built
+        spec: dict[str, Any] = self._plain_spec
+        return spec
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # plotly's __reduce__ would write into the shared spec and rebuild with one argument.
+        if "_data" in self.__dict__:
+            return go.Figure, (self.to_dict(),)
+        return PlainFigure, self._plain_source
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached when a go.Figure attribute is missing: build the real figure once.
+        if name.startswith("_plain") or "_data" in self.__dict__:
+            raise AttributeError(name)
+        traces, layout = self._plain_source
+        go.Figure.__init__(self, data=traces, layout=layout)
+        return getattr(self, name)
+
+
+def _typed_arrays(value: Any, key: str = "") -> Any:
+    """A copy of ``value`` with numeric arrays as plotly's base64 typed arrays (as
+    ``go.Figure.to_dict`` makes them), leaving ``value`` itself untouched. Like plotly's
+    ``convert_to_base64``, the values of its skipped keys (``geojson``, ``range`` …) stay as
+    they are, nested ones included."""
+    if key and is_skipped_key(key):
+        return value
+    if isinstance(value, dict):
+        return {k: _typed_arrays(v, k) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_typed_arrays(v) for v in value]
+    if key and is_homogeneous_array(value):
+        return to_typed_array_spec(value)
+    return value
+
+
+def make_figure(traces: Sequence[Any], layout: dict[str, Any]) -> go.Figure:
+    """A figure from trace dicts and a layout dict, validated only under ``VALIDATE_ENV=1``.
+
+    Every figure of the app is built from plain dicts with explicit colour scales, so the
+    JSON sent is the same either way (tests/test_figures_unvalidated.py); the tests validate
+    all of them. Unvalidated, it is a :class:`PlainFigure`.
+    """
+    if os.environ.get(VALIDATE_ENV, "") == "1":
+        return go.Figure(data=list(traces), layout=layout)
+    return PlainFigure(list(traces), layout)
+
+
+def heatmap_colours(scale: ColourScale) -> dict[str, Any]:
+    if scale.diverging:
+        return {
+            "colorscale": colourscale(DIVERGING_COLOURSCALE),
+            "zmin": scale.vmin,
+            "zmax": scale.vmax,
+            "zmid": 0.0,
+        }
+    return {
+        "colorscale": colourscale(SEQUENTIAL_COLOURSCALE),
+        "zmin": scale.vmin,
+        "zmax": scale.vmax,
+    }
+
+
+def colour_bar(title: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": {"text": title, "side": "right", "font": {"size": 11}},
+        "thickness": 12,
+        "outlinewidth": 0,
+        **extra,
+    }
+
+
+def host_array(weight: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    """A float32 host copy of a tensor (a parameter too) or array."""
+    if isinstance(weight, torch.Tensor):
+        return weight.detach().to("cpu", torch.float32).numpy().copy()
+    return np.asarray(weight, dtype=np.float32)
