@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 
@@ -34,6 +34,9 @@ from explorer.models.zoo import (
     pretrained_download,
     zoo_table,
 )
+
+_Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What :func:`build_parser`'s subcommands are added to (one ``_add_*_command`` each)."""
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     ModelError,
@@ -80,6 +83,7 @@ def _top(loaded: LoadedModel, probs: Any, k: int) -> list[dict[str, Any]]:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    """``python -m explorer models``: the model zoo as a table, or as JSON."""
     rows = zoo_table()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -92,6 +96,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """``python -m explorer predict``: top-k classes of each image."""
     loaded = load_model(args.model, args.weights, args.device)
     _notice(loaded)
     failed = 0
@@ -128,6 +133,7 @@ def _file_stem(name: str) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    """``python -m explorer inspect``: every layer of one image, written to a folder."""
     from explorer.figures.render import render_filters_png, render_layer_png, render_softmax_png
 
     loaded = load_model(args.model, args.weights, args.device)
@@ -182,6 +188,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``python -m explorer train``: train a digit model and print its validation accuracy."""
     from explorer.models.train import TrainingError, summary_line, train
 
     try:
@@ -199,12 +206,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """``python -m explorer bench``: capture, figure and page costs against their targets."""
     from explorer.bench.suite import cmd_bench as run_bench
 
     return run_bench(args)
 
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
+    """``python -m explorer loadtest``: rerun latencies of many sessions on a live server."""
     from explorer.bench.loadtest import cmd_loadtest as run_loadtest
 
     return run_loadtest(args)
@@ -250,19 +259,37 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
+    """``python -m explorer cluster``: start, stop or check app replicas behind nginx."""
     from explorer.hosting.cluster import cmd_cluster as run_cluster
 
     return run_cluster(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m explorer``: one subcommand per ``cmd_*`` function."""
     parser = argparse.ArgumentParser(prog="python -m explorer", description="See inside a CNN.")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add_command in (
+        _add_models_command,
+        _add_predict_command,
+        _add_inspect_command,
+        _add_train_command,
+        _add_bench_command,
+        _add_loadtest_command,
+        _add_fetch_weights_command,
+        _add_cluster_command,
+    ):
+        add_command(sub)
+    return parser
 
+
+def _add_models_command(sub: _Subcommands) -> None:
     models = sub.add_parser("models", help="list the model zoo")
     models.add_argument("--json", action="store_true", help="print JSON")
     models.set_defaults(func=cmd_models)
 
+
+def _add_predict_command(sub: _Subcommands) -> None:
     predict = sub.add_parser("predict", help="classify images")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     _add_model_args(predict)
@@ -270,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="one JSON object per image per line")
     predict.set_defaults(func=cmd_predict)
 
+
+def _add_inspect_command(sub: _Subcommands) -> None:
     inspect = sub.add_parser("inspect", help="write every layer of one image to a folder")
     inspect.add_argument("image", metavar="IMAGE")
     _add_model_args(inspect)
@@ -277,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--top", type=int, default=5)
     inspect.set_defaults(func=cmd_inspect)
 
+
+def _add_train_command(sub: _Subcommands) -> None:
     train_cmd = sub.add_parser("train", help="train the shipped digit models")
     train_cmd.add_argument("--model", required=True, choices=["lenet5", "harley"])
     train_cmd.add_argument(
@@ -290,12 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     train_cmd.set_defaults(func=cmd_train)
 
+
+def _add_bench_command(sub: _Subcommands) -> None:
     bench = sub.add_parser("bench", help="measure capture, figure and page costs vs. targets")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
     bench.add_argument("--quick", action="store_true", help="few repeats: checks, not figures")
     bench.set_defaults(func=cmd_bench)
 
+
+def _add_loadtest_command(sub: _Subcommands) -> None:
     loadtest = sub.add_parser(
         "loadtest", help="drive a live server with many browser-like sessions, time each rerun"
     )
@@ -316,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     loadtest.add_argument("--json", action="store_true", help="print one JSON object")
     loadtest.set_defaults(func=cmd_loadtest)
 
+
+def _add_fetch_weights_command(sub: _Subcommands) -> None:
     fetch = sub.add_parser(
         "fetch-weights",
         help="download torchvision's pretrained weights into torch's cache (for the app, offline)",
@@ -329,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
     fetch.set_defaults(func=cmd_fetch_weights)
 
+
+def _add_cluster_command(sub: _Subcommands) -> None:
     cluster = sub.add_parser(
         "cluster", help="N app replicas behind nginx on this machine (deploy/local-cluster)"
     )
@@ -343,10 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir",
         default=None,
         help="pids, configuration and logs (default: $EXPLORER_CLUSTER_DIR, "
-        "$XDG_RUNTIME_DIR/cnn-explorer-cluster or ~/.cache/cnn-explorer/hosting/cluster)",
+        "$XDG_RUNTIME_DIR/cnn-explorer-cluster or ~/.cache/cnn-explorer/cluster)",
     )
     cluster.set_defaults(func=cmd_cluster)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -79,49 +79,51 @@ def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInpu
         )
     with right:
         if isinstance(explained, ConvUnit):
-            st.markdown(
-                f"Input channels {', '.join(map(str, explained.in_channels))} of "
-                f"**{explained.source}** under the kernel, the kernel of filter {channel}, "
-                "and their element-wise products:"
-            )
-            for i, ch in enumerate(explained.in_channels[:6]):
-                a, b, c = st.columns(3)
-                a.plotly_chart(
-                    numbers_figure(explained.patch[i], f"patch, channel {ch}"),
-                    key=f"u_p{i}",
-                )
-                b.plotly_chart(
-                    numbers_figure(explained.kernel[i], f"kernel [{channel}, {ch}]"),
-                    key=f"u_k{i}",
-                )
-                c.plotly_chart(numbers_figure(explained.products[i], "products"), key=f"u_x{i}")
-            if len(explained.in_channels) > 6:
-                st.caption(
-                    f"… and {len(explained.in_channels) - 6} more input channels "
-                    "(all in the sum below)."
-                )
-            st.markdown(
-                f"Σ products = {explained.products.sum():.4f}; + bias {explained.bias:.4f} "
-                f"= **{explained.total:.4f}** (captured: {explained.captured:.4f})"
-            )
+            show_conv_unit(explained, channel)
         elif isinstance(explained, PoolUnit):
-            st.plotly_chart(
-                numbers_figure(
-                    explained.window, f"window in {explained.source}, channel {channel}"
-                ),
-                key="u_window",
-            )
-            if explained.winner is not None:
-                wy, wx = explained.winner
-                st.markdown(
-                    f"The brightest value wins: row {wy}, column {wx} of the window, "
-                    f"**{explained.value:.4f}** (captured: {explained.captured:.4f})"
-                )
-            else:
-                st.markdown(
-                    f"Mean of the window = **{explained.value:.4f}** "
-                    f"(captured: {explained.captured:.4f})"
-                )
+            show_pool_unit(explained, channel)
+
+
+def show_conv_unit(explained: ConvUnit, channel: int) -> None:
+    """A conv unit: each input channel's patch, the kernel, their products, and the sum."""
+    st.markdown(
+        f"Input channels {', '.join(map(str, explained.in_channels))} of "
+        f"**{explained.source}** under the kernel, the kernel of filter {channel}, "
+        "and their element-wise products:"
+    )
+    for i, ch in enumerate(explained.in_channels[:6]):
+        a, b, c = st.columns(3)
+        a.plotly_chart(numbers_figure(explained.patch[i], f"patch, channel {ch}"), key=f"u_p{i}")
+        b.plotly_chart(
+            numbers_figure(explained.kernel[i], f"kernel [{channel}, {ch}]"), key=f"u_k{i}"
+        )
+        c.plotly_chart(numbers_figure(explained.products[i], "products"), key=f"u_x{i}")
+    if len(explained.in_channels) > 6:
+        st.caption(
+            f"… and {len(explained.in_channels) - 6} more input channels (all in the sum below)."
+        )
+    st.markdown(
+        f"Σ products = {explained.products.sum():.4f}; + bias {explained.bias:.4f} "
+        f"= **{explained.total:.4f}** (captured: {explained.captured:.4f})"
+    )
+
+
+def show_pool_unit(explained: PoolUnit, channel: int) -> None:
+    """A pooling unit: its window on the input map and the value that won (or the mean)."""
+    st.plotly_chart(
+        numbers_figure(explained.window, f"window in {explained.source}, channel {channel}"),
+        key="u_window",
+    )
+    if explained.winner is not None:
+        wy, wx = explained.winner
+        st.markdown(
+            f"The brightest value wins: row {wy}, column {wx} of the window, "
+            f"**{explained.value:.4f}** (captured: {explained.captured:.4f})"
+        )
+    else:
+        st.markdown(
+            f"Mean of the window = **{explained.value:.4f}** (captured: {explained.captured:.4f})"
+        )
 
 
 def take_click(key: str, layer: str, event: object, tiling: Tiling) -> None:

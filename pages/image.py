@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import streamlit as st
@@ -145,6 +146,13 @@ def show_stats(stats: image_view.LayerStats) -> None:
         cell.metric(metric.label, metric.value, help=metric.help)
 
 
+def labelled_choice(label: str, labels: Mapping[str, str], default: str, key: str) -> str | None:
+    """A segmented control over ``labels``' keys, each shown by its label."""
+    return st.segmented_control(
+        label, list(labels), default=default, key=key, format_func=labels.__getitem__
+    )
+
+
 def show_map_layer(
     loaded: LoadedModel, prepared: PreparedInput, shown: image_view.LayerPage
 ) -> None:
@@ -153,20 +161,14 @@ def show_map_layer(
     paging = shown.paging
     assert paging is not None  # a map layer
     sort_col, scale_col, page_col = st.columns([2, 2, 1])
-    sort = sort_col.segmented_control(
-        "Order channels by",
-        list(image_view.SORT_LABELS),
-        default=image_view.DEFAULT_SORT,
-        key="image_sort",
-        format_func=image_view.SORT_LABELS.__getitem__,
-    )
-    scale = scale_col.segmented_control(
-        "Colour scale",
-        list(image_view.SCALE_LABELS),
-        default=image_view.DEFAULT_SCALE,
-        key="image_scale",
-        format_func=image_view.SCALE_LABELS.__getitem__,
-    )
+    with sort_col:
+        sort = labelled_choice(
+            "Order channels by", image_view.SORT_LABELS, image_view.DEFAULT_SORT, "image_sort"
+        )
+    with scale_col:
+        scale = labelled_choice(
+            "Colour scale", image_view.SCALE_LABELS, image_view.DEFAULT_SCALE, "image_scale"
+        )
     page = 1
     if paging.pages > 1:
         page = int(page_col.number_input("Page", 1, paging.pages, 1, key=f"image_page_{name}"))

@@ -20,7 +20,9 @@ from explorer.inputs.preprocess import (
 from explorer.inputs.samples import PHOTOS_DIR, digit_samples
 from explorer.inputs.strokes import DrawingError, parse_drawing, render_drawing
 from explorer.lab import figures as lf
-from explorer.lab import maths as lab
+from explorer.lab import maths
+from explorer.views import lab as lab_view
+from explorer.views.lab import ConvSettings, ValueTable
 from pages.canvas import drawing_canvas
 
 PHOTO = PHOTOS_DIR / "grace_hopper.jpg"
@@ -53,7 +55,7 @@ INPUT_DEFAULTS = {
     "7×7 square": ("box blur (1/9)", "valid"),
     "5×5 binary": ("X (teaching)", "valid"),
 }
-N = lab.number_text
+N = maths.number_text
 
 
 # --- inputs, cached by name ----------------------------------------------------------------
@@ -63,20 +65,20 @@ N = lab.number_text
 def named_input(name: str, detail: str = "", channel: str = "gray") -> np.ndarray:
     """A teaching array, a gallery digit (``detail``: its label) or the photo, by name."""
     if name == "7×7 square":
-        return lab.teaching_square()
+        return maths.teaching_square()
     if name == "5×5 binary":
-        return lab.teaching_binary()
+        return maths.teaching_binary()
     if name == "Sample digit":
-        return lab.prepare_image(digit_samples()[detail], side=28, square=False)
+        return maths.prepare_image(digit_samples()[detail], side=28, square=False)
     if name == "Photo":
-        return lab.prepare_image(PHOTO, side=300, channel=channel)  # type: ignore[arg-type]
+        return maths.prepare_image(PHOTO, side=300, channel=channel)  # type: ignore[arg-type]
     raise ValueError(f"unknown input {name!r}")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def uploaded_input(digest: str, _data: bytes, channel: str) -> np.ndarray:
     """An uploaded image (keyed by its sha256), longer side shrunk to 300."""
-    return lab.prepare_image(_data, side=300, channel=channel, square=False)  # type: ignore[arg-type]
+    return maths.prepare_image(_data, side=300, channel=channel, square=False)  # type: ignore[arg-type]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -89,9 +91,9 @@ def drawn_input(digest: str, _drawing: Image.Image) -> np.ndarray:
 def pipeline(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The classic pipeline on the photo: input, edge conv (SAME), ReLU, 2×2 max-pool."""
     image = named_input("Photo", channel="gray")
-    conv = lab.correlate2d(image, lab.KERNELS[name], padding="same").output
-    rectified = lab.activate(conv, "relu")
-    return image, conv, rectified, lab.pool2d(rectified, 2, 2, "max").output
+    conv = maths.correlate2d(image, maths.KERNELS[name], padding="same").output
+    rectified = maths.activate(conv, "relu")
+    return image, conv, rectified, maths.pool2d(rectified, 2, 2, "max").output
 
 
 def on_input_change() -> None:
@@ -111,55 +113,63 @@ def read_input() -> np.ndarray | None:
         label = st.selectbox("Sample digit (real MNIST)", list(samples), key="lab_digit")
         return named_input(name, str(label))
     if name == "Draw a digit":
-        value = drawing_canvas("lab_canvas", size=224, brush=18, live=False)
-        if value is None:
-            st.info("Draw a digit (white on black); it is laid out 28×28 like MNIST.")
-            return None
-        try:
-            drawing = render_drawing(parse_drawing(value))
-            digest = hashlib.sha256(drawing.tobytes()).hexdigest()
-            return drawn_input(digest, drawing)
-        except DrawingError as exc:
-            st.error(f"That drawing cannot be read: {exc}")
-        except NothingDrawn:
-            st.info("Nothing drawn yet: draw a digit in the black box.")
-        except ImageError as exc:
-            st.error(f"That drawing cannot be read: {exc}")
-        return None
+        return read_drawing()
     if name in ("Photo", "Upload an image"):
-        channel = st.radio(
-            "Channel",
-            list(CHANNELS),
-            format_func=CHANNELS.get,
-            key="lab_channel",
-            horizontal=True,
-            help="RGB, depth 3: the kernel gets the input's depth (3 × kh × kw, the same 2-D "
-            "kernel on every channel) and the products of all three channels are summed into "
-            "**one** output map.",
-        )
-        if name == "Photo":
-            return named_input(name, channel=str(channel))
-        upload = st.file_uploader(
-            "An image (PNG, JPEG, WebP, …); the longer side is shrunk to 300 px",
-            type=None,
-            key="lab_upload",
-            max_upload_size=MAX_PHOTO_UPLOAD_MB,
-        )
-        if upload is None:
-            st.info("Upload an image, or pick the photo.")
-            return None
-        data = upload.getvalue()
-        try:
-            return uploaded_input(hashlib.sha256(data).hexdigest(), data, str(channel))
-        except ImageError as exc:
-            st.error(f"That image cannot be read: {exc}")
-            return None
+        return read_photo(name)
     return named_input(name)
+
+
+def read_drawing() -> np.ndarray | None:
+    """The lab's canvas, laid out 28×28 like MNIST; None (with a message) until it reads."""
+    value = drawing_canvas("lab_canvas", size=224, brush=18, live=False)
+    if value is None:
+        st.info("Draw a digit (white on black); it is laid out 28×28 like MNIST.")
+        return None
+    try:
+        drawing = render_drawing(parse_drawing(value))
+        digest = hashlib.sha256(drawing.tobytes()).hexdigest()
+        return drawn_input(digest, drawing)
+    except NothingDrawn:  # an ImageError: caught first
+        st.info("Nothing drawn yet: draw a digit in the black box.")
+    except (DrawingError, ImageError) as exc:
+        st.error(f"That drawing cannot be read: {exc}")
+    return None
+
+
+def read_photo(name: str) -> np.ndarray | None:
+    """The shipped photo or an upload, in the channel chosen; None (with a message) if none."""
+    channel = st.radio(
+        "Channel",
+        list(CHANNELS),
+        format_func=CHANNELS.get,
+        key="lab_channel",
+        horizontal=True,
+        help="RGB, depth 3: the kernel gets the input's depth (3 × kh × kw, the same 2-D "
+        "kernel on every channel) and the products of all three channels are summed into "
+        "**one** output map.",
+    )
+    if name == "Photo":
+        return named_input(name, channel=str(channel))
+    upload = st.file_uploader(
+        "An image (PNG, JPEG, WebP, …); the longer side is shrunk to 300 px",
+        type=None,
+        key="lab_upload",
+        max_upload_size=MAX_PHOTO_UPLOAD_MB,
+    )
+    if upload is None:
+        st.info("Upload an image, or pick the photo.")
+        return None
+    data = upload.getvalue()
+    try:
+        return uploaded_input(hashlib.sha256(data).hexdigest(), data, str(channel))
+    except ImageError as exc:
+        st.error(f"That image cannot be read: {exc}")
+        return None
 
 
 def read_kernel() -> np.ndarray:
     """The chosen preset or custom kernel, as edited in the kernel table."""
-    names = [*lab.KERNELS, CUSTOM]
+    names = [*maths.KERNELS, CUSTOM]
     st.session_state.setdefault("lab_kernel", "box blur (1/9)")  # the 7×7 square's kernel
     preset = st.selectbox("Kernel", names, key="lab_kernel")
     if preset == CUSTOM:
@@ -170,9 +180,9 @@ def read_kernel() -> np.ndarray:
             key="lab_kernel_size",
             format_func=lambda k: f"{k}×{k}",
         )
-        start = lab.identity_kernel(size or 3)
+        start = maths.identity_kernel(size or 3)
     else:
-        start = np.array(lab.KERNELS[preset])
+        start = np.array(maths.KERNELS[preset])
     slug = hashlib.sha1(f"{preset}-{start.shape}".encode()).hexdigest()[:8]
     columns = {
         str(c): st.column_config.NumberColumn(str(c), format="%.4g", width=48, required=True)
@@ -190,7 +200,7 @@ def read_kernel() -> np.ndarray:
     return kernel
 
 
-def read_settings() -> dict[str, object]:
+def read_settings() -> ConvSettings:
     """Bias, stride, padding and boundary from the sidebar."""
     bias = st.number_input("Bias", -10.0, 10.0, 0.0, 0.1, format="%.4f", key="lab_bias")
     stride = st.slider("Stride", 1, 4, 1, key="lab_stride")
@@ -201,17 +211,17 @@ def read_settings() -> dict[str, object]:
         help="valid: none · same: the output keeps ⌈W / S⌉ pixels (TensorFlow / PyTorch: the "
         "odd pixel goes right / bottom) · full: F − 1 each side · number: that many each side",
     )
-    padding: lab.Padding = str(padding_mode)
+    padding: maths.Padding = str(padding_mode)
     if padding_mode == "number":
         padding = int(st.number_input("Padding (pixels each side)", 0, 10, 1, key="lab_pad_pixels"))
     boundary = st.selectbox(
         "Boundary fill",
-        lab.BOUNDARIES,
+        maths.BOUNDARIES,
         key="lab_boundary",
         help=BOUNDARY_HELP,
         disabled=padding in ("valid", 0),
     )
-    return {"bias": bias, "stride": stride, "padding": padding, "boundary": boundary}
+    return ConvSettings(float(bias), int(stride), padding, str(boundary))
 
 
 # --- the views -------------------------------------------------------------------------------
@@ -222,11 +232,8 @@ def map_height(values: np.ndarray) -> int:
     return 460 if max(values.shape[-2:]) > lf.ROBUST_FROM else 340
 
 
-def input_kind(image: np.ndarray) -> lf.Kind:
-    return "pixels" if image.min() >= 0 and image.max() <= 1 else "signed"
-
-
-def show_output_size(result: lab.Conv2dResult) -> None:
+def show_output_size(result: maths.Conv2dResult) -> None:
+    """The output's size, with the formula filled in for rows and columns."""
     rows, cols = result.formulas()
     h, w = result.output.shape
     st.markdown(f"**Output size** → **{h} × {w}**  \nrows: {rows}  \ncolumns: {cols}")
@@ -259,7 +266,7 @@ def index_slider(label: str, count: int, key: str) -> int:
     return int(st.slider(label, 0, count - 1, key=key))
 
 
-def step_through(result: lab.Conv2dResult, kind: lf.Kind, playing: bool) -> None:
+def step_through(result: maths.Conv2dResult, kind: lf.Kind, playing: bool) -> None:
     """Pick an output position: its patch on the input, the kernel, the products, the sum."""
     rows, cols = result.output.shape
     row, col = step_position(rows, cols, playing)
@@ -317,13 +324,13 @@ def step_through(result: lab.Conv2dResult, kind: lf.Kind, playing: bool) -> None
 
 
 def show_flip(
-    image: np.ndarray, kernel: np.ndarray, settings: dict[str, object], corr: np.ndarray
+    image: np.ndarray, kernel: np.ndarray, settings: ConvSettings, corr: np.ndarray
 ) -> None:
     """Cross-correlation (what CNNs compute) next to true convolution (flipped kernel)."""
-    conv = lab.convolve2d(image, kernel, **settings)  # type: ignore[arg-type]
+    conv = settings.convolve(image, kernel)
     difference = corr - conv.output
     worst = float(np.abs(difference).max())
-    if lab.is_flip_symmetric(kernel):
+    if maths.is_flip_symmetric(kernel):
         st.success("This kernel looks the same turned by 180°: both give the same map.")
     else:
         r, c = np.unravel_index(int(np.argmax(np.abs(difference))), difference.shape)
@@ -345,13 +352,14 @@ def show_flip(
     )
 
 
-def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: dict[str, object]) -> None:
+def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: ConvSettings) -> None:
+    """2-D convolution: the output size, the map, one output step by step, the flipped kernel."""
     st.caption(
         "The kernel slides over the (padded) input by the stride; at each stop the element-wise "
         "products are summed, plus the bias, into one output value."
     )
-    result = lab.correlate2d(image, kernel, **settings)  # type: ignore[arg-type]
-    kind = input_kind(image)
+    result = settings.correlate(image, kernel)
+    kind = lab_view.input_kind(image)
     show_output_size(result)
     with st.expander("Formula and numbers"):
         st.markdown(
@@ -361,9 +369,9 @@ def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: dict[str, 
         )
         st.markdown(
             f"Output values ({shape_text(result.output.shape)}), "
-            f"rounded to {lab.DECIMALS} decimals:"
+            f"rounded to {maths.DECIMALS} decimals:"
         )
-        st.dataframe(pd.DataFrame(np.round(result.output, lab.DECIMALS)), key="lab_output_table")
+        st.dataframe(pd.DataFrame(np.round(result.output, maths.DECIMALS)), key="lab_output_table")
     play_column, about = st.columns([1, 4])
     playing = play_column.toggle(
         "▶ Play", key="lab_play", help="Slide the kernel over the input, one output at a time."
@@ -380,7 +388,7 @@ def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: dict[str, 
         show_flip(image, kernel, settings, result.output)
 
 
-def pool_unit(pooled: lab.Pool2dResult, scale: ColourScale, kind: lf.Kind) -> None:
+def pool_unit(pooled: maths.Pool2dResult, scale: ColourScale, kind: lf.Kind) -> None:
     """One pooled value: its window on the activated map and, for max pooling, the winner."""
     rows, cols = pooled.output.shape
     left, right = st.columns(2)
@@ -408,30 +416,20 @@ def pool_unit(pooled: lab.Pool2dResult, scale: ColourScale, kind: lf.Kind) -> No
         lf.grid_figure(pooled.output, f"{pooled.mode} pooled", kind, scale=scale, boxes=[selected]),
         key="lab_pool_output",
     )
-    if window.winner is not None:
-        wy, wx = window.winner
-        st.markdown(
-            f"**pooled[{row}, {col}]** = max of the window = **{N(window.value)}**, "
-            f"won by input row {wy}, column {wx}"
-        )
-    else:
-        what = "mean" if pooled.mode == "average" else "sum"
-        st.markdown(
-            f"**pooled[{row}, {col}]** = {what} of the {window.values.size} values = "
-            f"**{N(window.value)}**"
-        )
+    st.markdown(lab_view.pooled_value_text(window, pooled.mode))
 
 
-def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: dict[str, object]) -> None:
+def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: ConvSettings) -> None:
+    """The convolution's map through an activation, then pooled, one window at a time."""
     st.caption(
         "The feature map of the sidebar's convolution, through an activation (element-wise), "
         "then pooled: each window of the map becomes one number."
     )
-    conv = lab.correlate2d(image, kernel, **settings).output  # type: ignore[arg-type]
+    conv = settings.correlate(image, kernel).output
     a, b, c, d, e = st.columns(5)
     activation = a.selectbox(
         "Activation",
-        lab.ACTIVATIONS,
+        maths.ACTIVATIONS,
         index=1,
         key="lab_activation",
         format_func=lambda n: {"none": "none", "relu": "ReLU", "leaky_relu": "leaky ReLU"}.get(
@@ -441,11 +439,11 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: dict[str, obje
     slope = 0.1
     if activation == "leaky_relu":
         slope = float(a.number_input("Negative slope", 0.0, 1.0, 0.1, 0.01, key="lab_leaky_slope"))
-    mode = b.selectbox("Pooling", lab.POOL_MODES, key="lab_pool_mode")
+    mode = b.selectbox("Pooling", maths.POOL_MODES, key="lab_pool_mode")
     size = c.slider("Window", 1, 4, 2, key="lab_pool_size")
     stride = d.slider("Pool stride", 1, 4, 2, key="lab_pool_stride")
-    activated = lab.activate(conv, str(activation), slope)
-    e.markdown(f"`{lab.activation_formula(str(activation), slope)}`")
+    activated = maths.activate(conv, str(activation), slope)
+    e.markdown(f"`{maths.activation_formula(str(activation), slope)}`")
     # Before and after on one scale, so what the activation changes is visible.
     both = np.concatenate([conv.ravel(), activated.ravel()])
     kind: lf.Kind = "signed" if both.min() < 0 else "nonnegative"
@@ -461,7 +459,7 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: dict[str, obje
         ),
         key="lab_act_after",
     )
-    negatives = lab.count_negative(conv)
+    negatives = maths.count_negative(conv)
     st.caption(
         f"Same colour scale on both ({shared.label}"
         + (", colours saturate beyond it" if max(conv.shape) > lf.ROBUST_FROM else "")
@@ -469,7 +467,7 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: dict[str, obje
         f"{negatives} of {conv.size} values were negative."
     )
     try:
-        pooled = lab.pool2d(activated, int(size), int(stride), str(mode))
+        pooled = maths.pool2d(activated, int(size), int(stride), str(mode))
     except ValueError as exc:
         st.warning(f"Cannot pool: {exc}")
         return
@@ -485,6 +483,7 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: dict[str, obje
 
 
 def view_pipeline() -> None:
+    """The classic pipeline on the photo: conv → ReLU → max-pool, each map with its shape."""
     name = "edge: outline (8-centre)"
     st.caption(
         "The classic pipeline on a 300×300 grayscale photo: convolve with the 8-centre edge "
@@ -495,12 +494,12 @@ def view_pipeline() -> None:
     st.markdown(f"**Shapes** {shapes}")
     with st.expander("Formula and numbers"):
         st.markdown(
-            f"conv: {lab.output_size_formula(300, 3, 1, 1)} (SAME: P = 1)  \n"
+            f"conv: {maths.output_size_formula(300, 3, 1, 1)} (SAME: P = 1)  \n"
             "ReLU: element-wise, shape unchanged  \n"
-            f"max-pool: {lab.output_size_formula(300, 2, 0, 2)}"
+            f"max-pool: {maths.output_size_formula(300, 2, 0, 2)}"
         )
-        st.dataframe(pd.DataFrame(lab.KERNELS[name]), key="lab_pipeline_kernel")
-        negatives = lab.count_negative(conv)
+        st.dataframe(pd.DataFrame(maths.KERNELS[name]), key="lab_pipeline_kernel")
+        negatives = maths.count_negative(conv)
         st.markdown(
             f"{negatives} of {conv.size} conv outputs are negative; ReLU sets them to 0. "
             f"Largest edge response {N(float(conv.max()))}."
@@ -527,25 +526,13 @@ def view_pipeline() -> None:
     )
 
 
-def value_table(
-    rows: dict[str, np.ndarray], positions: dict[str, np.ndarray] | None = None
-) -> pd.DataFrame:
-    """One row per series, rounded to the lab's decimals; blank where a series has no value.
-
-    With ``positions`` (one array per series) the columns are positions in the signal, so
-    outputs line up with the input values they are centred on; else output indices.
-    """
-    if positions is None:
-        positions = {name: np.arange(len(v)) for name, v in rows.items()}
-    columns = sorted({float(p) for name in rows for p in positions[name]})
-    table = pd.DataFrame("", index=list(rows), columns=[f"{c:g}" for c in columns])
-    for name, values in rows.items():
-        for p, v in zip(positions[name], values, strict=True):
-            table.loc[name, f"{float(p):g}"] = N(float(v))
-    return table
+def table_frame(table: ValueTable) -> pd.DataFrame:
+    """A :class:`ValueTable` as the data frame ``st.dataframe`` shows."""
+    return pd.DataFrame.from_dict(table.rows, orient="index", columns=table.columns)
 
 
 def view_1d() -> None:
+    """A 1-D signal through np.convolve's modes and scipy.ndimage's boundary modes."""
     st.caption(
         "A signal smoothed by a 1-D kernel: np.convolve's modes decide how much padding (and so "
         "how many outputs); scipy.ndimage's boundary modes decide what the padding holds."
@@ -554,72 +541,63 @@ def view_1d() -> None:
     signal_text = a.text_input("Signal", "0 0 0 0 0 1 1 1 1 1", key="lab_1d_signal")
     kernel_text = b.text_input("Kernel (fractions allowed)", "1/3, 1/3, 1/3", key="lab_1d_kernel")
     try:
-        signal, kernel = lab.parse_numbers(signal_text), lab.parse_numbers(kernel_text)
-        modes = {mode: lab.convolve1d(signal, kernel, mode) for mode in lab.NUMPY_CONVOLVE_MODES}
+        view = lab_view.one_d_view(signal_text, kernel_text)
     except ValueError as exc:
         st.error(f"Cannot convolve: {exc}")
         return
-    n = len(kernel)
-    centre = (n - 1) / 2
-    positions = {
-        "full": np.arange(len(modes["full"])) - centre,
-        "same": np.arange(len(modes["same"])) + (n - 1) // 2 - centre,
-        "valid": np.arange(len(modes["valid"])) + centre,
-    }
-    signal_xy = (np.arange(len(signal)), signal)
+    show_numpy_modes(view)
+    st.markdown("##### scipy.ndimage.convolve: what the padding holds")
+    if view.bounded is None or view.padded is None:
+        st.info("scipy's boundary modes centre the kernel: give it an odd number of values.")
+        return
+    show_boundary_modes(view)
+
+
+def show_numpy_modes(view: lab_view.OneDView) -> None:
+    """np.convolve's three modes: the outputs over the signal, their counts, their values."""
+    m, n = len(view.signal), len(view.kernel)
+    signal_xy = (np.arange(m), view.signal)
     st.plotly_chart(
         lf.signal_figure(
             signal_xy,
-            {f"np.convolve {m}": (positions[m], modes[m]) for m in lab.NUMPY_CONVOLVE_MODES},
-            f"<b>np.convolve</b> · signal {len(signal)} values (gray), kernel {n}",
+            {
+                f"np.convolve {mode}": (view.positions[mode], view.modes[mode])
+                for mode in view.modes
+            },
+            f"<b>np.convolve</b> · signal {m} values (gray), kernel {n}",
         ),
         key="lab_1d_numpy",
     )
     st.markdown(
-        f"full: {len(signal)} + {n} − 1 = **{len(modes['full'])}** outputs "
-        f"({n - 1} zeros each side) · same: **{len(modes['same'])}** · "
-        f"valid: {len(signal)} − {n} + 1 = **{len(modes['valid'])}**"
+        f"full: {m} + {n} − 1 = **{len(view.modes['full'])}** outputs "
+        f"({n - 1} zeros each side) · same: **{len(view.modes['same'])}** · "
+        f"valid: {m} − {n} + 1 = **{len(view.modes['valid'])}**"
     )
-    aligned = n % 2 == 1
-    st.dataframe(
-        value_table(
-            {"signal": signal, **modes},
-            {"signal": signal_xy[0], **positions} if aligned else None,
-        ),
-        key="lab_1d_numpy_table",
-    )
+    st.dataframe(table_frame(view.numpy_table()), key="lab_1d_numpy_table")
     st.caption(
         "Columns: the position in the signal each output is centred on."
-        if aligned
+        if view.aligned
         else "Columns: output index (an even kernel has no centre)."
     )
-    st.markdown("##### scipy.ndimage.convolve: what the padding holds")
-    if n % 2 == 0:
-        st.info("scipy's boundary modes centre the kernel: give it an odd number of values.")
-        return
-    bounded = {b: lab.convolve1d_boundary(signal, kernel, b) for b in lab.BOUNDARIES}
-    names = {b: f"{lab.SCIPY_MODES[b]}" for b in lab.BOUNDARIES}
+
+
+def show_boundary_modes(view: lab_view.OneDView) -> None:
+    """scipy.ndimage.convolve in every boundary mode, and what each pads the signal with."""
+    bounded = view.bounded or {}
+    positions = np.arange(len(view.signal))
     st.plotly_chart(
         lf.signal_figure(
-            signal_xy,
-            {f"mode='{names[b]}'": (signal_xy[0], v) for b, v in bounded.items()},
-            f"<b>scipy.ndimage.convolve</b> · {len(signal)} outputs in every mode",
+            (positions, view.signal),
+            {f"mode='{name}'": (positions, values) for name, values in bounded.items()},
+            f"<b>scipy.ndimage.convolve</b> · {len(view.signal)} outputs in every mode",
         ),
         key="lab_1d_scipy",
     )
-    st.dataframe(
-        value_table({"signal": signal} | {names[b]: v for b, v in bounded.items()}),
-        key="lab_1d_scipy_table",
-    )
-    half = n // 2
+    st.dataframe(table_frame(view.scipy_table()), key="lab_1d_scipy_table")
     with st.expander("What each mode pads with"):
-        padded = {
-            names[b]: lab.pad(signal[None], (0, 0), (half, half), b)[0] for b in lab.BOUNDARIES
-        }
-        where = np.arange(-half, len(signal) + half)
-        st.dataframe(value_table(padded, dict.fromkeys(padded, where)), key="lab_1d_padded_table")
+        st.dataframe(table_frame(view.padded_table()), key="lab_1d_padded_table")
         st.caption(
-            f"{half} value(s) added each side; the kernel then slides over the padded signal."
+            f"{view.half} value(s) added each side; the kernel then slides over the padded signal."
         )
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch.nn.functional as F
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Node
+from torch import nn
 
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
 from explorer.models.zoo import load_model
@@ -19,7 +22,7 @@ DIGITS = REPO / "assets" / "digits"
 CANVAS_KEY = "draw_canvas"
 
 
-def canvas_value(digit: str | None) -> dict:
+def canvas_value(digit: str | None) -> dict[str, Any]:
     """What the canvas component holds in session state after drawing ``digit``'s strokes."""
     strokes = [] if digit is None else DIGIT_STROKES[digit]
     return {"drawing": drawing_value(strokes)}
@@ -36,7 +39,7 @@ def app() -> AppTest:
     return at.run()
 
 
-def stage_charts(at: AppTest) -> list:
+def stage_charts(at: AppTest) -> list[Node]:
     return [c for c in at.get("plotly_chart") if str(c.proto.id).find("stage_") >= 0]
 
 
@@ -70,12 +73,16 @@ def test_gallery_and_harley(app: AppTest) -> None:
     for index in (0, 13, 29):
         app = picker.select_index(index).run()
         assert not app.exception
-        label = app.selectbox(key="draw_sample").value.split()[0]
+        chosen = app.selectbox(key="draw_sample").value
+        assert chosen is not None
+        label = chosen.split()[0]
         assert app.metric[0].value == label
         picker = app.selectbox(key="draw_sample")
     app.segmented_control(key="draw_model").set_value("harley").run()
     assert not app.exception
-    assert app.metric[0].value == app.selectbox(key="draw_sample").value.split()[0]
+    chosen = app.selectbox(key="draw_sample").value
+    assert chosen is not None
+    assert app.metric[0].value == chosen.split()[0]
     assert any("32×32" in (img.proto.imgs[0].caption or "") for img in app.get("image"))
 
 
@@ -88,7 +95,8 @@ def test_clicked_conv_unit_shows_its_arithmetic(app: AppTest) -> None:
     prepared = loaded.prepare(drawn("0"))
     result = loaded.capture(prepared)
     pool1 = result["pool1"].tensor.double()[None]
-    conv = loaded.model.conv2
+    conv = loaded.model.get_submodule("conv2")
+    assert isinstance(conv, nn.Conv2d) and conv.bias is not None
     expected = F.conv2d(pool1, conv.weight.double(), conv.bias.double())[0, 3, 4, 5].item()
     text = " ".join(m.value for m in app.markdown)
     assert f"= **{expected:.4f}**" in text

@@ -26,6 +26,7 @@ def test_home_predicts_the_gallery_digit(app: AppTest) -> None:
         app = picker.select_index(index).run()
         assert not app.exception
         chosen_label = app.selectbox(key="home_digit").value
+        assert chosen_label is not None
         digit = chosen_label.split()[0]
         sample = chosen_label.rstrip(")").split()[-1]
         chosen = REPO / "assets" / "digits" / f"{digit}_{int(sample) - 1}.png"

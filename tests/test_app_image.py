@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -34,7 +35,7 @@ def _choose_upload(at: AppTest) -> AppTest:
     return at.segmented_control(key="image_source").set_value("Upload").run()
 
 
-def _table(at: AppTest, key: str):  # type: ignore[no-untyped-def]
+def _table(at: AppTest, key: str) -> pd.DataFrame:
     """The page's table ``key`` (found by a column only it has: AppTest keeps no key)."""
     column = {"image_top5": "rank", "image_architecture": "mult_adds"}[key]
     return next(d.value for d in at.dataframe if column in d.value.columns)
@@ -202,7 +203,7 @@ def test_pickle_that_runs_code_is_refused_in_the_page(app: AppTest, tmp_path: Pa
     marker = tmp_path / "pwned"
 
     class Payload:
-        def __reduce__(self):  # type: ignore[no-untyped-def]
+        def __reduce__(self) -> tuple[object, ...]:
             import os
 
             return (os.system, (f"touch {marker}",))

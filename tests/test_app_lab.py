@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.ndimage as ndi
 import torch
@@ -51,7 +52,7 @@ def step_value(at: AppTest, row: int, col: int) -> tuple[float, float, float]:
 def torch_value(
     image: np.ndarray, kernel: np.ndarray, bias: float, stride: int, pad: int, row: int, col: int
 ) -> float:
-    """torch's conv2d of ``image`` (``(H, W)`` or ``(C, H, W)``) at one position."""
+    """Torch's conv2d of ``image`` (``(H, W)`` or ``(C, H, W)``) at one position."""
     x = torch.from_numpy(image if image.ndim == 3 else image[None])[None]
     w = torch.from_numpy(np.broadcast_to(kernel, (x.shape[1], *kernel.shape)).copy())[None]
     b = torch.tensor([bias], dtype=torch.float64)
@@ -59,7 +60,7 @@ def torch_value(
     return float(out[0, 0, row, col])
 
 
-def tables(at: AppTest) -> list:
+def tables(at: AppTest) -> list[pd.DataFrame]:
     """The read-only tables, in page order (AppTest keeps no key for them)."""
     return [d.value for d in at.dataframe if d.editing_mode == "read_only"]
 
@@ -106,9 +107,11 @@ def expected_photo_map(case: str, photo: np.ndarray, kernel: np.ndarray, bias: f
     if case == "stride 2, padding 1, zero":
         return F.conv2d(x, w, b, stride=2, padding=1)[0, 0].numpy()
     if case == "stride 1, same, reflect":
-        return ndi.correlate(photo, kernel, mode="reflect") + bias
+        reflected: np.ndarray = ndi.correlate(photo, kernel, mode="reflect") + bias
+        return reflected
     if case == "stride 2, same, zero":  # one pixel of padding, after: centres 1, 3, …, 299
-        return (ndi.correlate(photo, kernel, mode="constant") + bias)[1::2, 1::2]
+        zeroed: np.ndarray = ndi.correlate(photo, kernel, mode="constant") + bias
+        return zeroed[1::2, 1::2]
     if case == "stride 1, full, wrap":
         return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="circular"), w, b)[0, 0].numpy()
     raise AssertionError(case)

@@ -10,15 +10,17 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from explorer.analysis.architecture import (
+    ArchitectureRow,
     architecture_csv,
     architecture_table,
     architecture_totals,
     human_count,
 )
-from explorer.models.zoo import ZOO, load_model
+from explorer.analysis.capture import CaptureResult
+from explorer.models.zoo import ZOO, LoadedModel, load_model
 
 
-def _table(name: str):  # type: ignore[no-untyped-def]
+def _table(name: str) -> tuple[LoadedModel, torch.Tensor, CaptureResult, list[ArchitectureRow]]:
     loaded = load_model(name, "untrained", device="cpu")
     torch.manual_seed(0)
     x = torch.rand(1, *loaded.spec.input_size)
@@ -76,6 +78,7 @@ def test_depthwise_conv_is_labelled_and_costed_per_group() -> None:
     assert grouped, "MobileNet has depthwise convs"
     row = grouped[0]
     conv = loaded.model.get_submodule(next(r.name for r in rows if r is row))
+    assert isinstance(conv, torch.nn.Conv2d)
     kh, kw = conv.kernel_size
     channels, h, w = (int(s) for s in row.output_shape.split(" × "))
     assert row.mult_adds == channels * h * w * (conv.in_channels // conv.groups) * kh * kw

@@ -1,11 +1,15 @@
-"""Bad input end to end: every file of the corpus gets a clear message (or simply works),
-the page stays up, and the next good input works."""
+"""Bad input end to end: a clear message, the page stays up, the next good input works.
+
+Every file of the corpus gets a clear message (or simply works), the page stays up, and
+the next good input works.
+"""
 
 from __future__ import annotations
 
 import io
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -49,7 +53,7 @@ def test_image_page_corpus(image_page: AppTest, item: BadInput) -> None:
     assert not at.exception and not at.error and _top5_rows(at) == 5
 
 
-def _canvas(strokes: list[dict]) -> dict:
+def _canvas(strokes: list[dict[str, Any]]) -> dict[str, Any]:
     """The canvas component's session-state value for these raw strokes."""
     return {"drawing": {"size": [280, 280], "seq": 1, "final": True, "strokes": strokes}}
 
@@ -59,7 +63,7 @@ def _canvas(strokes: list[dict]) -> dict:
     [[], [{"width": 1, "points": [140, 140]}], [{"width": 8, "points": []}]],
     ids=["empty", "speck", "no-points"],
 )
-def test_draw_page_blank_canvases_are_nothing_drawn(strokes: list[dict]) -> None:
+def test_draw_page_blank_canvases_are_nothing_drawn(strokes: list[dict[str, Any]]) -> None:
     at = AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=90).run()
     at.session_state["draw_canvas"] = _canvas(strokes)
     at.run()
@@ -80,7 +84,7 @@ def test_draw_page_blank_canvases_are_nothing_drawn(strokes: list[dict]) -> None
     ],
     ids=["string", "odd-points", "bad-width", "too-many-strokes"],
 )
-def test_draw_page_corrupt_canvas_data_is_a_message(value: dict) -> None:
+def test_draw_page_corrupt_canvas_data_is_a_message(value: dict[str, Any]) -> None:
     at = AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=90).run()
     at.session_state["draw_canvas"] = value
     at.run()
@@ -102,7 +106,7 @@ def test_weights_for_the_wrong_architecture_and_code_pickles(tmp_path: Path) -> 
     marker = tmp_path / "ran"
 
     class Payload:
-        def __reduce__(self):  # type: ignore[no-untyped-def]
+        def __reduce__(self) -> tuple[object, ...]:
             import os
 
             return (os.system, (f"touch {marker}",))

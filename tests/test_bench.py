@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_interleaved_samples_alternate_order_and_drop_the_warmup() -> None:
     now = [0.0]
     cost = {"a": 1.0, "b": 10.0}
 
-    def task(name: str):  # type: ignore[no-untyped-def]
+    def task(name: str) -> Callable[[], None]:
         def run() -> None:
             calls.append(name)
             now[0] += cost[name]
@@ -135,7 +136,7 @@ def test_draw_page_work_builds_every_figure_of_the_page() -> None:
 
 
 def test_format_table_lists_every_key_and_whether_it_met_its_target() -> None:
-    results = {m.key: 1.0 for m in metrics_for("cpu")}
+    results: dict[str, float | None] = {m.key: 1.0 for m in metrics_for("cpu")}
     results["cold_start_s"] = None
     results["grid_speedup_64x112"] = 2.0
     report = {

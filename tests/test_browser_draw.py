@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -18,6 +19,9 @@ from tests.browser import (
     click_until,
     streamlit_server,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 pytestmark = pytest.mark.browser
 
@@ -52,12 +56,12 @@ def test_the_prediction_follows_the_pen_before_it_lifts() -> None:
         browser.close()
 
 
-def click_map(page, key: str, expect: str) -> None:  # type: ignore[no-untyped-def]
+def click_map(page: Page, key: str, expect: str) -> None:
     """Click a pixel a fifth of the way across and a third down a feature-map chart."""
     click_until(page, page.locator(f".st-key-{key} .nsewdrag").first, expect, 0.2, 0.3)
 
 
-def prediction(page) -> str:  # type: ignore[no-untyped-def]
+def prediction(page: Page) -> str:
     metric = page.get_by_test_id("stMetric").first
     metric.wait_for(timeout=60_000)
     return metric.get_by_test_id("stMetricValue").inner_text().strip()

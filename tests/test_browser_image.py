@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,13 +18,16 @@ from tests.browser import (
 )
 from tests.corpus import image_corpus
 
+if TYPE_CHECKING:
+    from playwright.sync_api import FilePayload, Page
+
 pytestmark = pytest.mark.browser
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
 
 
-def choose(page, key: str, option: str) -> None:  # type: ignore[no-untyped-def]
+def choose(page: Page, key: str, option: str) -> None:
     """Pick ``option`` in the selectbox with widget key ``key`` by typing it."""
     box = page.locator(f".st-key-{key} input").first
     box.click()
@@ -59,9 +63,8 @@ def test_upload_top5_layer_channel_and_unit() -> None:
         for bad in image_corpus():
             if bad.refusal is None or not bad.data:
                 continue  # valid files are covered in AppTest; the browser refuses empty files
-            uploader.set_input_files(
-                files=[{"name": bad.name, "mimeType": bad.mime, "buffer": bad.data}]
-            )
+            payload: FilePayload = {"name": bad.name, "mimeType": bad.mime, "buffer": bad.data}
+            uploader.set_input_files(files=[payload])
             page.get_by_text(bad.refusal).first.wait_for(timeout=60_000)
             assert page.get_by_test_id("stException").count() == 0
             assert page.get_by_text("top 5").count() == 0

@@ -26,8 +26,10 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -42,6 +44,9 @@ from tests.browser import (
     SCREENSHOTS,
     streamlit_server,
 )
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +79,7 @@ NO_METRIC = "() => document.querySelectorAll('[data-testid=stMetric]').length ==
 @dataclass
 class Session:
     index: int
-    page: object
+    page: Page
     console_errors: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
@@ -103,7 +108,7 @@ def sample_probabilities() -> dict[str, str]:
     return shown
 
 
-async def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ignore[no-untyped-def]
+async def draw(page: Page, strokes: Sequence[Sequence[tuple[float, float]]]) -> None:
     """Mouse strokes in canvas pixels (the async twin of tests/test_browser_draw.draw)."""
     box = await page.locator(DRAW_CANVAS).first.bounding_box()
     assert box is not None
@@ -119,12 +124,12 @@ async def draw(page, strokes: list[list[tuple[int, int]]]) -> None:  # type: ign
         await page.mouse.up()
 
 
-async def healthy(page) -> None:  # type: ignore[no-untyped-def]
+async def healthy(page: Page) -> None:
     assert await page.get_by_test_id("stException").count() == 0
     assert "Traceback" not in await page.content()
 
 
-async def open_session(browser, url: str, index: int, first: tuple[str, str]) -> Session:  # type: ignore[no-untyped-def]
+async def open_session(browser: Browser, url: str, index: int, first: tuple[str, str]) -> Session:
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     session = Session(index, page)
@@ -234,5 +239,6 @@ def test_eight_sessions_each_see_their_own_prediction_twice() -> None:
     (REPO / "artifacts" / "sessions.json").write_text(json.dumps(report, indent=2) + "\n")
     for name in ("round1", "round2"):
         numbers = report[name]
-        print(f"{name}: p50 {numbers['p50']:.2f} s, p95 {numbers['p95']:.2f} s")  # type: ignore[index]
+        assert isinstance(numbers, dict)
+        print(f"{name}: p50 {numbers['p50']:.2f} s, p95 {numbers['p95']:.2f} s")
     print(f"load average {report['loadavg_before']} → {report['loadavg_after']}")

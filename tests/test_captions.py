@@ -52,7 +52,7 @@ def test_norm_add_and_concat_stage_texts() -> None:
     resnet = load_model("resnet18", "untrained")
     result = resnet.capture(torch.zeros(1, 3, 64, 64))
     bn = result["bn1"]
-    text = describe_stage(bn, tuple(result["conv1"].shape), resnet.model.bn1)
+    text = describe_stage(bn, tuple(result["conv1"].shape), resnet.model.get_submodule("bn1"))
     assert (
         text.caption == f"Normalisation ({bn.op}): learned scale and shift per channel → 64×32×32"
     )

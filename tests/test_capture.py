@@ -26,12 +26,12 @@ def _hook_count(model: nn.Module) -> int:
 
 
 @pytest.fixture(scope="module")
-def lenet() -> nn.Module:
+def lenet() -> LeNet5:
     torch.manual_seed(1)
     return LeNet5().eval()
 
 
-def test_lenet_every_layer_matches_a_hand_written_forward(lenet: nn.Module) -> None:
+def test_lenet_every_layer_matches_a_hand_written_forward(lenet: LeNet5) -> None:
     x = torch.randn(1, 1, 28, 28)
     result = capture(lenet, x)
     assert result.names == [
@@ -85,12 +85,14 @@ class _InPlaceNet(nn.Module):
         out += identity
         out = F.relu(out, inplace=True)
         out = self.relu(out)
-        return self.head(torch.flatten(out, 1))
+        logits: torch.Tensor = self.head(torch.flatten(out, 1))
+        return logits
 
 
 def test_in_place_ops_do_not_rewrite_captured_values() -> None:
     torch.manual_seed(0)
     model = _InPlaceNet().eval()
+    assert model.bn.running_mean is not None and model.bn.running_var is not None
     with torch.no_grad():
         model.bn.running_mean.fill_(0.3)
         model.bn.running_var.fill_(2.0)

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from explorer.cli import main
+from explorer.models.nets import LeNet5
 from explorer.models.zoo import load_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,6 +84,7 @@ def test_inspect_writes_summary_npz_and_pngs(
         assert layer["mean"] == pytest.approx(float(values.mean()), abs=1e-5)
     # the saved conv1 equals conv1 recomputed from the saved input and the model's weights
     model = load_model("lenet5").model
+    assert isinstance(model, LeNet5)
     recomputed = torch.nn.functional.conv2d(
         torch.from_numpy(arrays["input"])[None], model.conv1.weight, model.conv1.bias, padding=2
     )[0]

@@ -366,6 +366,7 @@ def test_a_killed_replicas_sessions_reconnect_elsewhere_the_others_stay(
             on_victim = [s for s in sessions if s.stats.replica == victim]
             others = [s for s in sessions if s.stats.replica != victim]
             assert len(on_victim) >= 2 and others
+            assert victim is not None
             _kill(replicas[victim])
             for session in others:  # untouched: the same websocket on the same replica
                 run = await session.step()

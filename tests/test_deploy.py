@@ -138,8 +138,8 @@ def test_dockerfile_runs_the_app_as_the_issue_asks() -> None:
     fetch = next(a for a in by_keyword["RUN"] if "fetch-weights" in a)
     assert "python -m explorer fetch-weights --no-progress $models" in fetch
     assert "|| echo" in fetch
-    args = build_parser().parse_args(["fetch-weights", "--no-progress", "--models", "resnet18"])
-    assert args.models == ["resnet18"] and args.no_progress
+    parsed = build_parser().parse_args(["fetch-weights", "--no-progress", "--models", "resnet18"])
+    assert parsed.models == ["resnet18"] and parsed.no_progress
 
 
 # --- compose --------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
-"""Explaining one unit: conv sums and pool windows against numpy, receptive fields against
-hand-derived boxes and against the input pixels autograd says a unit depends on."""
+"""Explaining one unit: conv sums, pool windows and receptive fields.
+
+Conv sums and pool windows are checked against numpy, receptive fields against
+hand-derived boxes and against the input pixels autograd says a unit depends on.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +19,13 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 from explorer.analysis.capture import CaptureResult, capture, list_layers
 from explorer.analysis.explain import (
-    Box,
     ConvUnit,
     PoolUnit,
     explain_unit,
     receptive_field,
     receptive_field_size,
 )
+from explorer.analysis.geometry import Box
 from explorer.models.nets import LeNet5
 from explorer.models.zoo import load_model
 
@@ -53,13 +56,15 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 @pytest.fixture(scope="module", params=["trained", "random"])
-def lenet_run(request: pytest.FixtureRequest) -> tuple[nn.Module, CaptureResult]:
+def lenet_run(request: pytest.FixtureRequest) -> tuple[LeNet5, CaptureResult]:
     """LeNet-5 on a real digit: the shipped weights, and random ones."""
     loaded = load_model("lenet5")
     assert loaded.weights == "pretrained"
     x = loaded.prepare(DIGIT).tensor
     if request.param == "trained":
-        return loaded.model, capture(loaded.model, x)
+        trained = loaded.model
+        assert isinstance(trained, LeNet5)
+        return trained, capture(trained, x)
     torch.manual_seed(7)
     model = LeNet5().eval()
     return model, capture(model, x)
@@ -74,12 +79,13 @@ def test_box_size_and_clipping() -> None:
 
 
 def test_lenet_conv1_every_unit_against_numpy_padding(
-    lenet_run: tuple[nn.Module, CaptureResult],
+    lenet_run: tuple[LeNet5, CaptureResult],
 ) -> None:
     model, result = lenet_run
     source = _numpy(result.input)  # (1, 28, 28)
     padded = np.pad(source, ((0, 0), (2, 2), (2, 2)))  # conv1: 5×5, pad 2, stride 1
     weights = _numpy(model.conv1.weight)
+    assert model.conv1.bias is not None
     biases = _numpy(model.conv1.bias)
     for c in (0, 3, 5):
         for y in range(28):  # every row and column: the borders hang over the padding
@@ -97,7 +103,7 @@ def test_lenet_conv1_every_unit_against_numpy_padding(
     assert corner.box.clipped(28, 28) == Box(0, 0, 3, 3)
 
 
-def test_lenet_conv2_units_against_numpy(lenet_run: tuple[nn.Module, CaptureResult]) -> None:
+def test_lenet_conv2_units_against_numpy(lenet_run: tuple[LeNet5, CaptureResult]) -> None:
     model, result = lenet_run
     source = _numpy(result["pool1"].tensor)  # (6, 14, 14); conv2: 5×5, no padding
     weights = _numpy(model.conv2.weight)
@@ -116,7 +122,7 @@ def test_lenet_conv2_units_against_numpy(lenet_run: tuple[nn.Module, CaptureResu
 
 @pytest.mark.parametrize(("pool", "source_name"), [("pool1", "relu1"), ("pool2", "relu2")])
 def test_lenet_max_pool_units_match_torch_indices(
-    lenet_run: tuple[nn.Module, CaptureResult], pool: str, source_name: str
+    lenet_run: tuple[LeNet5, CaptureResult], pool: str, source_name: str
 ) -> None:
     model, result = lenet_run
     source = result[source_name].tensor
@@ -170,7 +176,7 @@ def test_grouped_dilated_and_same_padded_convs(conv: nn.Conv2d) -> None:
     per_group = conv.in_channels // conv.groups
     out_per_group = conv.out_channels // conv.groups
     (kh, kw), (s, _), (d, _) = conv.kernel_size, conv.stride, conv.dilation
-    before = d * (kh - 1) // 2 if conv.padding == "same" else conv.padding[0]
+    before = d * (kh - 1) // 2 if isinstance(conv.padding, str) else conv.padding[0]  # "same"
     padded = np.pad(_numpy(x), ((0, 0), (before, 2 * d * kh), (before, 2 * d * kw)))
     channels, height, width = result["0"].shape
     for c in range(channels):
@@ -216,6 +222,7 @@ def test_avg_pool_units(pool: nn.AvgPool2d, corner_divisor: int) -> None:
     result = capture(model, x)
     padded = np.pad(_numpy(x), ((0, 0), (3, 3), (3, 3)))
     k, s, p = pool.kernel_size, pool.stride, pool.padding
+    assert isinstance(k, int) and isinstance(s, int) and isinstance(p, int)
     channels, height, width = result["0"].shape
     for c in range(channels):
         for y in range(height):
@@ -307,8 +314,11 @@ def test_resnet_receptive_field_sizes_closed_form() -> None:
 
 
 def test_resnet50_receptive_fields_step_by_the_layer_jump() -> None:
-    """Neighbouring units' fields are one jump apart (layer3: 16 px, layer4: 32 px) and
-    have the layer's size. (How fast this is belongs in ``python -m explorer bench``.)"""
+    """Neighbouring units' fields are one jump apart and have the layer's size.
+
+    The jump is 16 px in layer3 and 32 px in layer4. (How fast this is belongs in
+    ``python -m explorer bench``.)
+    """
     model = get_model("resnet50", weights=None).eval()
     list_layers(model)  # the trace the capture would already have made
     for name, jump in (("layer4.2.conv3", 32), ("layer3.5.relu#3", 16)):
@@ -336,6 +346,7 @@ def _positive_linear_copy(model: nn.Module) -> nn.Module:
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+            assert module.running_mean is not None and module.running_var is not None
             module.running_mean.zero_()
             module.running_var.fill_(1.0)
         elif isinstance(module, nn.ReLU):
@@ -359,8 +370,11 @@ def _gradient_box(model: nn.Module, node: str, y: int, x: int, size: int, channe
 
 
 class _Cross(nn.Module):
-    """Two branches that each see a line (1×5 and 5×1) merged by an add, then a dilated,
-    strided conv: only the union of the branches gives the right box."""
+    """Two line-shaped branches merged by an add, then a dilated, strided conv.
+
+    The branches each see a line (1×5 and 5×1); only the union of the branches gives the
+    right box.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -369,7 +383,8 @@ class _Cross(nn.Module):
         self.c = nn.Conv2d(2, 2, 3, stride=2, padding=1, dilation=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c(self.a(x) + self.b(x)).flatten(1)
+        out: torch.Tensor = self.c(self.a(x) + self.b(x))
+        return out.flatten(1)
 
 
 def test_branch_union_and_dilation_match_autograd() -> None:

@@ -109,7 +109,7 @@ def test_download_goes_to_the_hub_cache_with_the_hash_check(
 
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
     monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: True)
-    monkeypatch.setattr(zoo.torch.hub, "download_url_to_file", fake_download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     assert main(["fetch-weights", "--models", "squeezenet1_1"]) == 0
     url = get_model_weights("squeezenet1_1").DEFAULT.url
     cached = _cached_file(torch_home, "squeezenet1_1")
@@ -129,7 +129,7 @@ def test_failed_download_is_one_error_line(
 
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
     monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: True)
-    monkeypatch.setattr(zoo.torch.hub, "download_url_to_file", reset)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", reset)
     assert main(["fetch-weights", "--models", "squeezenet1_1", "resnet18", "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: 2 of 2 downloads failed")

@@ -42,7 +42,8 @@ def make_layer(shape: tuple[int, ...], kind: str = "conv", seed: int = 0) -> Lay
 
 
 def trace_dict(fig: go.Figure, index: int) -> dict[str, Any]:
-    return fig.data[index].to_plotly_json()
+    trace: dict[str, Any] = fig.data[index].to_plotly_json()
+    return trace
 
 
 def first_rgb(colourscale: Any) -> str:

@@ -1,5 +1,7 @@
-"""The load generator: its wire format against Streamlit's own protobufs, its pure parts exactly,
-its sessions against a scripted stand-in server, and real runs on the app (slow).
+"""The load generator: wire format, pure parts, sessions on a stand-in, real runs on the app.
+
+Its wire format against Streamlit's own protobufs, its pure parts exactly, its sessions
+against a scripted stand-in server, and real runs on the app (slow).
 
 No test asserts a timing: latencies and CPU depend on the machine and its load.
 """
@@ -24,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from streamlit.proto.Alert_pb2 import Alert
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.server import ServerConnection, serve
@@ -177,12 +180,18 @@ def _forward(fill: Callable[[ForwardMsg], None], fragment_id: str = "") -> bytes
     fill(msg)
     if fragment_id:
         msg.delta.fragment_id = fragment_id
-    return msg.SerializeToString()
+    data: bytes = msg.SerializeToString()
+    return data
+
+
+def _finished(status: int) -> Callable[[ForwardMsg], None]:
+    """A filler that marks the script run finished with ``status``."""
+    return lambda m: setattr(m, "script_finished", status)
 
 
 def test_script_finished_reads_every_status_including_zero() -> None:
     for status in (0, 1, 2, 3):
-        data = _forward(lambda m, s=status: setattr(m, "script_finished", s))
+        data = _forward(_finished(status))
         assert decode_forward_msg(data) == ServerMessage("script_finished", status=status)
 
 
@@ -213,7 +222,7 @@ def test_elements_read_from_deltas() -> None:
         exception(m)
         m.delta.new_element.exception.is_warning = True
 
-    def alert(fmt: int) -> Callable[[ForwardMsg], None]:
+    def alert(fmt: Alert.Format.ValueType) -> Callable[[ForwardMsg], None]:
         def fill(m: ForwardMsg) -> None:
             m.delta.new_element.alert.body = "That image cannot be read"
             m.delta.new_element.alert.format = fmt
@@ -243,10 +252,10 @@ def test_elements_read_from_deltas() -> None:
         "exception", "", body="ValueError: bad", is_error=True
     )
     assert read(_forward(warning)).element == Element("exception", "", body="ValueError: bad")
-    assert read(_forward(alert(1))).element == Element(
+    assert read(_forward(alert(Alert.ERROR))).element == Element(
         "alert", "", body="That image cannot be read", is_error=True
     )
-    assert read(_forward(alert(3))).element == Element(
+    assert read(_forward(alert(Alert.INFO))).element == Element(
         "alert", "", body="That image cannot be read"
     )
     assert read(_forward(chart)) == ServerMessage("delta")  # delta, nothing read from it
@@ -531,8 +540,11 @@ def _digit_of(drawing: dict[str, Any]) -> str:
 
 
 def _as_the_balancer() -> dict[str, Any]:
-    """``serve`` hooks that answer as the app behind nginx: the page over plain HTTP, with an
-    affinity cookie for a browser that has none, and the replica named in every handshake."""
+    """``serve`` hooks that answer as the app behind nginx.
+
+    The page over plain HTTP, with an affinity cookie for a browser that has none, and the
+    replica named in every handshake.
+    """
     cookies = iter(range(1, 1000))
 
     def page(connection: ServerConnection, request: Request) -> Response | None:
@@ -552,6 +564,49 @@ def _as_the_balancer() -> dict[str, Any]:
 STAND_IN_REPLICA = "127.0.0.1:2"  # nginx lists every replica it tried: the last one answered
 
 
+def _nav(m: ForwardMsg) -> None:
+    page = m.navigation.app_pages.add()
+    page.page_script_hash, page.url_pathname = PAGE_HASH, ""
+    m.navigation.page_script_hash = PAGE_HASH
+
+
+def _canvas(m: ForwardMsg) -> None:
+    m.delta.new_element.bidi_component.id = "$$ID-c-draw_canvas"
+    m.delta.new_element.bidi_component.component_name = CANVAS_COMPONENT
+    m.delta.fragment_id = FRAGMENT
+
+
+async def _send(ws: ServerConnection, fill: Callable[[ForwardMsg], None]) -> None:
+    await ws.send(_forward(fill))
+
+
+async def _answer_stroke(ws: ServerConnection, shown: str | None, delay: float) -> bool:
+    """Answer a stroke as the stand-in app does: a rerun, ``delay`` seconds, then ``shown``.
+
+    Returns False when it hung up instead (``shown`` is "disconnect").
+    """
+    await _send(ws, lambda m: setattr(m, "script_finished", 2))  # st.rerun(scope="app")
+    await asyncio.sleep(delay)
+    if shown == "disconnect":
+        await ws.close()
+        return False
+    await _send(ws, _nav)
+    await _send(ws, _canvas)
+    if shown == "exception":
+        await _send(ws, lambda m: setattr(m.delta.new_element.exception, "type", "KeyError"))
+    elif shown is not None:
+
+        def metric(m: ForwardMsg, shown: str = shown) -> None:
+            m.delta.new_element.metric.label, m.delta.new_element.metric.body = (
+                "Prediction",
+                shown,
+            )
+
+        await _send(ws, metric)
+    await _send(ws, lambda m: setattr(m, "script_finished", 0))
+    return True
+
+
 @asynccontextmanager
 async def stand_in(
     answer: Callable[[str, int], tuple[str | None, float]],
@@ -566,9 +621,6 @@ async def stand_in(
     handshakes: list[Headers] = []
     strokes = 0
 
-    async def send(ws: ServerConnection, fill: Callable[[ForwardMsg], None]) -> None:
-        await ws.send(_forward(fill))
-
     async def handler(ws: ServerConnection) -> None:
         nonlocal strokes
         assert ws.subprotocol == "streamlit" and ws.request is not None
@@ -579,45 +631,17 @@ async def stand_in(
             msg.ParseFromString(data)
             received.append(msg)
             state = msg.rerun_script
-
-            def nav(m: ForwardMsg) -> None:
-                page = m.navigation.app_pages.add()
-                page.page_script_hash, page.url_pathname = PAGE_HASH, ""
-                m.navigation.page_script_hash = PAGE_HASH
-
-            def canvas(m: ForwardMsg) -> None:
-                m.delta.new_element.bidi_component.id = "$$ID-c-draw_canvas"
-                m.delta.new_element.bidi_component.component_name = CANVAS_COMPONENT
-                m.delta.fragment_id = FRAGMENT
-
             if state.page_script_hash == "":  # a first load
-                await send(ws, nav)
-                await send(ws, canvas)
-                await send(ws, lambda m: setattr(m, "script_finished", 0))
+                await _send(ws, _nav)
+                await _send(ws, _canvas)
+                await _send(ws, lambda m: setattr(m, "script_finished", 0))
                 continue
             strokes += 1
             widget = state.widget_states.widgets[0]
             digit = _digit_of(json.loads(widget.json_value)["drawing"])
             shown, delay = answer(digit, strokes)
-            await send(ws, lambda m: setattr(m, "script_finished", 2))  # st.rerun(scope="app")
-            await asyncio.sleep(delay)
-            if shown == "disconnect":
-                await ws.close()
+            if not await _answer_stroke(ws, shown, delay):
                 return
-            await send(ws, nav)
-            await send(ws, canvas)
-            if shown == "exception":
-                await send(ws, lambda m: setattr(m.delta.new_element.exception, "type", "KeyError"))
-            elif shown is not None:
-
-                def metric(m: ForwardMsg, shown: str = shown) -> None:
-                    m.delta.new_element.metric.label, m.delta.new_element.metric.body = (
-                        "Prediction",
-                        shown,
-                    )
-
-                await send(ws, metric)
-            await send(ws, lambda m: setattr(m, "script_finished", 0))
 
     async with serve(
         handler, "127.0.0.1", 0, subprotocols=[Subprotocol("streamlit")], **_as_the_balancer()
@@ -721,7 +745,7 @@ def _loadtest(page: str, sessions: int) -> dict[str, Any]:
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    report = json.loads(done.stdout)
+    report: dict[str, Any] = json.loads(done.stdout)
     assert set(report) == REPORT_KEYS
     assert report["page"] == page and report["sessions"] == sessions and report["spawned"]
     assert report["errors"] == 0 and report["error_messages"] == []

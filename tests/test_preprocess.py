@@ -11,6 +11,7 @@ import resource
 import struct
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,8 @@ def mnist() -> np.ndarray:
     if not MNIST_PATH.exists():
         pytest.skip(f"real MNIST digits not found at {MNIST_PATH}")
     with np.load(MNIST_PATH) as data:
-        return data["images"][:300].copy()
+        images: np.ndarray = data["images"][:300].copy()
+        return images
 
 
 # ---------------------------------------------------------------- load_image: sources, modes
@@ -501,11 +503,12 @@ def test_mnist_layout_puts_real_digits_mass_on_the_centre(mnist: np.ndarray) -> 
 def test_preprocess_digit_returns_real_mnist_digits_nearly_unchanged(
     mnist: np.ndarray, variant: str
 ) -> None:
-    make = {
+    makers: dict[str, Callable[[np.ndarray], Image.Image]] = {
         "as_is": lambda d: Image.fromarray(d),
         "paper": lambda d: Image.fromarray(255 - d),
         "transparent": lambda d: transparent_canvas(d, (255, 255, 255)),
-    }[variant]
+    }
+    make = makers[variant]
     correlations = np.array([corr(preprocess_digit(make(d)).display, d) for d in mnist[:200]])
     # MNIST puts the centre of mass within half a pixel of the centre; we put it on the
     # centre exactly, so a digit may move by up to half a pixel. Nothing else changes.

@@ -173,7 +173,8 @@ def test_export_gallery_is_deterministic(mnist_npz: Path, tmp_path: Path) -> Non
 
 
 def _npz(path: Path, **arrays: np.ndarray) -> Path:
-    np.savez(path, **arrays)
+    # allow_pickle=True is the default: named, so mypy does not look for that bool in **arrays
+    np.savez(path, allow_pickle=True, **arrays)
     return path
 
 

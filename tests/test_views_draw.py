@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from explorer.analysis.capture import CaptureResult
 from explorer.figures.colour import palette
 from explorer.figures.maps import feature_maps_figure
+from explorer.inputs.preprocess import PreparedInput
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
 from explorer.models.zoo import LoadedModel, load_model
 from explorer.views.captions import describe_stage
@@ -28,7 +30,7 @@ def loaded(request: pytest.FixtureRequest) -> LoadedModel:
     return load_model(request.param)
 
 
-def _capture(loaded: LoadedModel, digit: str = "7"):  # type: ignore[no-untyped-def]
+def _capture(loaded: LoadedModel, digit: str = "7") -> tuple[PreparedInput, CaptureResult]:
     prepared = loaded.prepare(render_drawing(parse_drawing(drawing_value(DIGIT_STROKES[digit]))))
     return prepared, loaded.capture(prepared)
 

@@ -48,7 +48,8 @@ class Tiny(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.relu(self.conv1(x)))
-        return self.fc(torch.flatten(self.conv2(x), 1))
+        logits: torch.Tensor = self.fc(torch.flatten(self.conv2(x), 1))
+        return logits
 
 
 CLASSES = ("cat", "dog", "fish")
@@ -230,7 +231,7 @@ def test_channel_view_without_a_click(tiny: tuple[Tiny, CaptureResult]) -> None:
         f"channel **5**: min {t.min().item():.4g} · max {t.max().item():.4g} · "
         f"mean {t.mean().item():.4g}"
     )
-    assert view.unit is view.receptive_field is view.unit_text is None
+    assert view.unit is None and view.receptive_field is None and view.unit_text is None
     assert not view.figure.layout.shapes
     assert view.figure.data[1].opacity == DEFAULT_OPACITY
     assert "channel 5" in view.figure.layout.title.text

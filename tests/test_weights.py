@@ -26,7 +26,7 @@ class _Exploit:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[object, ...]:
         return (pathlib.Path.touch, (self.marker,))
 
 
@@ -62,6 +62,7 @@ def test_checkpoint_wrappers_and_dataparallel_prefix_accepted() -> None:
     buffer = io.BytesIO()
     torch.save(wrapped, buffer)
     model = load_weights_into(LeNet5(), buffer.getvalue())
+    assert isinstance(model, LeNet5)
     assert torch.equal(model.fc3.bias, source.fc3.bias)
 
 
@@ -121,7 +122,7 @@ class _ShellExploit:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[object, ...]:
         import os
 
         return (os.system, (f"touch {self.marker}",))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from explorer.analysis.capture import capture
+from explorer.analysis.capture import CaptureResult, capture
 from explorer.models import zoo
 from explorer.models.device import DeviceError, available_devices, is_out_of_memory, pick_device
 from explorer.models.zoo import ZOO, ModelError, load_model
@@ -69,7 +72,7 @@ def test_pretrained_path_uses_torchvision_weights_api(monkeypatch: pytest.Monkey
 def test_unreachable_host_gives_untrained_with_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
     monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: False)
-    monkeypatch.setattr(zoo.torch.hub, "get_dir", lambda: "/nonexistent-hub-dir")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: "/nonexistent-hub-dir")
     loaded = load_model("squeezenet1_1")
     assert loaded.weights == "untrained"
     assert "download.pytorch.org cannot be reached" in (loaded.notice or "")
@@ -112,6 +115,7 @@ def test_zfnet_follows_the_paper() -> None:
     ]  # fmt: skip
     pools = result.of_kind("pool")
     assert [p.shape for p in pools] == [(96, 55, 55), (256, 13, 13), (256, 6, 6)]
+    assert convs[0].module is not None
     conv1 = loaded.model.get_submodule(convs[0].module)
     assert conv1.kernel_size == (7, 7) and conv1.stride == (2, 2)
     assert [layer.shape for layer in result.of_kind("linear")] == [(4096,), (4096,), (1000,)]
@@ -126,13 +130,13 @@ def test_out_of_memory_falls_back_to_cpu(monkeypatch: pytest.MonkeyPatch) -> Non
     loaded = load_model("lenet5")
     loaded.device = torch.device("cuda")  # pretend it ran on a GPU
     calls = {"n": 0}
-    real_capture = zoo.capture
+    real_capture = capture  # the function zoo calls, before it is patched
 
-    def flaky(*args: object, **kwargs: object) -> object:
+    def flaky(*args: Any, **kwargs: Any) -> CaptureResult:
         calls["n"] += 1
         if calls["n"] == 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_capture(*args, **kwargs)  # type: ignore[arg-type]
+        return real_capture(*args, **kwargs)
 
     monkeypatch.setattr(zoo, "capture", flaky)
     result = loaded.capture(torch.zeros(1, 1, 28, 28))
@@ -147,10 +151,10 @@ def test_out_of_memory_while_moving_the_model_falls_back_to_cpu(
 ) -> None:
     real_to = torch.nn.Module.to
 
-    def to(self: torch.nn.Module, *args: object, **kwargs: object) -> torch.nn.Module:
-        if args and torch.device(args[0]).type == "cuda":  # type: ignore[arg-type]
+    def to(self: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.nn.Module:
+        if args and torch.device(args[0]).type == "cuda":
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 500.00 MiB")
-        return real_to(self, *args, **kwargs)  # type: ignore[arg-type]
+        return real_to(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.Module, "to", to)
     loaded = load_model("lenet5", device=torch.device("cuda"))
@@ -172,7 +176,7 @@ def test_host_reachable_is_bounded_even_when_the_lookup_hangs(
         release.wait(30)  # a resolver that never answers (released at the end of the test)
         raise OSError("timed out")
 
-    monkeypatch.setattr(zoo.socket, "create_connection", hanging_lookup)
+    monkeypatch.setattr(socket, "create_connection", hanging_lookup)
     zoo._host_reachable.cache_clear()
     start = time.monotonic()
     try:

@@ -247,12 +247,8 @@ _FUNCTION_KINDS: dict[Any, tuple[str, str]] = {
     torch.concat: ("concat", "cat"),
 }
 _BINARY_KINDS: dict[Any, tuple[str, str]] = {
-    operator.add: ("add", "add"),
-    operator.iadd: ("add", "add"),
-    torch.add: ("add", "add"),
-    operator.mul: ("mul", "mul"),
-    operator.imul: ("mul", "mul"),
-    torch.mul: ("mul", "mul"),
+    **dict.fromkeys((operator.add, operator.iadd, torch.add), ("add", "add")),
+    **dict.fromkeys((operator.mul, operator.imul, torch.mul), ("mul", "mul")),
 }
 _METHOD_KINDS: dict[str, tuple[str, str]] = {
     "relu": ("relu", "relu"),
@@ -296,17 +292,23 @@ def _classify(node: fx.Node, root: nn.Module) -> tuple[str, str] | None:
         module = root.get_submodule(str(node.target))
         return _module_kind(module), type(module).__name__
     if node.op == "call_function":
-        if node.target in _FUNCTION_KINDS:
-            return _FUNCTION_KINDS[node.target]
-        if node.target in _BINARY_KINDS and sum(map(_is_tensor_node, node.args)) >= 2:
-            return _BINARY_KINDS[node.target]
-        return None
+        return _kind_of(node.target, node.args, _FUNCTION_KINDS, _BINARY_KINDS)
     if node.op == "call_method":
-        method = str(node.target).rstrip("_")
-        if method in _METHOD_KINDS:
-            return _METHOD_KINDS[method]
-        if method in _BINARY_METHODS and sum(map(_is_tensor_node, node.args)) >= 2:
-            return _BINARY_METHODS[method]
+        return _kind_of(str(node.target).rstrip("_"), node.args, _METHOD_KINDS, _BINARY_METHODS)
+    return None
+
+
+def _kind_of(
+    target: Any,
+    args: tuple[Any, ...],
+    kinds: dict[Any, tuple[str, str]],
+    binary_kinds: dict[Any, tuple[str, str]],
+) -> tuple[str, str] | None:
+    """``(kind, op)`` of a function or method; a binary one counts only between two tensors."""
+    if target in kinds:
+        return kinds[target]
+    if target in binary_kinds and sum(map(_is_tensor_node, args)) >= 2:
+        return binary_kinds[target]
     return None
 
 
@@ -361,6 +363,43 @@ def _make_out_of_place(gm: fx.GraphModule) -> None:
                 node.target = name[:-1]
 
 
+def _layer_name(node: fx.Node, op: str) -> tuple[str, str | None]:
+    """A layer's name before ``#2``, ``#3``… numbering, and its module's path (for a module)."""
+    if node.op == "call_module":
+        return str(node.target), str(node.target)
+    where = _enclosing_module(node)
+    return (f"{where}.{op}" if where else op), None
+
+
+class _Sources:
+    """Which captured layers (or the input) the value of each node of a graph comes from.
+
+    Fill :attr:`captured` in execution order: a node's sources are looked up through the
+    uncaptured nodes before it, down to captured ones or the input.
+    """
+
+    def __init__(self) -> None:
+        self.captured: dict[fx.Node, str] = {}
+        self._found: dict[fx.Node, tuple[str, ...]] = {}
+
+    def of(self, node: fx.Node) -> tuple[str, ...]:
+        """Captured layers (or the input) that a node's value comes from."""
+        if node in self.captured:
+            return (self.captured[node],)
+        if node.op == "placeholder":
+            return (INPUT_NAME,)
+        if node not in self._found:
+            self._found[node] = self.inputs_of(node)
+        return self._found[node]
+
+    def inputs_of(self, node: fx.Node) -> tuple[str, ...]:
+        """The sources of every input of ``node``, in order, each once."""
+        found: dict[str, None] = {}
+        for arg in node.all_input_nodes:
+            found.update(dict.fromkeys(self.of(arg)))
+        return tuple(found)
+
+
 class _Traced:
     """A model's trace, its layer list, and capture graphs (one per requested subset)."""
 
@@ -377,44 +416,22 @@ class _Traced:
         self.device = _model_device(model)
         self.layers: list[LayerInfo] = []
         self._node_of: dict[str, str] = {}
+        sources = _Sources()
         counts: Counter[str] = Counter()
-        captured: dict[fx.Node, str] = {}
-        sources: dict[fx.Node, tuple[str, ...]] = {}
-
-        def feeding(node: fx.Node) -> tuple[str, ...]:
-            """Captured layers (or the input) that a node's value comes from."""
-            if node in captured:
-                return (captured[node],)
-            if node.op == "placeholder":
-                return (INPUT_NAME,)
-            if node not in sources:
-                found: dict[str, None] = {}
-                for arg in node.all_input_nodes:
-                    found.update(dict.fromkeys(feeding(arg)))
-                sources[node] = tuple(found)
-            return sources[node]
-
         for node in self.base.graph.nodes:
             kind_op = _classify(node, self.base)
             if kind_op is None:
                 continue
             kind, op = kind_op
-            if node.op == "call_module":
-                base_name, module = str(node.target), str(node.target)
-            else:
-                where = _enclosing_module(node)
-                base_name, module = (f"{where}.{op}" if where else op), None
+            base_name, module = _layer_name(node, op)
             counts[base_name] += 1
             name = base_name if counts[base_name] == 1 else f"{base_name}#{counts[base_name]}"
-            inputs: dict[str, None] = {}
-            for arg in node.all_input_nodes:
-                inputs.update(dict.fromkeys(feeding(arg)))
-            self.layers.append(LayerInfo(name, kind, op, module, tuple(inputs)))
+            self.layers.append(LayerInfo(name, kind, op, module, sources.inputs_of(node)))
             self._node_of[name] = node.name
-            captured[node] = name
+            sources.captured[node] = name
         output = next(node for node in self.base.graph.nodes if node.op == "output")
         self.softmax = LayerInfo(
-            SOFTMAX_NAME, "softmax", "softmax", None, feeding(output.all_input_nodes[0])
+            SOFTMAX_NAME, "softmax", "softmax", None, sources.of(output.all_input_nodes[0])
         )
         self._variants: OrderedDict[tuple[str, ...], fx.GraphModule] = OrderedDict()
         self._lock = threading.Lock()

@@ -35,16 +35,34 @@ _SPATIAL_NORMS = (
 
 
 @dataclass(frozen=True, eq=False)
-class ConvUnit:
-    """One conv output value, recomputed from the source patch under its filter.
+class _Unit:
+    """Where an explained unit lies and what it read: the fields every kind of unit starts with.
 
     Attributes:
-        layer: The conv layer's name.
-        channel: Output channel (the filter).
+        layer: The layer's name.
+        channel: Output channel.
         y: Output row.
         x: Output column.
-        source: The layer (or ``"input"``) the conv read.
-        box: The kernel's footprint in the source map, before clipping (dilation included).
+        source: The layer (or ``"input"``) the layer read.
+        box: The unit's footprint in the source map, before clipping (dilation included).
+    """
+
+    layer: str
+    channel: int
+    y: int
+    x: int
+    source: str
+    box: Box
+
+
+@dataclass(frozen=True, eq=False)
+class ConvUnit(_Unit):
+    """One conv output value, recomputed from the source patch under its filter.
+
+    Its :class:`_Unit` fields name the conv layer, the output channel (the filter) and the
+    position; ``box`` is the kernel's footprint in the source map (dilation included).
+
+    Attributes:
         in_channels: Source channels the filter reads (one group's for grouped convs).
         patch: ``(C_in_group, kh, kw)`` source values under the kernel taps, 0 in the padding.
         kernel: ``(C_in_group, kh, kw)`` weights of the filter.
@@ -54,12 +72,6 @@ class ConvUnit:
         captured: The value the capture recorded.
     """
 
-    layer: str
-    channel: int
-    y: int
-    x: int
-    source: str
-    box: Box
     in_channels: tuple[int, ...]
     patch: np.ndarray
     kernel: np.ndarray
@@ -70,16 +82,13 @@ class ConvUnit:
 
 
 @dataclass(frozen=True, eq=False)
-class PoolUnit:
+class PoolUnit(_Unit):
     """One pool output value, recomputed from its window.
 
+    Its :class:`_Unit` fields name the pool layer, the channel (pools work on each map
+    separately) and the position; ``box`` is the window's footprint in the source map.
+
     Attributes:
-        layer: The pool layer's name.
-        channel: Channel (pools work on each map separately).
-        y: Output row.
-        x: Output column.
-        source: The layer (or ``"input"``) the pool read.
-        box: The window's footprint in the source map, before clipping (dilation included).
         op: ``"max"`` or ``"avg"``.
         window: ``(kh, kw)`` source values; padding is NaN for max, 0 for avg.
         winner: ``(row, col)`` inside the window of the max (the first one, as torch picks),
@@ -90,12 +99,6 @@ class PoolUnit:
         captured: The value the capture recorded.
     """
 
-    layer: str
-    channel: int
-    y: int
-    x: int
-    source: str
-    box: Box
     op: str
     window: np.ndarray
     winner: tuple[int, int] | None
@@ -245,13 +248,13 @@ def _explain_conv(
     kernel = _float64(conv.weight[channel])
     bias = float(conv.bias[channel].detach()) if conv.bias is not None else 0.0
     products = patch * kernel
-    return ConvUnit(
-        layer=out.name,
-        channel=channel,
-        y=y,
-        x=x,
-        source=source,
-        box=_box(rows, cols, y, x),
+    return ConvUnit(  # the _Unit fields first: where the unit lies and what it read
+        out.name,
+        channel,
+        y,
+        x,
+        source,
+        _box(rows, cols, y, x),
         in_channels=in_channels,
         patch=_frozen(patch),
         kernel=_frozen(kernel),
@@ -291,13 +294,13 @@ def _explain_pool(
     else:
         divisor = _avg_divisor(pool, rows, cols, y, x, values.shape[1], values.shape[2])  # type: ignore[arg-type]
         value = float(window.sum() / divisor)
-    return PoolUnit(
-        layer=out.name,
-        channel=channel,
-        y=y,
-        x=x,
-        source=source,
-        box=_box(rows, cols, y, x),
+    return PoolUnit(  # the _Unit fields first: where the unit lies and what it read
+        out.name,
+        channel,
+        y,
+        x,
+        source,
+        _box(rows, cols, y, x),
         op="max" if is_max else "avg",
         window=_frozen(window),
         winner=winner,
@@ -407,8 +410,12 @@ class _Plan:
         self._cache: dict[tuple[str, int, int], tuple[tuple[int, int], str | None]] = {}
 
     def interval(self, layer: str, axis: int, index: int) -> tuple[tuple[int, int], str | None]:
-        """Input interval (inclusive) that unit ``index`` of ``layer`` reads along ``axis``,
-        and the first layer met that makes it depend on the whole input (or ``None``)."""
+        """The input interval that unit ``index`` of ``layer`` reads along ``axis``.
+
+        Returns:
+            The interval (inclusive), and the first layer met that makes the unit depend on
+            the whole input (or ``None``).
+        """
         key = (layer, axis, index)
         found = self._cache.get(key)
         if found is None:

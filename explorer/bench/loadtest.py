@@ -57,7 +57,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,6 +364,41 @@ def _navigation(buf: memoryview) -> ServerMessage:
     return ServerMessage("navigation", page_script_hash=current, pages=pages)
 
 
+def _script_finished(value: int | memoryview) -> ServerMessage:
+    if not isinstance(value, int):
+        raise ProtocolError("script_finished is not a number")
+    return ServerMessage("script_finished", status=value)
+
+
+def _delta(value: int | memoryview) -> ServerMessage:
+    new_element: memoryview | None = None
+    fragment_id = ""
+    for sub, sub_value in iter_fields(_view(value)):
+        if sub == _F["Delta.new_element"]:
+            new_element = _view(sub_value)
+        elif sub == _F["Delta.fragment_id"]:
+            fragment_id = _text(sub_value)
+    element = _element(new_element, fragment_id) if new_element is not None else None
+    return ServerMessage("delta", element=element)
+
+
+def _page_not_found(value: int | memoryview) -> ServerMessage:
+    name = "".join(
+        _text(v) for n, v in iter_fields(_view(value)) if n == _F["PageNotFound.page_name"]
+    )
+    return ServerMessage("page_not_found", text=name)
+
+
+_FORWARD_MSG_DECODERS: dict[int, Callable[[int | memoryview], ServerMessage]] = {
+    _F["ForwardMsg.script_finished"]: _script_finished,
+    _F["ForwardMsg.delta"]: _delta,
+    _F["ForwardMsg.navigation"]: lambda value: _navigation(_view(value)),
+    _F["ForwardMsg.page_not_found"]: _page_not_found,
+    _F["ForwardMsg.ref_hash"]: lambda value: ServerMessage("ref_hash", text=_text(value)),
+}
+"""The ``ForwardMsg`` fields a session reads, each with what makes its message."""
+
+
 def decode_forward_msg(data: bytes) -> ServerMessage:
     """Read what a session needs from one ``ForwardMsg``, skipping everything else unread.
 
@@ -371,29 +406,9 @@ def decode_forward_msg(data: bytes) -> ServerMessage:
         ProtocolError: the bytes are not a ForwardMsg.
     """
     for number, value in iter_fields(memoryview(data)):
-        if number == _F["ForwardMsg.script_finished"]:
-            if not isinstance(value, int):
-                raise ProtocolError("script_finished is not a number")
-            return ServerMessage("script_finished", status=value)
-        if number == _F["ForwardMsg.delta"]:
-            new_element: memoryview | None = None
-            fragment_id = ""
-            for sub, sub_value in iter_fields(_view(value)):
-                if sub == _F["Delta.new_element"]:
-                    new_element = _view(sub_value)
-                elif sub == _F["Delta.fragment_id"]:
-                    fragment_id = _text(sub_value)
-            element = _element(new_element, fragment_id) if new_element is not None else None
-            return ServerMessage("delta", element=element)
-        if number == _F["ForwardMsg.navigation"]:
-            return _navigation(_view(value))
-        if number == _F["ForwardMsg.page_not_found"]:
-            name = "".join(
-                _text(v) for n, v in iter_fields(_view(value)) if n == _F["PageNotFound.page_name"]
-            )
-            return ServerMessage("page_not_found", text=name)
-        if number == _F["ForwardMsg.ref_hash"]:
-            return ServerMessage("ref_hash", text=_text(value))
+        decode = _FORWARD_MSG_DECODERS.get(number)
+        if decode is not None:
+            return decode(value)
     return ServerMessage("other")
 
 
@@ -421,23 +436,9 @@ class Run:
     def absorb(self, message: ServerMessage) -> None:
         """Take in one message of the run."""
         if message.kind == "script_finished":
-            self.status = message.status
-            if message.status == FINISHED_WITH_COMPILE_ERROR:
-                self.problems.append("the script failed to compile")
-            elif message.status not in (
-                FINISHED_SUCCESSFULLY,
-                FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
-                FINISHED_EARLY_FOR_RERUN,
-            ):
-                self.problems.append(f"unknown script_finished status {message.status}")
+            self._finish(message.status)
         elif message.kind == "delta" and message.element is not None:
-            element = message.element
-            if element.is_error:
-                self.problems.append(f"{element.kind}: {element.body}")
-            elif element.kind == "metric" and element.label == PREDICTION_LABEL:
-                self.prediction = element.body
-            elif element.kind in ("selectbox", "bidi_component"):
-                self.widgets.append(element)
+            self._take_element(message.element)
         elif message.kind == "navigation":
             self.page_script_hash = message.page_script_hash
             self.pages = dict(message.pages)
@@ -449,6 +450,27 @@ class Run:
             self.page_not_found = message.text
         elif message.kind == "ref_hash":
             self.problems.append("the server sent a cached reference this client never asked for")
+
+    def _finish(self, status: int) -> None:
+        """A ``script_finished``: the run's status, a problem unless it is a good one."""
+        self.status = status
+        if status == FINISHED_WITH_COMPILE_ERROR:
+            self.problems.append("the script failed to compile")
+        elif status not in (
+            FINISHED_SUCCESSFULLY,
+            FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+            FINISHED_EARLY_FOR_RERUN,
+        ):
+            self.problems.append(f"unknown script_finished status {status}")
+
+    def _take_element(self, element: Element) -> None:
+        """An element drawn: an error is a problem; the prediction and widgets are kept."""
+        if element.is_error:
+            self.problems.append(f"{element.kind}: {element.body}")
+        elif element.kind == "metric" and element.label == PREDICTION_LABEL:
+            self.prediction = element.body
+        elif element.kind in ("selectbox", "bidi_component"):
+            self.widgets.append(element)
 
 
 # --- the pages --------------------------------------------------------------------------------
@@ -810,7 +832,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def cpu_seconds_from_stat(stat: str, ticks_per_second: int) -> float:
-    """utime + stime of a ``/proc/<pid>/stat`` line, in seconds (children not included)."""
+    """Utime + stime of a ``/proc/<pid>/stat`` line, in seconds (children not included)."""
     after_name = stat.rsplit(")", 1)[1].split()  # the name may hold spaces and ')'
     utime, stime = int(after_name[11]), int(after_name[12])  # fields 14 and 15 of proc(5)
     return (utime + stime) / ticks_per_second

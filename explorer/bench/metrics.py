@@ -4,6 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+_TABLE = """
+key                        unit      cpu   cuda  better  description
+capture_overhead_resnet18  ×         1.15  -     lower   capture every layer ÷ bare forward, ResNet-18, 224×224
+capture_overhead_vgg16     ×         1.15  1.2   lower   capture every layer ÷ bare forward, VGG-16, 224×224
+lenet_rerun_ms             ms        60    60    lower   Draw page work for one stroke
+grid_speedup_64x112        ×         10    10    higher  64×112×112 layer: naive subplots ÷ the channel grid
+layer_switch_ms_resnet18   ms        150   150   lower   Image page: show another ResNet-18 layer (worst of 5)
+cold_start_s               s         8     8     lower   streamlit run → Draw page in Chromium
+peak_rss_mb_resnet18       MB        1500  1500  lower   peak RSS of the server after the Image page with ResNet-18
+server_cpu_ms_per_stroke   ms        60    60    lower   server CPU per finished stroke, Draw page, over its websocket
+server_p95_ms_30_sessions  ms        250   250   lower   30 sessions, a stroke each every 2 s: p95 rerun latency
+max_sessions_p95_250       sessions  60    60    higher  most sessions (a stroke every 2 s) held at p95 ≤ 250 ms
+image_p50_ms               ms        -     -     lower   Image page, 10 sessions: p50 switch
+image_p95_ms               ms        -     -     lower   Image page, 10 sessions: p95 switch
+browser_stroke_p50_ms      ms        350   350   lower   Chromium: mouse-up → the Prediction shows the digit, p50
+browser_stroke_p95_ms      ms        700   700   lower   … the same, p95
+browser_settled_p50_ms     ms        -     -     lower   Chromium: mouse-up → every stage redrawn, p50
+"""
+"""Every key, in report order: its unit, its target on the CPU and on a GPU (``-``: none),
+which direction is better, and what it measures. The library's own costs
+(:mod:`explorer.bench.library`) and the server's start come first, then the served app's
+(:mod:`explorer.bench.served`: its websocket and Chromium)."""
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -23,75 +46,19 @@ class Metric:
 
 
 def metrics_for(device: str) -> list[Metric]:
-    """Every key the command reports, with the issue's targets for ``device`` (cpu/cuda)."""
-    gpu = device == "cuda"
-    return [
-        Metric(
-            "capture_overhead_resnet18",
-            "×",
-            None if gpu else 1.15,
-            description="capture every layer ÷ bare forward, ResNet-18, 224×224",
-        ),
-        Metric(
-            "capture_overhead_vgg16",
-            "×",
-            1.2 if gpu else 1.15,
-            description="capture every layer ÷ bare forward, VGG-16, 224×224",
-        ),
-        Metric("lenet_rerun_ms", "ms", 60.0, description="Draw page work for one stroke"),
-        Metric(
-            "grid_speedup_64x112",
-            "×",
-            10.0,
-            higher_is_better=True,
-            description="64×112×112 layer: naive subplots ÷ the channel grid",
-        ),
-        Metric(
-            "layer_switch_ms_resnet18",
-            "ms",
-            150.0,
-            description="Image page: show another ResNet-18 layer (worst of 5)",
-        ),
-        Metric("cold_start_s", "s", 8.0, description="streamlit run → Draw page in Chromium"),
-        Metric(
-            "peak_rss_mb_resnet18",
-            "MB",
-            1500.0,
-            description="peak RSS of the server after the Image page with ResNet-18",
-        ),
-        # The served app (explorer.bench.served): a real server, Streamlit's protocol, Chromium.
-        Metric(
-            "server_cpu_ms_per_stroke",
-            "ms",
-            60.0,
-            description="server CPU per finished stroke, Draw page, over its websocket",
-        ),
-        Metric(
-            "server_p95_ms_30_sessions",
-            "ms",
-            250.0,
-            description="30 sessions, a stroke each every 2 s: p95 rerun latency",
-        ),
-        Metric(
-            "max_sessions_p95_250",
-            "sessions",
-            60.0,
-            higher_is_better=True,
-            description="most sessions (a stroke every 2 s) held at p95 ≤ 250 ms",
-        ),
-        Metric("image_p50_ms", "ms", None, description="Image page, 10 sessions: p50 switch"),
-        Metric("image_p95_ms", "ms", None, description="Image page, 10 sessions: p95 switch"),
-        Metric(
-            "browser_stroke_p50_ms",
-            "ms",
-            350.0,
-            description="Chromium: mouse-up → the Prediction shows the digit, p50",
-        ),
-        Metric("browser_stroke_p95_ms", "ms", 700.0, description="… the same, p95"),
-        Metric(
-            "browser_settled_p50_ms",
-            "ms",
-            None,
-            description="Chromium: mouse-up → every stage redrawn, p50",
-        ),
-    ]
+    """Every key the command reports, with the targets for ``device`` (cpu/cuda)."""
+    column = 3 if device == "cuda" else 2
+    metrics = []
+    for line in _TABLE.strip().splitlines()[1:]:
+        cells = line.split(maxsplit=5)
+        target = cells[column]
+        metrics.append(
+            Metric(
+                key=cells[0],
+                unit=cells[1],
+                target=None if target == "-" else float(target),
+                higher_is_better=cells[4] == "higher",
+                description=cells[5],
+            )
+        )
+    return metrics

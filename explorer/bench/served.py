@@ -13,7 +13,7 @@ import itertools
 import statistics
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +181,9 @@ def draw_strokes(
             page.mouse.up()
 
 
+_BROWSER_KEYS = ("browser_stroke_p50_ms", "browser_stroke_p95_ms", "browser_settled_p50_ms")
+
+
 def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> dict[str, Any]:
     """Headless Chromium, one session: mouse-up → the Prediction shows the digit drawn.
 
@@ -195,19 +198,14 @@ def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> di
         ``{"results": {...}, "notes": {...}}``; with no browser, the keys are None and the
         notes say why.
     """
-    keys = ("browser_stroke_p50_ms", "browser_stroke_p95_ms", "browser_settled_p50_ms")
     if not Path(CHROMIUM).exists():
-        reason = f"{CHROMIUM} not installed (apt-get install chromium)"
-        return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
+        return _no_browser_figures(f"{CHROMIUM} not installed (apt-get install chromium)")
     try:
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
         from playwright.sync_api import sync_playwright
     except ImportError:
-        reason = "playwright is not installed (pip install playwright)"
-        return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
-    shown: dict[bool, list[float]] = {True: [], False: []}
-    settled: list[float] = []
-    missed = 0
+        return _no_browser_figures("playwright is not installed (pip install playwright)")
+    times = _StrokeTimes()
     try:
         with (
             tempfile.TemporaryDirectory(prefix="explorer-browser-") as folder,
@@ -217,49 +215,99 @@ def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> di
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 for live in (True, False):
-                    page = browser.new_page(viewport={"width": 1280, "height": 900})
-                    page.add_init_script(_BROWSER_PROBE)
-                    if not live:
-                        page.add_init_script("window.__cnnCanvasLiveMs = 0;")
-                    page.goto(server.url)
-                    page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
-                    for index in range(strokes + 1):  # the first is a warm-up
-                        digit = BROWSER_DIGITS[index % len(BROWSER_DIGITS)]
-                        if page.get_by_test_id("stMetric").count():
-                            page.locator(CLEAR_CANVAS).click()
-                            page.wait_for_function(
-                                "() => !document.querySelector('[data-testid=stMetric]')",
-                                timeout=60_000,
-                            )
-                            page.wait_for_timeout(QUIET_MS + 300)  # its full run's redraw
-                        page.evaluate("window.__strokeUp = null; window.__runStates = [];")
-                        draw_strokes(page, DIGIT_STROKES[digit], pace_ms=12)
-                        at = page.wait_for_function(
-                            _PREDICTION_SHOWS, arg=digit, polling="raf", timeout=60_000
-                        ).json_value()
-                        try:
-                            done = page.wait_for_function(
-                                _PAGE_SETTLED, arg=QUIET_MS, timeout=30_000
-                            ).json_value()
-                        except PlaywrightTimeout:  # a run-state change the probe missed
-                            done = None
-                            missed += 1
-                        up = page.evaluate("window.__strokeUp")
-                        if index == 0:
-                            continue
-                        shown[live].append(max(0.0, float(at) - float(up)))
-                        if live and done is not None:
-                            settled.append(float(done) - float(up))
-                    page.close()
+                    _time_strokes(browser, server.url, live, strokes, times, PlaywrightTimeout)
             finally:
                 browser.close()
     except Exception as exc:  # a browser or server failure is a missing figure, not a crash
-        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-        return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
-    live_times, plain_times = shown[True], shown[False]
-    if not live_times or not plain_times:
-        reason = "no stroke was timed"
-        return {"results": dict.fromkeys(keys), "notes": dict.fromkeys(keys, reason)}
+        return _no_browser_figures(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
+    if not times.shown[True] or not times.shown[False]:
+        return _no_browser_figures("no stroke was timed")
+    return _browser_figures(times)
+
+
+def _no_browser_figures(reason: str) -> dict[str, Any]:
+    """:func:`browser_strokes`'s answer when it could not time strokes: no values, and why."""
+    return {"results": dict.fromkeys(_BROWSER_KEYS), "notes": dict.fromkeys(_BROWSER_KEYS, reason)}
+
+
+@dataclass
+class _StrokeTimes:
+    """What :func:`browser_strokes` measured, in ms after each pointer-up.
+
+    Attributes:
+        shown: When the Prediction showed the digit, with live values (True) and without.
+        settled: When the page settled (with live values), for the strokes where it was seen.
+        missed: Strokes whose settling the probe did not see.
+    """
+
+    shown: dict[bool, list[float]] = field(default_factory=lambda: {True: [], False: []})
+    settled: list[float] = field(default_factory=list)
+    missed: int = 0
+
+
+def _time_strokes(
+    browser: Any,
+    url: str,
+    live: bool,
+    strokes: int,
+    times: _StrokeTimes,
+    timeout_error: type[Exception],
+) -> None:
+    """A warm-up stroke, then ``strokes`` timed ones in a new page (``live``: live values)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.add_init_script(_BROWSER_PROBE)
+    if not live:
+        page.add_init_script("window.__cnnCanvasLiveMs = 0;")
+    page.goto(url)
+    page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
+    for index in range(strokes + 1):  # the first is a warm-up
+        digit = BROWSER_DIGITS[index % len(BROWSER_DIGITS)]
+        _clear_canvas(page)
+        up, at, done = _stroke_clocks(page, digit, times, timeout_error)
+        if index == 0:
+            continue
+        times.shown[live].append(max(0.0, float(at) - float(up)))
+        if live and done is not None:
+            times.settled.append(float(done) - float(up))
+    page.close()
+
+
+def _clear_canvas(page: Any) -> None:
+    """Clear the canvas if a prediction shows, and wait until the page has redrawn."""
+    if page.get_by_test_id("stMetric").count():
+        page.locator(CLEAR_CANVAS).click()
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=stMetric]')",
+            timeout=60_000,
+        )
+        page.wait_for_timeout(QUIET_MS + 300)  # its full run's redraw
+
+
+def _stroke_clocks(
+    page: Any, digit: str, times: _StrokeTimes, timeout_error: type[Exception]
+) -> tuple[Any, Any, Any | None]:
+    """Draw ``digit``; the page's clock at the pointer-up, at the prediction and once settled.
+
+    The settled time is None (and counted as missed) when the probe did not see it: Playwright
+    raised ``timeout_error``.
+    """
+    page.evaluate("window.__strokeUp = null; window.__runStates = [];")
+    draw_strokes(page, DIGIT_STROKES[digit], pace_ms=12)
+    at = page.wait_for_function(
+        _PREDICTION_SHOWS, arg=digit, polling="raf", timeout=60_000
+    ).json_value()
+    try:
+        done = page.wait_for_function(_PAGE_SETTLED, arg=QUIET_MS, timeout=30_000).json_value()
+    except timeout_error:  # a run-state change the probe missed
+        done = None
+        times.missed += 1
+    up = page.evaluate("window.__strokeUp")
+    return up, at, done
+
+
+def _browser_figures(times: _StrokeTimes) -> dict[str, Any]:
+    """:func:`browser_strokes`'s results and notes from the strokes timed."""
+    live_times, plain_times, settled = times.shown[True], times.shown[False], times.settled
     results = {
         "browser_stroke_p50_ms": round(statistics.median(live_times), 1),
         "browser_stroke_p95_ms": round(percentile(live_times, 95) or 0.0, 1),
@@ -273,6 +321,6 @@ def browser_strokes(device: torch.device, strokes: int, pace_ms: int = 12) -> di
             "without_live_values_p50_ms": round(statistics.median(plain_times), 1),
             "without_live_values_p95_ms": round(percentile(plain_times, 95) or 0.0, 1),
         },
-        "browser_settled_p50_ms": {"ms": [round(t) for t in settled], "not_seen": missed},
+        "browser_settled_p50_ms": {"ms": [round(t) for t in settled], "not_seen": times.missed},
     }
     return {"results": results, "notes": notes}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,39 +53,74 @@ def cold_start(
         from playwright.sync_api import sync_playwright
     except ImportError:
         return None, "playwright is not installed (pip install playwright)", {}
-    times: list[float] = []
-    server_mb: list[float] = []
-    image_rss: float | None = None
+    starts = _ColdStarts()
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for run in range(runs):
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
                 log = Path(folder) / f"streamlit-{run}.log"
-                start = time.perf_counter()
-                with streamlit_server(device, log, timeout) as server:
-                    page.goto(server.url)
-                    for selector in PAGE_READY_SELECTORS:
-                        page.locator(selector).first.wait_for(timeout=timeout * 1000)
-                    times.append(time.perf_counter() - start)
-                    if page.get_by_test_id("stException").count():
-                        return None, "the first page shows an exception", {}
-                    rss = vm_hwm_mb(server.process.pid)
-                    if rss is not None:
-                        server_mb.append(rss)
-                    if run == runs - 1:  # then a full Image page: ResNet-18, top-5, a grid
-                        page.goto(f"{server.url}/{IMAGE_PAGE_PATH}")
-                        for selector in IMAGE_READY_SELECTORS:
-                            page.locator(selector).first.wait_for(timeout=timeout * 1000)
-                        image_rss = vm_hwm_mb(server.process.pid)
-                page.close()
+                problem = _cold_start_run(browser, device, log, timeout, starts, run == runs - 1)
+                if problem is not None:
+                    return None, problem, {}
         except Exception as exc:  # a browser or server failure is a missing figure, not a crash
             return None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}", {}
         finally:
             browser.close()
-    detail: dict[str, Any] = {"runs": [round(t, 2) for t in times]}
-    if server_mb:
-        detail["server_peak_rss_mb_draw_page"] = round(max(server_mb), 1)
-    if image_rss is not None:
-        detail["server_peak_rss_mb_image_page"] = image_rss
-    return median(times), None, detail
+    return median(starts.times), None, starts.detail()
+
+
+@dataclass
+class _ColdStarts:
+    """What the runs of :func:`cold_start` measured.
+
+    Attributes:
+        times: Seconds from spawning the server to the Draw page rendered, one per run.
+        server_mb: The server's peak RSS after the Draw page, for the runs where it was read.
+        image_rss: The server's peak RSS after the Image page (last run), if read.
+    """
+
+    times: list[float] = field(default_factory=list)
+    server_mb: list[float] = field(default_factory=list)
+    image_rss: float | None = None
+
+    def detail(self) -> dict[str, Any]:
+        """The runs' times and the peak RSS read, rounded, for the notes."""
+        detail: dict[str, Any] = {"runs": [round(t, 2) for t in self.times]}
+        if self.server_mb:
+            detail["server_peak_rss_mb_draw_page"] = round(max(self.server_mb), 1)
+        if self.image_rss is not None:
+            detail["server_peak_rss_mb_image_page"] = self.image_rss
+        return detail
+
+
+def _cold_start_run(
+    browser: Any, device: torch.device, log: Path, timeout: float, starts: _ColdStarts, last: bool
+) -> str | None:
+    """One run: start a server, time the Draw page, read its RSS (``last``: the Image page's).
+
+    Returns:
+        What went wrong (the page shows an exception), or None.
+    """
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    start = time.perf_counter()
+    with streamlit_server(device, log, timeout) as server:
+        page.goto(server.url)
+        _wait_for(page, PAGE_READY_SELECTORS, timeout)
+        starts.times.append(time.perf_counter() - start)
+        if page.get_by_test_id("stException").count():
+            return "the first page shows an exception"
+        rss = vm_hwm_mb(server.process.pid)
+        if rss is not None:
+            starts.server_mb.append(rss)
+        if last:  # then a full Image page: ResNet-18, top-5, a grid
+            page.goto(f"{server.url}/{IMAGE_PAGE_PATH}")
+            _wait_for(page, IMAGE_READY_SELECTORS, timeout)
+            starts.image_rss = vm_hwm_mb(server.process.pid)
+    page.close()
+    return None
+
+
+def _wait_for(page: Any, selectors: tuple[str, ...], timeout: float) -> None:
+    """Wait until each of ``selectors`` is on the page, at most ``timeout`` seconds each."""
+    for selector in selectors:
+        page.locator(selector).first.wait_for(timeout=timeout * 1000)

@@ -82,6 +82,7 @@ def ratio_of_medians(numerator: Sequence[float], denominator: Sequence[float]) -
 
 
 def synchroniser(device: torch.device) -> Callable[[], None]:
+    """A call that waits for ``device``'s queued work to finish (nothing to wait for on a CPU)."""
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     return lambda: None

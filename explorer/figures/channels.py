@@ -125,15 +125,33 @@ def channel_grid_figure(
         colours = ColourScale(diverging, -1.0 if diverging else 0.0, 1.0)
         tiling = tile_channels(normalise_per_map(shown, diverging))
         bar_title = "each map's own scale: " + ("−max|v| … +max|v|" if diverging else "min … max")
-    count, h, w = shown.shape
     indices = colour_indices(tiling.image, colours)
     image = dict(
         type="image", source=png_data_uri(indices, palette(colours.diverging)), hoverinfo="skip"
     )
+    traces: list[Any] = [
+        image,
+        _tile_markers(shown, chosen, tiling, name),
+        _colour_bar_trace(colours, bar_title),
+    ]
+    if len(shown) <= 64:
+        traces.append(channel_label_trace(tiling, [int(c) for c in chosen]))
+    figure = make_figure(traces, _grid_layout(name, len(values), shown.shape, tiling, tile_px))
+    return ChannelGrid(figure, tuple(int(c) for c in chosen), tiling, colours)
+
+
+def _tile_markers(
+    shown: np.ndarray, chosen: np.ndarray, tiling: Tiling, name: str
+) -> dict[str, Any]:
+    """One invisible marker at the centre of each tile: the channel's statistics on hover.
+
+    Its ``customdata`` is ``(channel, mean, max, min)``; a click selects the tile's marker.
+    """
+    count, h, w = shown.shape
     flat = shown.reshape(count, -1)
     centres = np.array([tiling.origin(i) for i in range(count)], dtype=np.float64)
     stats = np.stack([chosen, flat.mean(axis=1), flat.max(axis=1), flat.min(axis=1)], axis=1)
-    markers = dict(
+    return dict(
         type="scatter",
         x=centres[:, 1] + (w - 1) / 2,
         y=centres[:, 0] + (h - 1) / 2,
@@ -148,8 +166,11 @@ def channel_grid_figure(
             f" · min %{{customdata[3]:{VALUE_FORMAT}}}<extra></extra>"
         ),
     )
-    # A colour bar for the PNG: an empty marker trace that only carries the scale.
-    bar = dict(
+
+
+def _colour_bar_trace(colours: ColourScale, title: str) -> dict[str, Any]:
+    """A colour bar for the PNG: an empty marker trace that only carries the scale."""
+    return dict(
         type="scatter",
         x=[None],
         y=[None],
@@ -161,22 +182,25 @@ def channel_grid_figure(
             "cmax": colours.vmax,
             "colorscale": heatmap_colours(colours)["colorscale"],
             "showscale": True,
-            "colorbar": colour_bar(bar_title),
+            "colorbar": colour_bar(title),
         },
     )
-    title = f"<b>{name}</b> · {len(values)} channels of {h}×{w}"
-    if count < len(values):
+
+
+def _grid_layout(
+    name: str, channels: int, shown: tuple[int, ...], tiling: Tiling, tile_px: int
+) -> dict[str, Any]:
+    """The layout of :func:`channel_grid_figure`: ``shown`` of the layer's ``channels`` tiled."""
+    count, h, w = shown
+    title = f"<b>{name}</b> · {channels} channels of {h}×{w}"
+    if count < channels:
         title += f" · showing {count}"
     axis = f"{count} channels, {tiling.cols} per row · hover a tile for its statistics, click it"
     layout = base_layout(title, max(tiling.rows * tile_px + 100, 240), **image_axes(axis))
     layout["hoverdistance"] = -1  # the nearest tile centre answers anywhere in the tile
     layout["xaxis"]["range"] = [-0.5, tiling.image.shape[1] - 0.5]
     layout["yaxis"]["range"] = [tiling.image.shape[0] - 0.5, -0.5]
-    traces: list[Any] = [image, markers, bar]
-    if count <= 64:
-        traces.append(channel_label_trace(tiling, [int(c) for c in chosen]))
-    figure = make_figure(traces, layout)
-    return ChannelGrid(figure, tuple(int(c) for c in chosen), tiling, colours)
+    return layout
 
 
 def channel_figure(
@@ -197,7 +221,8 @@ def channel_figure(
 
     Args:
         channel_values: The channel's values.
-        name: Layer name. channel: Its channel number (titles and hover).
+        name: Layer name (titles and hover).
+        channel: Its channel number (titles and hover).
         kind: Layer kind (diverging or sequential colours).
         background: The input as the network sees it, ``(H_in, W_in[, 3])`` ``uint8``; without
             it the map is drawn on its own grid.
@@ -210,8 +235,7 @@ def channel_figure(
         raise ValueError(f"expected one channel (H, W), got shape {values.shape}")
     h, w = values.shape
     in_h, in_w = (h, w) if background is None else background.shape[:2]
-    dy, dx = in_h / h, in_w / w
-    y0, x0 = (dy - 1) / 2, (dx - 1) / 2
+    grid = _UnitGrid(in_h / h, in_w / w)
     scale = colour_scale(values, layer_can_be_negative(kind, values))
     traces: list[Any] = []
     if background is not None:
@@ -220,10 +244,10 @@ def channel_figure(
         dict(
             type="heatmap",
             z=values,
-            x0=x0,
-            dx=dx,
-            y0=y0,
-            dy=dy,
+            x0=grid.x0,
+            dx=grid.dx,
+            y0=grid.y0,
+            dy=grid.dy,
             opacity=float(opacity),
             hoverinfo="skip",
             colorbar=colour_bar(f"activation ({scale.label})"),
@@ -232,36 +256,63 @@ def channel_figure(
     )
     while len(traces) < UNIT_CURVE:  # keep the unit markers at a fixed trace index
         traces.insert(0, dict(type="scatter", x=[None], y=[None], hoverinfo="skip", mode="markers"))
-    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
-    customdata = np.stack(
-        [np.full(values.size, channel, np.float32), rows.ravel(), cols.ravel(), values.ravel()],
-        axis=1,
-    ).astype(np.float32)
-    traces.append(
-        {
-            "type": "scattergl",
-            "x": (x0 + cols.ravel() * dx).astype(np.float32),
-            "y": (y0 + rows.ravel() * dy).astype(np.float32),
-            "mode": "markers",
-            "customdata": customdata,
-            "marker": {
-                "symbol": "square-open",
-                "size": 8,
-                "opacity": 0.0,
-                "color": SELECTED_COLOUR,
-                "line": {"width": 2},
-            },
-            "selected": {"marker": {"opacity": 1.0}},
-            "unselected": {"marker": {"opacity": 0.0}},
-            "hovertemplate": unit_hover(f"<b>{name}</b>"),
-            "showlegend": False,
-        }
-    )
+    traces.append(_unit_markers(values, channel, name, grid))
     where = "over the input" if background is not None else f"{h}×{w}"
     layout = base_layout(f"<b>{name}</b> · channel {channel} · {h}×{w} {where}", height)
-    layout.update(image_axes(f"input pixels {in_h}×{in_w}; one unit = {dy:g}×{dx:g} pixels"))
+    layout.update(
+        image_axes(f"input pixels {in_h}×{in_w}; one unit = {grid.dy:g}×{grid.dx:g} pixels")
+    )
     layout["xaxis"]["range"] = [-0.5, in_w - 0.5]
     layout["yaxis"]["range"] = [in_h - 0.5, -0.5]
     if box is not None:
         layout["shapes"] = [box_shape(box, width=3)]
     return make_figure(traces, layout)
+
+
+@dataclass(frozen=True)
+class _UnitGrid:
+    """Where a map's units sit over the input: ``dy``×``dx`` input pixels a unit."""
+
+    dy: float
+    dx: float
+
+    @property
+    def y0(self) -> float:
+        """The input row at the centre of the first unit row."""
+        return (self.dy - 1) / 2
+
+    @property
+    def x0(self) -> float:
+        """The input column at the centre of the first unit column."""
+        return (self.dx - 1) / 2
+
+
+def _unit_markers(values: np.ndarray, channel: int, name: str, grid: _UnitGrid) -> dict[str, Any]:
+    """One invisible, selectable marker per unit of the channel, at its centre over the input.
+
+    Its ``customdata`` is ``(channel, row, col, value)``, as the feature maps' overlay.
+    """
+    h, w = values.shape
+    rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    customdata = np.stack(
+        [np.full(values.size, channel, np.float32), rows.ravel(), cols.ravel(), values.ravel()],
+        axis=1,
+    ).astype(np.float32)
+    return {
+        "type": "scattergl",
+        "x": (grid.x0 + cols.ravel() * grid.dx).astype(np.float32),
+        "y": (grid.y0 + rows.ravel() * grid.dy).astype(np.float32),
+        "mode": "markers",
+        "customdata": customdata,
+        "marker": {
+            "symbol": "square-open",
+            "size": 8,
+            "opacity": 0.0,
+            "color": SELECTED_COLOUR,
+            "line": {"width": 2},
+        },
+        "selected": {"marker": {"opacity": 1.0}},
+        "unselected": {"marker": {"opacity": 0.0}},
+        "hovertemplate": unit_hover(f"<b>{name}</b>"),
+        "showlegend": False,
+    }

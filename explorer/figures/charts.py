@@ -11,22 +11,9 @@ import plotly.graph_objects as go
 import torch
 
 from explorer.analysis.capture import LayerOutput
+from explorer.figures import style
 from explorer.figures.colour import colour_scale, layer_can_be_negative
 from explorer.figures.maps import channel_label_trace
-from explorer.figures.style import (
-    MARGIN,
-    OTHER_COLOUR,
-    VALUE_FORMAT,
-    WINNER_COLOUR,
-    base_layout,
-    colour_bar,
-    heatmap_colours,
-    host_array,
-    image_axes,
-    layer_title,
-    make_figure,
-    shape_text,
-)
 from explorer.figures.tiling import tile_channels
 
 
@@ -66,16 +53,16 @@ def vector_figure(
         z=z.reshape(rows, cols),
         customdata=index.reshape(rows, cols),
         hoverongaps=False,
-        hovertemplate=hover + f"<br>value <b>%{{z:{VALUE_FORMAT}}}</b><extra></extra>",
-        colorbar=colour_bar("activation"),
+        hovertemplate=hover + f"<br>value <b>%{{z:{style.VALUE_FORMAT}}}</b><extra></extra>",
+        colorbar=style.colour_bar("activation"),
         xgap=1,
         ygap=1,
-        **heatmap_colours(scale),
+        **style.heatmap_colours(scale),
         **extra,
     )
     cell_px = int(max(9, min(48, 520 // cols)))
     wrapped = f", {cols} per row" if rows > 1 else ""
-    axes = image_axes(f"{count} units{wrapped} · colour: {scale.label}")
+    axes = style.image_axes(f"{count} units{wrapped} · colour: {scale.label}")
     if labelled and rows == 1:
         axes["xaxis"].update(
             showticklabels=True,
@@ -84,9 +71,14 @@ def vector_figure(
             ticktext=[str(c) for c in categories or ()],
             tickangle=-45 if count > 12 else 0,
         )
-    height = rows * cell_px + MARGIN["t"] + MARGIN["b"] + (40 if labelled and rows == 1 else 0)
-    layout = base_layout(layer_title(layer), max(height, 150), **axes)
-    return make_figure([heatmap], layout)
+    height = (
+        rows * cell_px
+        + style.MARGIN["t"]
+        + style.MARGIN["b"]
+        + (40 if labelled and rows == 1 else 0)
+    )
+    layout = style.base_layout(style.layer_title(layer), max(height, 150), **axes)
+    return style.make_figure([heatmap], layout)
 
 
 def filters_figure(
@@ -101,7 +93,7 @@ def filters_figure(
     One tiled heatmap on a diverging scale symmetric around 0; hover shows filter, input
     channel, kernel row and column and the exact weight.
     """
-    w = host_array(weight)
+    w = style.host_array(weight)
     if w.ndim != 4:
         raise ValueError(f"expected conv weights (out, in, kh, kw), got shape {w.shape}")
     out_ch, in_ch, kh, kw = w.shape
@@ -125,12 +117,12 @@ def filters_figure(
         hovertemplate=(
             f"<b>{name}</b><br>filter %{{customdata[0]}} · input channel %{{customdata[1]}}"
             f"<br>row %{{customdata[2]}} · col %{{customdata[3]}}"
-            f"<br>weight <b>%{{customdata[4]:{VALUE_FORMAT}}}</b><extra></extra>"
+            f"<br>weight <b>%{{customdata[4]:{style.VALUE_FORMAT}}}</b><extra></extra>"
         ),
-        colorbar=colour_bar(f"weight ({scale.label})"),
-        **heatmap_colours(scale),
+        colorbar=style.colour_bar(f"weight ({scale.label})"),
+        **style.heatmap_colours(scale),
     )
-    title = f"<b>{name}</b> · filters · shape {shape_text(w.shape)}"
+    title = f"<b>{name}</b> · filters · shape {style.shape_text(w.shape)}"
     notes = []
     if out_ch > filters:
         notes.append(f"first {filters} of {out_ch} filters")
@@ -139,9 +131,9 @@ def filters_figure(
     if notes:
         title += " · " + ", ".join(notes)
     axis_title = f"columns: input channels · rows: filters · each kernel {kh}×{kw}"
-    height = filters * max(tile_px, 4 * kh) + MARGIN["t"] + MARGIN["b"]
-    layout = base_layout(title, min(max(height, 220), 2400), **image_axes(axis_title))
-    return make_figure([heatmap], layout)
+    height = filters * max(tile_px, 4 * kh) + style.MARGIN["t"] + style.MARGIN["b"]
+    layout = style.base_layout(title, min(max(height, 220), 2400), **style.image_axes(axis_title))
+    return style.make_figure([heatmap], layout)
 
 
 def rgb_filters_figure(
@@ -153,7 +145,7 @@ def rgb_filters_figure(
     maximum white (255), so colours compare across filters. Hover shows filter, row, col
     and the three exact weights.
     """
-    w = host_array(weight)
+    w = style.host_array(weight)
     if w.ndim != 4 or w.shape[1] != 3:
         raise ValueError(f"expected RGB conv weights (out, 3, kh, kw), got shape {w.shape}")
     shown = w[:max_filters]
@@ -180,16 +172,16 @@ def rgb_filters_figure(
         hovertext=hover.tolist(),
         hovertemplate=f"<b>{name}</b><br>%{{hovertext}}<extra></extra>",
     )
-    title = f"<b>{name}</b> · RGB filters · shape {shape_text(w.shape)}"
+    title = f"<b>{name}</b> · RGB filters · shape {style.shape_text(w.shape)}"
     if len(w) > count:
         title += f" · first {count} of {len(w)}"
     axis_title = f"{count} filters, {tiling.cols} per row · black = {lo:.3g}, white = {hi:.3g}"
-    height = tiling.rows * 60 + MARGIN["t"] + MARGIN["b"]
-    layout = base_layout(title, max(height, 220), **image_axes(axis_title))
+    height = tiling.rows * 60 + style.MARGIN["t"] + style.MARGIN["b"]
+    layout = style.base_layout(title, max(height, 220), **style.image_axes(axis_title))
     traces: list[Any] = [trace]
     if count <= 64:
         traces.append(channel_label_trace(tiling, range(count)))
-    return make_figure(traces, layout)
+    return style.make_figure(traces, layout)
 
 
 def softmax_figure(
@@ -205,13 +197,13 @@ def softmax_figure(
         top: Show only the ``top`` most probable classes, best first; ``None`` shows every
             class in its own order.
     """
-    p = host_array(probs).astype(np.float64).reshape(-1)
+    p = style.host_array(probs).astype(np.float64).reshape(-1)
     if len(p) != len(categories):
         raise ValueError(f"{len(categories)} categories but {len(p)} probabilities")
     labels = _unique_labels([str(c) for c in categories])
     winner = int(np.argmax(p))
     order = list(range(len(p))) if top is None else [int(i) for i in np.argsort(-p)[:top]]
-    colours = [WINNER_COLOUR if i == winner else OTHER_COLOUR for i in order]
+    colours = [style.WINNER_COLOUR if i == winner else style.OTHER_COLOUR for i in order]
     bars = dict(
         type="bar",
         x=[labels[i] for i in order],
@@ -226,7 +218,7 @@ def softmax_figure(
     title = f"<b>softmax</b> · prediction <b>{labels[winner]}</b> ({p[winner]:.1%})"
     if top is not None and top < len(p):
         title += f" · top {len(order)} of {len(p)} classes"
-    layout = base_layout(
+    layout = style.base_layout(
         title,
         320 if len(order) <= 20 else 420,
         xaxis={
@@ -238,7 +230,7 @@ def softmax_figure(
         yaxis={"range": [0, 1], "tickformat": ".0%", "title": {"text": "probability"}},
         bargap=0.25,
     )
-    return make_figure([bars], layout)
+    return style.make_figure([bars], layout)
 
 
 def top_classes_figure(
@@ -251,7 +243,7 @@ def top_classes_figure(
         probs: One probability per class.
         k: How many classes to show.
     """
-    p = host_array(probs).astype(np.float64).reshape(-1)
+    p = style.host_array(probs).astype(np.float64).reshape(-1)
     if len(p) != len(categories):
         raise ValueError(f"{len(categories)} categories but {len(p)} probabilities")
     labels = _unique_labels([str(c) for c in categories])
@@ -261,15 +253,15 @@ def top_classes_figure(
         y=[labels[i] for i in order],
         x=p[order],
         orientation="h",
-        marker={"color": [WINNER_COLOUR] + [OTHER_COLOUR] * (len(order) - 1)},
+        marker={"color": [style.WINNER_COLOUR] + [style.OTHER_COLOUR] * (len(order) - 1)},
         texttemplate="%{x:.1%}",
         textposition="outside",
         cliponaxis=False,
         hovertemplate="<b>%{y}</b><br>probability %{x:.2%}<extra></extra>",
     )
-    layout = base_layout(
+    layout = style.base_layout(
         f"<b>top {len(order)}</b> of {len(p)} classes",
-        70 + 34 * len(order) + MARGIN["b"],
+        70 + 34 * len(order) + style.MARGIN["b"],
         xaxis={
             "range": [0, 1.15],
             "tickvals": [0, 0.25, 0.5, 0.75, 1.0],
@@ -279,7 +271,7 @@ def top_classes_figure(
         yaxis={"autorange": "reversed", "type": "category", "automargin": True},
         bargap=0.3,
     )
-    return make_figure([bars], layout)
+    return style.make_figure([bars], layout)
 
 
 def weight_histogram_figure(weight: np.ndarray, name: str, bins: int = 60) -> go.Figure:
@@ -296,7 +288,7 @@ def weight_histogram_figure(weight: np.ndarray, name: str, bins: int = 60) -> go
         marker={"color": "#4c78a8"},
         customdata=np.stack([edges[:-1], edges[1:]], axis=1),
         hovertemplate=(
-            f"%{{customdata[0]:{VALUE_FORMAT}}} … %{{customdata[1]:{VALUE_FORMAT}}}"
+            f"%{{customdata[0]:{style.VALUE_FORMAT}}} … %{{customdata[1]:{style.VALUE_FORMAT}}}"
             "<br><b>%{y}</b> weights<extra></extra>"
         ),
     )
@@ -304,11 +296,11 @@ def weight_histogram_figure(weight: np.ndarray, name: str, bins: int = 60) -> go
         f"<b>{name}</b> · {values.size:,} weights · mean {values.mean():.3g} · "
         f"std {values.std():.3g}"
     )
-    layout = base_layout(
+    layout = style.base_layout(
         title,
         300,
         xaxis={"title": {"text": "weight value"}, "zeroline": True},
         yaxis={"title": {"text": "count"}},
         bargap=0.0,
     )
-    return make_figure([bars], layout)
+    return style.make_figure([bars], layout)

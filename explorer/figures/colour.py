@@ -42,8 +42,11 @@ def layer_can_be_negative(kind: str, values: np.ndarray) -> bool:
 
 @functools.cache
 def colourscale(name: str) -> tuple[tuple[float, str], ...]:
-    """A named plotly.py colour scale as explicit stops (plotly.js knows neither ``RdBu_r``
-    nor ``gray``, and unvalidated figures are sent as they are)."""
+    """A named plotly.py colour scale as explicit stops.
+
+    plotly.js knows neither ``RdBu_r`` nor ``gray``, and unvalidated figures are sent as
+    they are.
+    """
     return tuple((float(stop), str(colour)) for stop, colour in get_colorscale(name))
 
 

@@ -123,6 +123,7 @@ def _unit_overlay(
 
 
 def unit_hover(hover_title: str) -> str:
+    """The hover of a unit marker: ``hover_title``, then its channel, row, column and value."""
     return (
         f"{hover_title}<br>channel %{{customdata[0]}} · row %{{customdata[1]}} · "
         f"col %{{customdata[2]}}<br>value <b>%{{customdata[3]:{VALUE_FORMAT}}}</b>"
@@ -188,7 +189,7 @@ def feature_maps_figure(
         raise ValueError(f"scale must be 'layer' or 'map', got {scale!r}")
     values = layer.numpy()
     shown = values[:max_channels]
-    count, h, w = shown.shape
+    count, h, _ = shown.shape
     tiling = tile_channels(shown, cols=cols)
     diverging = layer_can_be_negative(layer.kind, values)
     if scale == "layer":
@@ -197,14 +198,7 @@ def feature_maps_figure(
         bar = colour_bar(f"activation ({layer_scale.label})")
     else:
         z = tile_channels(normalise_per_map(shown, diverging), cols=tiling.cols).image
-        if diverging:
-            layer_scale = ColourScale(True, -1.0, 1.0)
-            text, ticks = "each map's own scale: −max|v| … 0 … +max|v|", ["−max|v|", "0", "+max|v|"]
-            tickvals = [-1.0, 0.0, 1.0]
-        else:
-            layer_scale = ColourScale(False, 0.0, 1.0)
-            text, ticks, tickvals = "each map's own scale: min … max", ["min", "max"], [0.0, 1.0]
-        bar = colour_bar(text, tickvals=tickvals, ticktext=ticks)
+        layer_scale, bar = _per_map_scale(diverging)
     heatmap: dict[str, Any] = {
         "type": "heatmap",
         "z": z,
@@ -220,22 +214,49 @@ def feature_maps_figure(
         # The exact values, whatever the colour scale: (channel, row, col, value) per cell.
         heatmap["customdata"] = _cell_customdata(tiling, shown)
         heatmap["hovertemplate"] = unit_hover(hover_title)
+    traces = [heatmap]
+    if clickable:
+        traces.append(_unit_overlay(shown, tiling, hover_title, tile_px / (h + tiling.gap)))
+    if channel_labels and 1 < count <= 64:
+        traces.append(channel_label_trace(tiling, range(count)))  # after the overlay's index
+    figure = make_figure(traces, _maps_layout(layer, len(values), shown.shape, tiling, tile_px))
+    return MapFigure(figure=figure, tiling=tiling, scale=layer_scale, channels=count)
+
+
+def _per_map_scale(diverging: bool) -> tuple[ColourScale, dict[str, Any]]:
+    """The colour scale and colour bar of maps each normalised to their own range."""
+    if diverging:
+        scale = ColourScale(True, -1.0, 1.0)
+        text, ticks = "each map's own scale: −max|v| … 0 … +max|v|", ["−max|v|", "0", "+max|v|"]
+        tickvals = [-1.0, 0.0, 1.0]
+    else:
+        scale = ColourScale(False, 0.0, 1.0)
+        text, ticks, tickvals = "each map's own scale: min … max", ["min", "max"], [0.0, 1.0]
+    return scale, colour_bar(text, tickvals=tickvals, ticktext=ticks)
+
+
+def _maps_layout(
+    layer: LayerOutput,
+    channels: int,
+    shown: tuple[int, ...],
+    tiling: Tiling,
+    tile_px: int,
+) -> dict[str, Any]:
+    """The layout of :func:`feature_maps_figure`: ``shown`` of the ``channels`` maps tiled.
+
+    Its height follows ``tile_px`` a tile row; its width makes the pixels square.
+    """
+    count, h, w = shown
     title = layer_title(layer)
-    if len(values) > count:
-        title += f" · first {count} of {len(values)} channels"
+    if channels > count:
+        title += f" · first {count} of {channels} channels"
     axis_title = f"{count} channels, {tiling.cols} per row, each {h}×{w}"
     height = tiling.rows * tile_px + MARGIN["t"] + MARGIN["b"]
     # The natural width for square pixels (Streamlit's default width="stretch" overrides it).
     width = tiling.cols * tile_px * (w + tiling.gap) / (h + tiling.gap) + _COLOUR_BAR_PX
     layout = base_layout(title, max(height, 220), **image_axes(axis_title))
     layout["width"] = int(min(max(width + MARGIN["l"] + MARGIN["r"], 420), 1400))
-    traces = [heatmap]
-    if clickable:
-        traces.append(_unit_overlay(shown, tiling, hover_title, tile_px / (h + tiling.gap)))
-    if channel_labels and 1 < count <= 64:
-        traces.append(channel_label_trace(tiling, range(count)))  # after the overlay's index
-    figure = make_figure(traces, layout)
-    return MapFigure(figure=figure, tiling=tiling, scale=layer_scale, channels=count)
+    return layout
 
 
 def _cell_customdata(tiling: Tiling, maps: np.ndarray) -> np.ndarray:

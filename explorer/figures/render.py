@@ -82,8 +82,11 @@ def render_filters_png(
     max_filters: int = 64,
     max_inputs: int = 16,
 ) -> None:
-    """Save a conv layer's kernels: RGB when the input has 3 channels, else one tile per
-    (filter, input channel) pair on a diverging scale around 0."""
+    """Save a conv layer's kernels as a PNG.
+
+    RGB when the input has 3 channels, else one tile per (filter, input channel) pair on a
+    diverging scale around 0.
+    """
     w = weight.detach().to("cpu", torch.float32).numpy()
     out_ch, in_ch, kh, kw = w.shape
     fig = Figure(figsize=(8, 6.5))

@@ -40,10 +40,12 @@ from plain dicts without plotly's per-property validation (~2–3 ms a figure)."
 
 
 def shape_text(shape: Sequence[int]) -> str:
+    """A shape as text: ``(64, 56, 56)`` → ``"64 × 56 × 56"``."""
     return " × ".join(map(str, shape))
 
 
 def layer_title(layer: LayerOutput) -> str:
+    """A layer's figure title: its name in bold, kind, op and shape."""
     return f"<b>{layer.name}</b> · {layer.kind} ({layer.op}) · shape {shape_text(layer.shape)}"
 
 
@@ -74,7 +76,7 @@ def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
 
 
 def image_axes(title: str = "") -> dict[str, Any]:
-    """x and y axes for pixels: square, y downwards like an image, no grid."""
+    """X and y axes for pixels: square, y downwards like an image, no grid."""
     x = {
         "title": {"text": title, "font": {"size": 11}},
         "showgrid": False,
@@ -134,10 +136,12 @@ class PlainFigure(go.Figure):  # type: ignore[misc]  # plotly has no type stubs
 
 
 def _typed_arrays(value: Any, key: str = "") -> Any:
-    """A copy of ``value`` with numeric arrays as plotly's base64 typed arrays (as
-    ``go.Figure.to_dict`` makes them), leaving ``value`` itself untouched. Like plotly's
-    ``convert_to_base64``, the values of its skipped keys (``geojson``, ``range`` …) stay as
-    they are, nested ones included."""
+    """A copy of ``value`` with numeric arrays as plotly's base64 typed arrays.
+
+    The arrays become what ``go.Figure.to_dict`` makes them, leaving ``value`` itself
+    untouched. Like plotly's ``convert_to_base64``, the values of its skipped keys
+    (``geojson``, ``range`` …) stay as they are, nested ones included.
+    """
     if key and is_skipped_key(key):
         return value
     if isinstance(value, dict):
@@ -162,6 +166,7 @@ def make_figure(traces: Sequence[Any], layout: dict[str, Any]) -> go.Figure:
 
 
 def heatmap_colours(scale: ColourScale) -> dict[str, Any]:
+    """A heatmap's colour scale and range for ``scale`` (diverging ones centred on 0)."""
     if scale.diverging:
         return {
             "colorscale": colourscale(DIVERGING_COLOURSCALE),
@@ -177,6 +182,7 @@ def heatmap_colours(scale: ColourScale) -> dict[str, Any]:
 
 
 def colour_bar(title: str, **extra: Any) -> dict[str, Any]:
+    """A slim colour bar with ``title`` along its right side; ``extra`` adds or overrides keys."""
     return {
         "title": {"text": title, "side": "right", "font": {"size": 11}},
         "thickness": 12,

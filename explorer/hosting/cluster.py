@@ -90,7 +90,7 @@ def upstream_servers(addresses: Sequence[str]) -> str:
 
 
 def main_config(run_dir: Path, site: Path, *, worker_user: str | None) -> str:
-    """nginx's main context around the site file: every path it writes is in ``run_dir``.
+    """Nginx's main context around the site file: every path it writes is in ``run_dir``.
 
     ``worker_user`` is for a master started as root: nginx would run its workers as
     ``nobody``, who cannot reach a run directory in root's home; they run as this user instead.
@@ -155,7 +155,7 @@ def write_nginx_config(run_dir: Path, listen: str, addresses: Sequence[str]) -> 
 
 
 def nginx_command(nginx: str, run_dir: Path, *options: str) -> list[str]:
-    """nginx with its prefix, configuration and startup error log all in ``run_dir``."""
+    """Nginx with its prefix, configuration and startup error log all in ``run_dir``."""
     prefix, conf, errors = (
         str(run_dir) + "/",
         str(run_dir / MAIN_FILE),
@@ -267,8 +267,11 @@ def _port_is_free(port: int) -> bool:
 
 
 def default_run_dir() -> Path:
-    """``$EXPLORER_CLUSTER_DIR``, else ``$XDG_RUNTIME_DIR/cnn-explorer-cluster``, else
-    ``~/.cache/cnn-explorer/hosting/cluster``."""
+    """Where the cluster keeps its pids, configuration and logs.
+
+    ``$EXPLORER_CLUSTER_DIR``, else ``$XDG_RUNTIME_DIR/cnn-explorer-cluster``, else
+    ``~/.cache/cnn-explorer/cluster``.
+    """
     if os.environ.get(RUN_DIR_ENV):
         return Path(os.environ[RUN_DIR_ENV])
     if os.environ.get("XDG_RUNTIME_DIR"):
@@ -370,8 +373,10 @@ def _signal(process: Process, signum: int) -> None:
 
 
 def _stop(processes: Sequence[Process], timeout: float = STOP_TIMEOUT_S) -> None:
-    """Terminate each process (nginx first: no new requests to stopping replicas), then wait;
-    kill what is still running after ``timeout``."""
+    """Terminate each process, then wait; kill what is still running after ``timeout``.
+
+    nginx goes first, so that no new requests reach the stopping replicas.
+    """
     ordered = sorted(processes, key=lambda p: p.name != "nginx")
     for process in ordered:
         _signal(process, signal.SIGTERM)
@@ -400,8 +405,10 @@ def stop_cluster(run_dir: Path) -> Cluster | None:
 
 
 def status_lines(cluster: Cluster) -> tuple[list[str], int]:
-    """One line per process (up and healthy, up but not answering, or down) and how many
-    are not serving."""
+    """One line per process, and how many are not serving.
+
+    A process is up and healthy, up but not answering, or down.
+    """
     lines, down = [], 0
     for process in cluster.processes:
         if not process.alive:

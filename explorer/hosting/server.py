@@ -156,6 +156,7 @@ def streamlit_server(device: torch.device, log: Path, timeout: float = 120.0) ->
 
 
 def log_tail(path: Path, lines: int = 3) -> str:
+    """The last ``lines`` lines of a log joined with `` | `` (``(no log)`` if unreadable)."""
     try:
         return " | ".join(path.read_text().strip().splitlines()[-lines:])
     except OSError:

@@ -70,13 +70,23 @@ def parse_drawing(value: Mapping[str, Any] | None) -> Drawing:
         return Drawing(())
     if not isinstance(value, Mapping):
         raise DrawingError("the canvas sent something that is not a drawing")
-    raw_size = value.get("size", [CANVAS_SIZE, CANVAS_SIZE])
+    size = _canvas_size(value.get("size", [CANVAS_SIZE, CANVAS_SIZE]))
+    strokes = _strokes(value.get("strokes", []))
+    return Drawing(strokes, size, bool(value.get("final", True)))
+
+
+def _canvas_size(raw_size: Any) -> tuple[int, int]:
+    """The canvas's ``[width, height]``, checked to be 8–2000 pixels a side."""
     if not isinstance(raw_size, Sequence) or len(raw_size) != 2:
         raise DrawingError("the canvas size must be [width, height]")
     width, height = (int(_number(s, "the canvas size")) for s in raw_size)
     if not (8 <= width <= 2000 and 8 <= height <= 2000):
         raise DrawingError(f"a {width}×{height} canvas is out of range (8–2000 pixels a side)")
-    raw_strokes = value.get("strokes", [])
+    return width, height
+
+
+def _strokes(raw_strokes: Any) -> tuple[Stroke, ...]:
+    """The strokes that have points, checked against :data:`MAX_STROKES` and :data:`MAX_POINTS`."""
     if not isinstance(raw_strokes, Sequence) or isinstance(raw_strokes, str):
         raise DrawingError("the strokes must be a list")
     if len(raw_strokes) > MAX_STROKES:
@@ -84,20 +94,26 @@ def parse_drawing(value: Mapping[str, Any] | None) -> Drawing:
     strokes: list[Stroke] = []
     total = 0
     for raw in raw_strokes:
-        if not isinstance(raw, Mapping):
-            raise DrawingError("each stroke must be {width, points}")
-        pen = _number(raw.get("width"), "a stroke's width")
-        flat = raw.get("points", [])
-        if not isinstance(flat, Sequence) or isinstance(flat, str) or len(flat) % 2:
-            raise DrawingError("a stroke's points must be a flat list x0, y0, x1, y1, …")
-        total += len(flat) // 2
-        if total > MAX_POINTS:
-            raise DrawingError(f"more than {MAX_POINTS:,} points: clear the canvas")
-        coords = [_number(c, "a point") for c in flat]
-        points = tuple(zip(coords[::2], coords[1::2], strict=True))
-        if points:
-            strokes.append(Stroke(min(max(pen, MIN_WIDTH), MAX_WIDTH), points))
-    return Drawing(tuple(strokes), (width, height), bool(value.get("final", True)))
+        stroke, total = _stroke(raw, total)
+        if stroke.points:
+            strokes.append(stroke)
+    return tuple(strokes)
+
+
+def _stroke(raw: Any, total: int) -> tuple[Stroke, int]:
+    """One stroke, its width clamped to ``MIN_WIDTH…MAX_WIDTH``, and the points counted so far."""
+    if not isinstance(raw, Mapping):
+        raise DrawingError("each stroke must be {width, points}")
+    pen = _number(raw.get("width"), "a stroke's width")
+    flat = raw.get("points", [])
+    if not isinstance(flat, Sequence) or isinstance(flat, str) or len(flat) % 2:
+        raise DrawingError("a stroke's points must be a flat list x0, y0, x1, y1, …")
+    total += len(flat) // 2
+    if total > MAX_POINTS:
+        raise DrawingError(f"more than {MAX_POINTS:,} points: clear the canvas")
+    coords = [_number(c, "a point") for c in flat]
+    points = tuple(zip(coords[::2], coords[1::2], strict=True))
+    return Stroke(min(max(pen, MIN_WIDTH), MAX_WIDTH), points), total
 
 
 def render_drawing(drawing: Drawing) -> Image.Image:

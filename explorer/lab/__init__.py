@@ -1,0 +1,1 @@
+"""The convolution lab: its maths, written out step by step, and its figures."""

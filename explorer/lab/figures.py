@@ -199,8 +199,10 @@ def padded_input_figure(
     kind: Kind = "pixels",
     height: int = 380,
 ) -> go.Figure:
-    """The padded input in the input's coordinates, the original input outlined (dashed) and
-    the patch under the kernel highlighted."""
+    """The padded input in the input's coordinates.
+
+    The original input is outlined (dashed) and the patch under the kernel highlighted.
+    """
     (top, bottom), (left, right) = pad
     rows, cols = padded.shape
     boxes: list[Outline] = []
@@ -255,8 +257,11 @@ def signal_figure(
     title: str,
     row_px: int = 130,
 ) -> go.Figure:
-    """1-D results as small multiples: one row per ``name: (positions, values)``, the input
-    ``signal`` drawn in light gray behind each, one shared x axis of signal positions."""
+    """1-D results as small multiples, one row per ``name: (positions, values)``.
+
+    The input ``signal`` is drawn in light gray behind each, on one shared x axis of signal
+    positions.
+    """
     names = list(series)
     figure = make_subplots(
         rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=0.04, subplot_titles=names

@@ -8,8 +8,8 @@ against ``scipy.ndimage``, ``numpy.convolve`` and ``torch.nn.functional``.
 
 Conventions:
     * A CNN layer computes **cross-correlation** (:func:`correlate2d`): the kernel is laid on
-      the patch as it is. True convolution (:func:`convolve2d`, ``np.convolve``,
-      ``scipy.ndimage.convolve``) flips the kernel first.
+      the patch as it is. True convolution (``np.convolve``, ``scipy.ndimage.convolve``)
+      flips the kernel first: :func:`correlate2d` with the :func:`flip`-ped kernel.
     * Padding ``"valid"`` adds nothing; ``"full"`` adds ``F − 1`` on each side; ``"same"``
       follows TensorFlow / PyTorch: the total padding is
       ``max((⌈W / S⌉ − 1)·S + F − W, 0)``, half of it before, the extra pixel (when the
@@ -247,10 +247,10 @@ def output_size(size: int, kernel: int, padding: int | tuple[int, int], stride: 
 
 
 def output_size_formula(w: int, f: int, p: int | tuple[int, int], s: int) -> str:
-    """The output-size formula with the numbers filled in, e.g.
-    ``"⌊(W − F + 2P) / S⌋ + 1 = ⌊(7 − 3 + 2·1) / 2⌋ + 1 = 4"``.
+    """The output-size formula with the numbers filled in.
 
-    Asymmetric padding ``(before, after)`` is written ``P₁ + P₂``.
+    E.g. ``"⌊(W − F + 2P) / S⌋ + 1 = ⌊(7 − 3 + 2·1) / 2⌋ + 1 = 4"``. Asymmetric padding
+    ``(before, after)`` is written ``P₁ + P₂``.
     """
     return f"{geometry.output_size_rule(p)} = {geometry.output_size_numbers(w, f, s, p)}"
 
@@ -435,21 +435,6 @@ def flip(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(kernel)[..., ::-1, ::-1])
 
 
-def convolve2d(
-    image: np.ndarray,
-    kernel: np.ndarray,
-    bias: float = 0.0,
-    stride: int | tuple[int, int] = 1,
-    padding: Padding = "valid",
-    boundary: str = "zero",
-) -> Conv2dResult:
-    """True convolution: :func:`correlate2d` with the kernel flipped (as ``scipy.ndimage``).
-
-    The result's ``kernel`` is the flipped one, the one the products use.
-    """
-    return correlate2d(image, flip(kernel), bias, stride, padding, boundary)
-
-
 def is_flip_symmetric(kernel: np.ndarray) -> bool:
     """Whether flipping changes nothing, so convolution and cross-correlation agree."""
     weights = np.asarray(kernel, dtype=np.float64)
@@ -482,8 +467,10 @@ def activate(values: np.ndarray, name: str, negative_slope: float = 0.01) -> np.
 
 
 def count_negative(values: np.ndarray, tolerance: float = 1e-9) -> int:
-    """How many values are below ``−tolerance``: a sum of floats that should be 0 can land on
-    −1e-16, which is not a negative response."""
+    """How many values are below ``−tolerance``.
+
+    A sum of floats that should be 0 can land on −1e-16, which is not a negative response.
+    """
     return int((np.asarray(values) < -tolerance).sum())
 
 

@@ -1,0 +1,1 @@
+"""Models: the zoo, the shipped digit nets, weights, where they run, and training."""

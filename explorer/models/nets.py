@@ -113,5 +113,6 @@ class ZFNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(N, classes)`` of a batch of images."""
         logits: torch.Tensor = self.classifier(self.flatten(self.features(x)))
         return logits

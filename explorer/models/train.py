@@ -14,6 +14,8 @@ import json
 import os
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -314,65 +316,24 @@ def train(
     Raises:
         TrainingError: Bad model name, data or arguments.
     """
-    model_cls = DIGIT_MODELS.get(model_name)
-    if model_cls is None:
+    if model_name not in DIGIT_MODELS:
         raise TrainingError(f"unknown model {model_name!r}: choose from {sorted(DIGIT_MODELS)}")
     if epochs < 1 or batch_size < 1 or (limit is not None and limit < 1):
         raise TrainingError("epochs, batch_size and limit must be positive")
-
-    if str(data) == "mnist":
-        train_images, train_labels = load_digits("mnist", split="train")
-        val_images, val_labels = load_digits("mnist", split="test")
-        data_info: dict[str, Any] = {
-            "source": "torchvision MNIST",
-            "train_split": "train",
-            "val": "test",
-        }
-    else:
-        images, labels = load_digits(data)
-        train_idx, val_idx = split_train_val(labels, val_size, seed)
-        train_images, train_labels = images[train_idx], labels[train_idx]
-        val_images, val_labels = images[val_idx], labels[val_idx]
-        data_info = {
-            "source": Path(data).name,
-            "sha256": _sha256(Path(data).read_bytes()),
-            "split": f"stratified, seed {seed}, {len(val_idx)} validation digits held out",
-        }
-    if limit is not None and limit < len(train_labels):
-        keep = np.sort(np.random.default_rng(seed).permutation(len(train_labels))[:limit])
-        train_images, train_labels = train_images[keep], train_labels[keep]
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(2, threads))
+    digits = _limited(_split_digits(data, val_size, seed), limit, seed)
     started = time.perf_counter()
-    try:
-        with torch.random.fork_rng(devices=[]):  # seed locally: leave the caller's RNG alone
-            model, optim_info = _fit(
-                model_name, train_images, train_labels, epochs, seed, batch_size, lr, aug, progress
-            )
-    finally:
-        torch.set_num_threads(threads)
+    # fork_rng: _fit seeds torch's RNG, and the caller's is left as it was.
+    with _at_most_two_threads(), torch.random.fork_rng(devices=[]):
+        model, optim_info = _fit(model_name, digits, epochs, seed, batch_size, lr, aug, progress)
     seconds = time.perf_counter() - started
-
-    predictions = predict_proba(model, val_images, model_name).argmax(axis=1)
-    correct = int((predictions == val_labels).sum())
+    predictions = predict_proba(model, digits.val_images, model_name).argmax(axis=1)
+    correct = int((predictions == digits.val_labels).sum())
     state_dict = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
     card = {
-        "model": model_name,
-        "architecture": _architecture(model),
-        "classes": list(DIGIT_CLASSES),
-        "input": {
-            "size": list(model_cls.input_size),  # type: ignore[attr-defined]
-            "preprocessing": (
-                "28×28 digit, white ink on black, x/255"
-                + (f", zero-padded by {HARLEY_PAD} px to 32×32" if model_name == "harley" else "")
-                + f", then (x − {MNIST_MEAN}) / {MNIST_STD}"
-            ),
-        },
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "data": data_info,
-        "train_size": len(train_labels),
-        "val_size": len(val_labels),
+        **_model_card(model_name, model),
+        "data": digits.info,
+        "train_size": len(digits.train_labels),
+        "val_size": len(digits.val_labels),
         "epochs": epochs,
         "seed": seed,
         "batch_size": batch_size,
@@ -380,37 +341,120 @@ def train(
             k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(aug).items()
         },
         "optimiser": optim_info,
-        "val_accuracy": correct / len(val_labels),
+        "val_accuracy": correct / len(digits.val_labels),
         "val_correct": correct,
-        "val_total": len(val_labels),
+        "val_total": len(digits.val_labels),
         "train_seconds": round(seconds, 1),
         "torch": torch.__version__,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    weights_path = None
-    if out is not None:
-        weights_path = Path(out)
-        card["weights"] = {"file": weights_path.name, "sha256": _save_weights(state_dict, out)}
-        weights_path.with_suffix(".json").write_text(
-            json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+    weights_path = _save_with_card(state_dict, card, out)
     return TrainResult(
         model_name=model_name,
         state_dict=state_dict,
-        val_accuracy=correct / len(val_labels),
+        val_accuracy=correct / len(digits.val_labels),
         val_correct=correct,
-        val_total=len(val_labels),
-        train_size=len(train_labels),
+        val_total=len(digits.val_labels),
+        train_size=len(digits.train_labels),
         epochs=epochs,
         card=card,
         weights_path=weights_path,
     )
 
 
+@dataclass(frozen=True)
+class _Digits:
+    """The digits trained on, those held out to validate, and where they come from."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    info: dict[str, Any]
+    """The card's ``data`` entry."""
+
+
+def _split_digits(data: str | os.PathLike[str], val_size: int, seed: int) -> _Digits:
+    """MNIST's train and test splits, or an ``.npz`` split by :func:`split_train_val`."""
+    if str(data) == "mnist":
+        train_images, train_labels = load_digits("mnist", split="train")
+        val_images, val_labels = load_digits("mnist", split="test")
+        info: dict[str, Any] = {
+            "source": "torchvision MNIST",
+            "train_split": "train",
+            "val": "test",
+        }
+        return _Digits(train_images, train_labels, val_images, val_labels, info)
+    images, labels = load_digits(data)
+    train_idx, val_idx = split_train_val(labels, val_size, seed)
+    info = {
+        "source": Path(data).name,
+        "sha256": _sha256(Path(data).read_bytes()),
+        "split": f"stratified, seed {seed}, {len(val_idx)} validation digits held out",
+    }
+    return _Digits(images[train_idx], labels[train_idx], images[val_idx], labels[val_idx], info)
+
+
+def _limited(digits: _Digits, limit: int | None, seed: int) -> _Digits:
+    """``digits`` with at most ``limit`` training digits (a seeded random subset)."""
+    if limit is None or limit >= len(digits.train_labels):
+        return digits
+    keep = np.sort(np.random.default_rng(seed).permutation(len(digits.train_labels))[:limit])
+    return dataclasses.replace(
+        digits, train_images=digits.train_images[keep], train_labels=digits.train_labels[keep]
+    )
+
+
+@contextmanager
+def _at_most_two_threads() -> Iterator[None]:
+    """Let torch use at most two threads in the block (training is no faster with more)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(2, threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _model_card(model_name: str, model: nn.Module) -> dict[str, Any]:
+    """The card's entries about the model: its layers, classes, input and parameter count."""
+    padding = f", zero-padded by {HARLEY_PAD} px to 32×32" if model_name == "harley" else ""
+    return {
+        "model": model_name,
+        "architecture": _architecture(model),
+        "classes": list(DIGIT_CLASSES),
+        "input": {
+            "size": list(DIGIT_MODELS[model_name].input_size),  # type: ignore[attr-defined]
+            "preprocessing": (
+                f"28×28 digit, white ink on black, x/255{padding}"
+                f", then (x − {MNIST_MEAN}) / {MNIST_STD}"
+            ),
+        },
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def _save_with_card(
+    state_dict: dict[str, torch.Tensor], card: dict[str, Any], out: str | os.PathLike[str] | None
+) -> Path | None:
+    """Write the weights to ``out`` and the card (naming them) beside it as ``.json``.
+
+    Returns:
+        ``out`` as a path, or None when there is nowhere to write (nothing is written).
+    """
+    if out is None:
+        return None
+    weights_path = Path(out)
+    card["weights"] = {"file": weights_path.name, "sha256": _save_weights(state_dict, out)}
+    weights_path.with_suffix(".json").write_text(
+        json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return weights_path
+
+
 def _fit(
     model_name: str,
-    images: np.ndarray,
-    labels: np.ndarray,
+    digits: _Digits,
     epochs: int,
     seed: int,
     batch_size: int,
@@ -418,12 +462,12 @@ def _fit(
     aug: Augmentation,
     progress: bool,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train a fresh model with AdamW, a one-cycle schedule and label smoothing."""
+    """Train a fresh model on the training digits: AdamW, one-cycle schedule, label smoothing."""
     torch.manual_seed(seed)  # the initial weights depend on the seed only
     model = build_model(model_name)
     generator = torch.Generator().manual_seed(seed)
-    pixels = torch.from_numpy(np.ascontiguousarray(images)).unsqueeze(1)  # uint8, 1 byte/px
-    targets = torch.from_numpy(labels.astype(np.int64))
+    pixels = torch.from_numpy(np.ascontiguousarray(digits.train_images)).unsqueeze(1)  # uint8
+    targets = torch.from_numpy(digits.train_labels.astype(np.int64))
     steps = (len(targets) + batch_size - 1) // batch_size
     weight_decay, smoothing, warmup = 0.05, 0.1, 0.15
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -37,19 +37,29 @@ def read_state_dict(source: str | os.PathLike[str] | bytes | BinaryIO) -> dict[s
     Raises:
         WeightsError: unreadable, unsafe, or not a mapping of names to tensors.
     """
+    stream, label = _open_source(source)
+    return _named_tensors(_unwrap_checkpoint(_safe_load(stream, label)), label)
+
+
+def _open_source(
+    source: str | os.PathLike[str] | bytes | BinaryIO,
+) -> tuple[BinaryIO | str | os.PathLike[str], str]:
+    """What ``torch.load`` reads for ``source``, and how messages name it."""
     if isinstance(source, bytes | bytearray):
         if not source:
             raise WeightsError("the uploaded file is empty, not a PyTorch weights file (.pth/.pt)")
-        stream: BinaryIO | str | os.PathLike[str] = io.BytesIO(source)
-        label = "the uploaded file"
-    elif isinstance(source, str | os.PathLike):
-        stream, label = source, Path(source).name
+        return io.BytesIO(source), "the uploaded file"
+    if isinstance(source, str | os.PathLike):
         if not Path(source).is_file():
             raise WeightsError(f"weights file not found: {source}")
-    else:
-        stream, label = source, getattr(source, "name", "the uploaded file")
+        return source, Path(source).name
+    return source, getattr(source, "name", "the uploaded file")
+
+
+def _safe_load(stream: BinaryIO | str | os.PathLike[str], label: str) -> object:
+    """``torch.load(weights_only=True)``, its failures turned into :class:`WeightsError`."""
     try:
-        obj = torch.load(stream, map_location="cpu", weights_only=True)
+        return torch.load(stream, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"unsupported global:? (?:GLOBAL )?([\w.]+)", str(exc), re.IGNORECASE)
         if found is None:  # not a pickle of allowed types at all: garbage bytes
@@ -63,10 +73,18 @@ def read_state_dict(source: str | os.PathLike[str] | bytes | BinaryIO) -> dict[s
         text = str(exc).strip() if not isinstance(exc, KeyError) else ""
         detail = text.splitlines()[0][:200] if text else type(exc).__name__
         raise WeightsError(f"{label} is not a PyTorch weights file (.pth/.pt): {detail}") from None
+
+
+def _unwrap_checkpoint(obj: object) -> object:
+    """The state dict inside a checkpoint (``state_dict``, ``model`` …), else ``obj`` itself."""
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-            break
+            return obj[key]
+    return obj
+
+
+def _named_tensors(obj: object, label: str) -> dict[str, torch.Tensor]:
+    """``obj`` checked to be a non-empty mapping of names to tensors, ``module.`` stripped."""
     if not isinstance(obj, Mapping) or not obj:
         raise WeightsError(f"{label} does not hold a state dict (a mapping of names to tensors)")
     state: dict[str, torch.Tensor] = {}

@@ -365,8 +365,10 @@ class LoadedModel:
     def capture(
         self, x: PreparedInput | torch.Tensor, layers: Iterable[str] | None = None
     ) -> CaptureResult:
-        """Capture every layer (see :func:`explorer.analysis.capture.capture`), falling back to the
-        CPU, with a notice, if the accelerator runs out of memory."""
+        """Capture every layer (see :func:`explorer.analysis.capture.capture`).
+
+        Falls back to the CPU, with a notice, if the accelerator runs out of memory.
+        """
         tensor = x.tensor if isinstance(x, PreparedInput) else x
         try:
             return capture(self.model, tensor, layers)

@@ -1,0 +1,130 @@
+"""The lab's view-model: settings, the 1-D view's alignment and tables, against numpy/scipy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import torch
+import torch.nn.functional as F
+
+from explorer.lab import maths
+from explorer.views.lab import (
+    ConvSettings,
+    input_kind,
+    mode_positions,
+    one_d_view,
+    pooled_value_text,
+    value_table,
+)
+
+
+def test_settings_correlate_as_torch_conv2d() -> None:
+    rng = np.random.default_rng(0)
+    image, kernel = rng.normal(size=(9, 11)), rng.normal(size=(3, 3))
+    settings = ConvSettings(bias=0.5, stride=2, padding=1, boundary="zero")
+    expected = F.conv2d(
+        torch.from_numpy(image)[None, None],
+        torch.from_numpy(kernel)[None, None],
+        torch.tensor([0.5], dtype=torch.float64),
+        stride=2,
+        padding=1,
+    )[0, 0].numpy()
+    np.testing.assert_allclose(settings.correlate(image, kernel).output, expected, atol=1e-12)
+
+
+def test_settings_convolve_as_scipy_with_the_same_boundary() -> None:
+    rng = np.random.default_rng(1)
+    image, kernel = rng.normal(size=(8, 8)), rng.normal(size=(3, 3))
+    settings = ConvSettings(padding="same", boundary="reflect")
+    expected = scipy.ndimage.convolve(image, kernel, mode="reflect")
+    np.testing.assert_allclose(settings.convolve(image, kernel).output, expected, atol=1e-12)
+
+
+def test_input_kind() -> None:
+    assert input_kind(np.array([[0.0, 1.0]])) == "pixels"
+    assert input_kind(np.array([[-0.5, 1.0]])) == "signed"
+    assert input_kind(np.array([[0.0, 2.0]])) == "signed"
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_outputs_line_up_with_the_input_they_are_centred_on(n: int) -> None:
+    """An impulse through a symmetric kernel comes out centred on the impulse, in every mode."""
+    m, p = 15, 7
+    signal = np.zeros(m)
+    signal[p] = 1.0
+    kernel = np.ones(n)
+    modes = {mode: np.convolve(signal, kernel, mode) for mode in ("full", "same", "valid")}
+    positions = mode_positions(modes, n)
+    for mode, values in modes.items():
+        assert len(positions[mode]) == len(values)
+        centre = float((positions[mode] * values).sum() / values.sum())
+        assert centre == pytest.approx(p), mode
+
+
+def test_value_table_aligns_series_by_position_and_leaves_gaps_blank() -> None:
+    table = value_table(
+        {"a": np.array([1.0, 2.0]), "b": np.array([3.0])},
+        {"a": np.array([0.0, 1.0]), "b": np.array([0.5])},
+    )
+    assert table.columns == ["0", "0.5", "1"]
+    assert table.rows == {
+        "a": [maths.number_text(1.0), "", maths.number_text(2.0)],
+        "b": ["", maths.number_text(3.0), ""],
+    }
+
+
+def test_value_table_without_positions_uses_output_indices() -> None:
+    table = value_table({"x": np.array([0.25, -0.5, 1.0])})
+    assert table.columns == ["0", "1", "2"]
+    assert table.rows["x"] == [maths.number_text(v) for v in (0.25, -0.5, 1.0)]
+
+
+def test_one_d_view_matches_numpy_and_scipy() -> None:
+    view = one_d_view("0 0 1 2 3 2 1 0", "1/4, 1/2, 1/4")
+    signal = np.array([0, 0, 1, 2, 3, 2, 1, 0], dtype=float)
+    kernel = np.array([0.25, 0.5, 0.25])
+    for mode in ("full", "same", "valid"):
+        np.testing.assert_allclose(view.modes[mode], np.convolve(signal, kernel, mode))
+    assert view.aligned and view.bounded is not None and view.padded is not None
+    for name, values in view.bounded.items():
+        np.testing.assert_allclose(values, scipy.ndimage.convolve1d(signal, kernel, mode=name))
+    assert len(view.padded_positions) == len(signal) + 2 * view.half
+    np.testing.assert_array_equal(view.padded["constant"], np.pad(signal, 1))
+    numpy_rows = view.numpy_table().rows
+    assert set(numpy_rows) == {"signal", "full", "same", "valid"}
+    assert view.numpy_table().columns[0] == "-1"  # full starts one before the signal
+
+
+def test_one_d_view_with_an_even_kernel_has_no_boundary_modes() -> None:
+    view = one_d_view("1 2 3 4", "1 1")
+    assert not view.aligned and view.bounded is None and view.padded is None
+    assert view.numpy_table().columns == [str(i) for i in range(5)]  # output indices
+
+
+def test_one_d_view_refuses_text_that_is_not_numbers() -> None:
+    with pytest.raises(ValueError):
+        one_d_view("1 2 three", "1")
+
+
+@pytest.mark.parametrize("mode", ["max", "average", "sum"])
+def test_pooled_value_text_names_the_value_and_how_it_was_made(mode: str) -> None:
+    activated = np.array([[0.0, 3.0, 1.0, 1.0], [2.0, 1.0, 0.0, 4.0]])
+    pooled = maths.pool2d(activated, 2, 2, mode)
+    window = pooled.window(0, 1)
+    text = pooled_value_text(window, mode)
+    assert text.startswith("**pooled[0, 1]** = ")
+    reducers: dict[str, Callable[[np.ndarray], Any]] = {
+        "max": np.max,
+        "average": np.mean,
+        "sum": np.sum,
+    }
+    reduce = reducers[mode]
+    assert f"**{maths.number_text(float(reduce(activated[:, 2:])))}**" in text
+    if mode == "max":
+        assert text.endswith("won by input row 1, column 3")
+    else:
+        assert "of the 4 values" in text
