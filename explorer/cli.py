@@ -1,6 +1,6 @@
 """Command line: ``python -m explorer COMMAND``.
 
-Commands: models, predict, inspect, train, bench, loadtest, cluster, fetch-weights.
+Commands: models, predict, inspect, attribute, train, bench, loadtest, cluster, fetch-weights.
 
 Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
 """
@@ -13,11 +13,14 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import numpy as np
 import torch
 
+from explorer.analysis.attribution import METHODS, AttributionError
 from explorer.analysis.capture import CaptureError
 from explorer.bench.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
 from explorer.inputs.preprocess import ImageError
@@ -44,6 +47,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     WeightsError,
     DeviceError,
     CaptureError,
+    AttributionError,
     OSError,
     KeyError,
 )
@@ -187,6 +191,57 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attribute(args: argparse.Namespace) -> int:
+    """``python -m explorer attribute``: why the model chose a class, as a map over the input."""
+    from explorer.analysis.attribution import Settings
+    from explorer.figures.render import render_attribution_png
+    from explorer.views.attribution import on_picture, why_view
+
+    loaded = load_model(args.model, args.weights, args.device)
+    _notice(loaded)
+    prepared = loaded.prepare(Path(args.image))
+    result = loaded.capture(prepared, layers=[])
+    target = int(result.top(1)[0][0]) if args.target is None else args.target
+    settings = Settings(args.method, target, layer=args.layer, steps=args.steps,
+                        baseline=args.baseline, samples=args.samples, window=args.window,
+                        stride=args.stride)  # fmt: skip
+    view = why_view(loaded, prepared, settings)
+    values = view.attribution.values
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "attribution.npy", values)
+    shown = on_picture(values, prepared.display)
+    render_attribution_png(
+        prepared.display,
+        shown,
+        out / "overlay.png",
+        view.title.replace("<b>", "").replace("</b>", ""),
+    )
+    used = view.attribution.settings
+    summary = {
+        "model": loaded.name,
+        "weights": loaded.weights,
+        "image": str(args.image),
+        "method": used.method,
+        "layer": used.layer,
+        "target": {"index": target, "label": view.label},
+        "probability": view.before,
+        "probability_top10_hidden": view.after,
+        "settings": {
+            k: v for k, v in asdict(used).items() if k not in ("method", "target", "layer")
+        },
+        "shape": list(values.shape),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "sum": float(values.sum()),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(
+        f"wrote {used.method} of class {view.label} ({view.before:.1%}) for {loaded.name} to {out}/"
+    )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``python -m explorer train``: train a digit model and print its validation accuracy."""
     from explorer.models.train import TrainingError, summary_line, train
@@ -273,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_models_command,
         _add_predict_command,
         _add_inspect_command,
+        _add_attribute_command,
         _add_train_command,
         _add_bench_command,
         _add_loadtest_command,
@@ -305,6 +361,29 @@ def _add_inspect_command(sub: _Subcommands) -> None:
     inspect.add_argument("--out", required=True, help="output folder")
     inspect.add_argument("--top", type=int, default=5)
     inspect.set_defaults(func=cmd_inspect)
+
+
+def _add_attribute_command(sub: _Subcommands) -> None:
+    attribute = sub.add_parser(
+        "attribute", help="why the model chose a class: an attribution map of one image"
+    )
+    attribute.add_argument("image", metavar="IMAGE")
+    _add_model_args(attribute)
+    attribute.add_argument("--method", required=True, choices=list(METHODS))
+    attribute.add_argument(
+        "--layer", default=None, help="a CAM's layer (default: the last conv block)"
+    )
+    attribute.add_argument(
+        "--target", type=int, default=None, help="class index (default: the top class)"
+    )
+    attribute.add_argument("--steps", type=int, default=32, help="Integrated Gradients' steps")
+    attribute.add_argument("--baseline", default="black", choices=["black", "zero"],
+                           help="Integrated Gradients' baseline")  # fmt: skip
+    attribute.add_argument("--samples", type=int, default=16, help="SmoothGrad's noisy copies")
+    attribute.add_argument("--window", type=int, default=32, help="occlusion window (px)")
+    attribute.add_argument("--stride", type=int, default=16, help="occlusion stride (px)")
+    attribute.add_argument("--out", required=True, help="output folder")
+    attribute.set_defaults(func=cmd_attribute)
 
 
 def _add_train_command(sub: _Subcommands) -> None:

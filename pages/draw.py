@@ -21,6 +21,7 @@ from explorer.models.zoo import LoadedModel
 from explorer.views.draw import DIGIT_MODELS, live_maps, network_stages, softmax_figure
 from pages.canvas import drawing_canvas
 from pages.common import cached_model, inline_image, show_prediction
+from pages.why import show_why
 
 CANVAS_KEY = "draw_canvas"
 FULL_RUN_FLAG = "draw_full_run"  # True only while the whole page runs, not a fragment alone
@@ -258,11 +259,13 @@ if shown is not None:
     )
     view = st.segmented_control(
         "View",
-        ["The network, stage by stage", "Learned filters"],
+        ["The network, stage by stage", "Learned filters", "Why this class?"],
         default="The network, stage by stage",
         key="draw_view",
     )
-    if view == "Learned filters":
+    if view == "Why this class?":
+        show_why(loaded, result, prepared, "draw")
+    elif view == "Learned filters":
         st.caption("Each conv layer's kernels: a row per filter, a column per input channel.")
         for layer in result.of_kind("conv"):
             weight = loaded.weight_of(layer)

@@ -27,9 +27,10 @@ from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
 from pages.common import HEAVY_WORK, cached_model, inline_image
+from pages.why import show_why
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
-VIEWS = ["Layers", "Filters", "Architecture"]
+VIEWS = ["Layers", "Filters", "Architecture", "Why this class?"]
 
 
 @st.cache_resource(show_spinner="Loading your weights…", max_entries=2)
@@ -328,5 +329,8 @@ if loaded is not None and prepared is not None and result is not None:
         show_filters(loaded, result)
     elif view == "Architecture":
         show_architecture(loaded, result, prepared)
+    elif view == "Why this class?":
+        with HEAVY_WORK:  # a big model's backward pass: one at a time per core
+            show_why(loaded, result, prepared, "image")
     else:
         layer_browser(loaded, result, prepared)

@@ -142,7 +142,7 @@ def naive_grid_figure(maps: np.ndarray, cols: int = 8) -> go.Figure:
 # --- the measurements -------------------------------------------------------------------------
 
 
-def _photo_input(device: torch.device, seed: int = 0) -> torch.Tensor:
+def _photo_tensor(device: torch.device, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(1, 3, PHOTO_SIZE, PHOTO_SIZE, generator=generator).to(device)
 
@@ -163,7 +163,7 @@ def capture_overhead(
     """
     loaded = load_model(name, UNTRAINED, device)
     model = loaded.model
-    x = _photo_input(device)
+    x = _photo_tensor(device)
     sync = synchroniser(device)
     shown = display_layer(capture(model, x)).name
 
@@ -264,7 +264,7 @@ def _json_engine() -> str:
     return engine
 
 
-def _photo(loaded: LoadedModel) -> PreparedInput:
+def noise_photo(loaded: LoadedModel) -> PreparedInput:
     """A 256×256 noise photo through the model's own transforms (resize, crop, normalise)."""
     noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
     return loaded.prepare(Image.fromarray(noise))
@@ -273,7 +273,7 @@ def _photo(loaded: LoadedModel) -> PreparedInput:
 def layer_switch(device: torch.device, repeats: int, warmup: int) -> tuple[float, dict[str, Any]]:
     """Worst median ms, over :data:`SWITCH_LAYERS`, of the Image page showing that layer."""
     loaded = load_model("resnet18", UNTRAINED, device)
-    prepared = _photo(loaded)
+    prepared = noise_photo(loaded)
     result = loaded.capture(prepared)
     sync = synchroniser(device)
 

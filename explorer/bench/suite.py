@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from explorer.bench import served
+from explorer.bench.attribution import attribution_costs
 from explorer.bench.library import capture_overhead, grid_speedup, layer_switch, lenet_rerun
 from explorer.bench.machine import machine_info
 from explorer.bench.metrics import metrics_for
@@ -49,6 +50,11 @@ def run_benchmarks(device_name: str = "cpu", quick: bool = False) -> dict[str, A
     value, detail = layer_switch(device, settings.page_repeats, settings.warmup)
     results["layer_switch_ms_resnet18"] = round(value, 1)
     notes["layer_switch_ms_resnet18"] = detail
+    costs, detail = attribution_costs(
+        device, settings.page_repeats, 1 if quick else 3, settings.warmup
+    )
+    results.update(costs)
+    notes.update(detail)
     seconds, reason, detail = cold_start(device, settings.cold_starts)
     results["cold_start_s"] = None if seconds is None else round(seconds, 2)
     notes["cold_start_s"] = reason or detail

@@ -138,3 +138,43 @@ def render_softmax_png(
     ax.set_xlabel("softmax probability")
     ax.set_title(title, fontsize=10)
     _save(fig, path)
+
+
+def render_attribution_png(
+    display: np.ndarray,
+    values: np.ndarray,
+    path: str | os.PathLike[str],
+    title: str,
+    opacity: float = 0.6,
+) -> ColourScale:
+    """Save an attribution map over its input picture, with a labelled colour bar.
+
+    Args:
+        display: The input as a person sees it, ``uint8`` ``(H, W)`` or ``(H, W, 3)``.
+        values: The map, ``(H, W)`` (resized to the picture by the caller if they differ).
+        path: Where the PNG goes.
+        title: The figure's title.
+        opacity: How opaque the map is over the picture.
+
+    Returns:
+        The colour scale used (diverging where the map has negative values).
+    """
+    scale = colour_scale(values)
+    fig = Figure(figsize=(6, 5.5))
+    ax = fig.add_subplot()
+    ax.imshow(display, cmap="gray" if display.ndim == 2 else None, interpolation="nearest")
+    shown = ax.imshow(
+        values,
+        cmap=DIVERGING_CMAP if scale.diverging else SEQUENTIAL_CMAP,
+        vmin=scale.vmin,
+        vmax=scale.vmax,
+        alpha=opacity,
+        interpolation="bilinear",
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+    bar = fig.colorbar(shown, ax=ax, shrink=0.8)
+    bar.set_label(f"attribution ({scale.label})")
+    _save(fig, path)
+    return scale

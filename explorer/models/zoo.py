@@ -27,7 +27,7 @@ from torch import nn
 from explorer.analysis.capture import CaptureResult, LayerOutput, capture
 from explorer.inputs.preprocess import PreparedInput, preprocess_digit, preprocess_photo
 from explorer.models.device import describe_device, is_out_of_memory, pick_device
-from explorer.models.nets import DIGIT_CLASSES, HarleyNet, LeNet5, ZFNet
+from explorer.models.nets import DIGIT_CLASSES, MNIST_MEAN, MNIST_STD, HarleyNet, LeNet5, ZFNet
 from explorer.models.weights import WeightsError, load_weights_into
 
 ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
@@ -327,6 +327,16 @@ class LoadedModel:
         if self.weights == UNTRAINED:
             return "untrained (random weights)"
         return f"own weights ({Path(self.weights).name})"
+
+    @property
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The ``(mean, std)`` per channel that :meth:`prepare` normalises the input with."""
+        if self.spec.family == "digit":
+            return (MNIST_MEAN,), (MNIST_STD,)
+        transform = self._photo_transform
+        mean = getattr(transform, "mean", (0.0,))
+        std = getattr(transform, "std", (1.0,))
+        return tuple(map(float, mean)), tuple(map(float, std))
 
     @property
     def device_label(self) -> str:

@@ -1,0 +1,416 @@
+"""Why did it decide? Maps of how much each input pixel counts for a class.
+
+Class activation maps of a conv layer come from torchcam (Grad-CAM, Grad-CAM++, Layer-CAM,
+Score-CAM); gradient and perturbation methods from Captum (saliency, SmoothGrad, Integrated
+Gradients, Guided Backprop, occlusion). torchcam rather than pytorch-grad-cam: it needs only
+torch, numpy, Pillow and matplotlib (pytorch-grad-cam pulls in OpenCV, ttach and
+scikit-learn), it is maintained, and it returns the raw, unnormalised map on request.
+
+Shared models, many sessions: every call runs on its own *structural copy* of the cached
+model (:func:`private_copy`: the module objects copied, the parameters and buffers shared,
+and those never require grad). The hooks torchcam and Captum register, and the in-place
+switches turned off for them, live on that copy only: the shared model, and every other
+session's capture, never see them, and two sessions attributing at once each get their own
+answer. Nothing here runs under ``torch.inference_mode``: attribution needs gradients, and
+an input made under inference mode is cloned into a normal tensor first.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from captum.attr import GuidedBackprop, IntegratedGradients, NoiseTunnel, Occlusion, Saliency
+from torch import nn
+from torchcam.methods import GradCAM, GradCAMpp, LayerCAM, ScoreCAM
+from torchcam.methods._utils import locate_candidate_layer
+
+Family = Literal["cam", "gradient", "perturbation"]
+Progress = Callable[[float], None]
+"""Called with the fraction done (0…1) after each forward pass of a slow method. The page
+updates a progress bar with it, which is also where Streamlit stops a run that is no longer
+wanted (its input changed)."""
+
+CAM_CLASSES = {
+    "gradcam": GradCAM,
+    "gradcampp": GradCAMpp,
+    "layercam": LayerCAM,
+    "scorecam": ScoreCAM,
+}
+SCORECAM_BATCH = 32
+"""Masked inputs per forward pass of Score-CAM."""
+OCCLUSION_BATCH = 16
+"""Occluded inputs per forward pass."""
+SMOOTHGRAD_BATCH = 8
+"""Noisy inputs per forward pass of SmoothGrad."""
+IG_BATCH = 8
+"""Points of Integrated Gradients' path per forward pass."""
+
+
+@dataclass(frozen=True)
+class Method:
+    """An attribution method, as the pages and the CLI name and explain it.
+
+    Attributes:
+        label: Its name in the pages (its key in :data:`METHODS` is its name on the
+            command line).
+        family: ``"cam"`` (a map of a conv layer's channels), ``"gradient"`` or
+            ``"perturbation"``.
+        caption: One line: what the map shows.
+        formula: The formula (Markdown with LaTeX), and how the map's channels are reduced.
+        slow: Whether it runs many forward passes (the page shows progress).
+    """
+
+    label: str
+    family: Family
+    caption: str
+    formula: str
+    slow: bool = False
+
+
+METHODS_FILE = Path(__file__).with_name("attribution_methods.toml")
+
+
+def _read_methods() -> dict[str, Method]:
+    with METHODS_FILE.open("rb") as file:
+        return {key: Method(**fields) for key, fields in tomllib.load(file).items()}
+
+
+METHODS: dict[str, Method] = _read_methods()
+"""Every method by its command-line name, in the order the pages list them
+(:file:`attribution_methods.toml` holds their names, captions and formulas)."""
+
+BASELINES = ("black", "zero")
+"""Integrated Gradients' start: ``"black"`` (every pixel 0 before normalisation) or
+``"zero"`` (the all-zero tensor: the data set's mean colour for a normalised model)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to attribute and how.
+
+    Fields a method does not use are ignored (and normalised away by :meth:`used`, so they do
+    not split a cache).
+
+    Attributes:
+        method: A key of :data:`METHODS`.
+        target: The class index.
+        layer: A CAM's layer (a module name); ``None``: the last conv block
+            (:func:`default_cam_layer`).
+        steps: Integrated Gradients' steps.
+        baseline: Integrated Gradients' baseline, one of :data:`BASELINES`.
+        samples: SmoothGrad's noisy copies.
+        noise: SmoothGrad's σ, as a fraction of the input's value range.
+        window: Occlusion's window side, in input pixels.
+        stride: Occlusion's stride, in input pixels.
+    """
+
+    method: str
+    target: int
+    layer: str | None = None
+    steps: int = 32
+    baseline: str = "black"
+    samples: int = 16
+    noise: float = 0.15
+    window: int = 32
+    stride: int = 16
+
+    def used(self) -> Settings:
+        """These settings with the fields the method ignores set to their defaults."""
+        default = Settings(self.method, self.target)
+        keep = {
+            "gradcam": ("layer",),
+            "gradcampp": ("layer",),
+            "layercam": ("layer",),
+            "scorecam": ("layer",),
+            "integrated_gradients": ("steps", "baseline"),
+            "smoothgrad": ("samples", "noise"),
+            "occlusion": ("window", "stride"),
+        }.get(self.method, ())
+        return replace(default, **{name: getattr(self, name) for name in keep})
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """A map of how much each input pixel counts for a class.
+
+    Attributes:
+        values: ``(H, W)`` float32 at the model's input resolution, not normalised.
+        settings: What was computed (:meth:`Settings.used`), with a CAM's layer filled in.
+        probability: The class's probability on the input.
+    """
+
+    values: np.ndarray
+    settings: Settings
+    probability: float
+
+    @property
+    def method(self) -> Method:
+        """The method that made the map."""
+        return METHODS[self.settings.method]
+
+
+class AttributionError(ValueError):
+    """Settings that do not fit the model or the input (a message for the user)."""
+
+
+def private_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model``'s module objects that shares its parameters and buffers.
+
+    Hooks and ``inplace`` switches set on the copy never reach ``model``; its tensors are not
+    copied (no memory, no time). In-place activations are turned off on the copy: hooked
+    gradients need the values they would overwrite.
+    """
+    shared = itertools.chain(model.parameters(), model.buffers())
+    twin = copy.deepcopy(model, memo={id(tensor): tensor for tensor in shared})
+    for module in twin.modules():
+        if getattr(module, "inplace", False):
+            module.inplace = False  # type: ignore[assignment]
+    return twin
+
+
+def cam_layers(model: nn.Module) -> list[str]:
+    """The modules a CAM can look at: every conv layer, and the model's top-level blocks."""
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Conv2d)]
+    blocks = [name for name, module in model.named_children() if _has_conv(module)]
+    return [*dict.fromkeys([*blocks, *names])]
+
+
+def _has_conv(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def default_cam_layer(model: nn.Module, input_shape: tuple[int, ...]) -> str:
+    """The last layer with a spatial output before the model pools it away (torchcam's rule).
+
+    Raises:
+        AttributionError: The model has no such layer.
+    """
+    name = locate_candidate_layer(private_copy(model), input_shape)
+    if not isinstance(name, str):
+        raise AttributionError("this model has no conv layer to make a class activation map of")
+    return name
+
+
+@contextmanager
+def _counting_forwards(
+    model: nn.Module, expected: int, progress: Progress | None
+) -> Iterator[None]:
+    """Report ``progress`` after each forward pass of ``model`` (a private copy)."""
+    if progress is None:
+        yield
+        return
+    done = itertools.count(1)
+
+    def tick(_module: nn.Module, _output: Any, *_: Any) -> None:
+        progress(min(next(done) / max(expected, 1), 1.0))
+
+    handle = model.register_forward_hook(tick)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def attribute(
+    model: nn.Module,
+    x: torch.Tensor,
+    settings: Settings,
+    progress: Progress | None = None,
+    black: torch.Tensor | None = None,
+) -> Attribution:
+    """The attribution map of ``settings.target`` for the input ``x``.
+
+    Args:
+        model: The shared model (never changed: the work runs on a :func:`private_copy`).
+        x: The input, ``(1, C, H, W)``, normalised as the model expects.
+        settings: The method and its settings.
+        progress: Called with the fraction done after each forward pass of a slow method.
+        black: Integrated Gradients' ``"black"`` baseline (a black input, normalised like
+            ``x``); ``None``: zeros.
+
+    Raises:
+        AttributionError: Unknown method or layer, a class index out of range, a window
+            larger than the input.
+    """
+    if settings.method not in METHODS:
+        raise AttributionError(f"unknown method {settings.method!r}: one of {', '.join(METHODS)}")
+    twin = private_copy(model)
+    device = next(itertools.chain(model.parameters(), model.buffers()), x).device
+    # A normal tensor (the capture's may be an inference tensor), on the model's device.
+    x = x.detach().clone().to(device)
+    with torch.no_grad():
+        probs = torch.softmax(twin(x), dim=1)[0]
+    if not 0 <= settings.target < len(probs):
+        raise AttributionError(f"class {settings.target} is out of range: 0…{len(probs) - 1}")
+    used = settings.used()
+    family = METHODS[settings.method].family
+    if family == "cam":
+        used = replace(used, layer=used.layer or default_cam_layer(model, tuple(x.shape[1:])))
+        values = _cam(twin, x, used, progress)
+    elif settings.method == "occlusion":
+        values = _occlusion(twin, x, used, progress)
+    else:
+        values = _gradient(twin, x, used, progress, black)
+    return Attribution(values.astype(np.float32), used, float(probs[settings.target]))
+
+
+def _cam(
+    model: nn.Module, x: torch.Tensor, settings: Settings, progress: Progress | None
+) -> np.ndarray:
+    layer = settings.layer or ""
+    if layer not in dict(model.named_modules()):
+        raise AttributionError(f"no layer named {layer!r} in this model")
+    kind = CAM_CLASSES[settings.method]
+    options: dict[str, Any] = {"batch_size": SCORECAM_BATCH} if kind is ScoreCAM else {}
+    extractor = kind(model, layer, input_shape=tuple(x.shape[1:]), **options)
+    try:
+        x = x.requires_grad_(kind is not ScoreCAM)
+        channels = _layer_channels(model, layer, x) if kind is ScoreCAM else 1
+        expected = 1 + math.ceil(channels / SCORECAM_BATCH)
+        with torch.enable_grad(), _counting_forwards(model, expected, progress):
+            scores = model(x)
+            cam = extractor(settings.target, scores, normalized=False)[0]
+    finally:
+        extractor.remove_hooks()
+    return upsample(cam.detach()[0], (int(x.shape[-2]), int(x.shape[-1])))
+
+
+def _layer_channels(model: nn.Module, layer: str, x: torch.Tensor) -> int:
+    """How many channels ``layer`` outputs (one untracked forward pass of ``model``)."""
+    seen: list[int] = []
+    module = dict(model.named_modules())[layer]
+    handle = module.register_forward_hook(lambda _m, _i, out: seen.append(int(out.shape[1])))
+    try:
+        with torch.no_grad():
+            model(x.detach())
+    finally:
+        handle.remove()
+    return seen[0]
+
+
+def upsample(cam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """A ``(h, w)`` map resized to ``size`` (bilinear, corners not aligned), as a numpy array."""
+    grown = F.interpolate(cam[None, None].float(), size=size, mode="bilinear", align_corners=False)
+    result: np.ndarray = grown[0, 0].cpu().numpy()
+    return result
+
+
+def _gradient(
+    model: nn.Module,
+    x: torch.Tensor,
+    settings: Settings,
+    progress: Progress | None,
+    black: torch.Tensor | None,
+) -> np.ndarray:
+    target = settings.target
+    x = x.requires_grad_(True)
+    if settings.method == "integrated_gradients":
+        baseline = _baseline(x, settings.baseline, black)
+        with _counting_forwards(model, math.ceil(settings.steps / IG_BATCH), progress):
+            found = IntegratedGradients(model).attribute(
+                x, baseline, target=target, n_steps=settings.steps, internal_batch_size=IG_BATCH
+            )
+        return _reduce(found, "sum")
+    if settings.method == "smoothgrad":
+        sigma = settings.noise * float(x.detach().max() - x.detach().min())
+        expected = math.ceil(settings.samples / SMOOTHGRAD_BATCH)
+        with _counting_forwards(model, expected, progress):
+            found = NoiseTunnel(Saliency(model)).attribute(
+                x,
+                nt_type="smoothgrad",
+                nt_samples=settings.samples,
+                nt_samples_batch_size=SMOOTHGRAD_BATCH,
+                stdevs=sigma,
+                target=target,
+            )
+        return _reduce(found, "max")
+    if settings.method == "guided_backprop":
+        return _reduce(GuidedBackprop(model).attribute(x, target=target).abs(), "max")
+    return _reduce(Saliency(model).attribute(x, target=target, abs=True), "max")
+
+
+def _baseline(x: torch.Tensor, name: str, black: torch.Tensor | None) -> torch.Tensor:
+    if name not in BASELINES:
+        raise AttributionError(f"unknown baseline {name!r}: one of {', '.join(BASELINES)}")
+    if name == "black" and black is not None:
+        return black.to(x.device, x.dtype).expand_as(x).detach().clone()
+    return torch.zeros_like(x)
+
+
+def _reduce(found: torch.Tensor, how: Literal["sum", "max"]) -> np.ndarray:
+    """A ``(1, C, H, W)`` attribution as ``(H, W)``: summed or the largest over channels."""
+    values = found.detach()[0]
+    reduced = values.sum(dim=0) if how == "sum" else values.max(dim=0).values
+    result: np.ndarray = reduced.cpu().numpy()
+    return result
+
+
+def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
+    """How many windows occlusion slides over an input of ``size``."""
+    rows = (size[0] - window) // stride + 1
+    cols = (size[1] - window) // stride + 1
+    return rows * cols
+
+
+def _occlusion(
+    model: nn.Module, x: torch.Tensor, settings: Settings, progress: Progress | None
+) -> np.ndarray:
+    channels, h, w = x.shape[1:]
+    window, stride = settings.window, settings.stride
+    if not (1 <= window <= min(h, w)) or stride < 1:
+        raise AttributionError(
+            f"the occlusion window must be 1…{min(h, w)} px and the stride ≥ 1 "
+            f"(got window {window}, stride {stride})"
+        )
+    expected = math.ceil(occlusion_windows((h, w), window, stride) / OCCLUSION_BATCH) + 1
+
+    def probability(batch: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model(batch), dim=1)
+
+    with torch.no_grad(), _counting_forwards(model, expected, progress):
+        found = Occlusion(probability).attribute(
+            x.detach(),
+            sliding_window_shapes=(int(channels), window, window),
+            strides=(int(channels), stride, stride),
+            target=settings.target,
+            baselines=0.0,
+            perturbations_per_eval=OCCLUSION_BATCH,
+        )
+    result: np.ndarray = found.detach()[0, 0].cpu().numpy()
+    return result
+
+
+def deletion_check(
+    model: nn.Module, x: torch.Tensor, attribution: Attribution, fraction: float = 0.1
+) -> tuple[float, float]:
+    """The class's probability before and after hiding the map's top ``fraction`` of pixels.
+
+    Hidden pixels are set to 0 (the data set's mean colour for a normalised model) in every
+    channel. A faithful map's top pixels matter: the probability should drop.
+
+    Returns:
+        ``(before, after)``.
+    """
+    values = torch.from_numpy(attribution.values)
+    count = max(1, round(fraction * values.numel()))
+    top = torch.topk(values.flatten(), count).indices
+    mask = torch.zeros(values.numel(), dtype=torch.bool)
+    mask[top] = True
+    hidden = x.detach().clone()
+    hidden[..., mask.view(values.shape).to(hidden.device)] = 0.0
+    target = attribution.settings.target
+    with torch.no_grad():
+        before = torch.softmax(model(x.detach().clone()), dim=1)[0, target]
+        after = torch.softmax(model(hidden), dim=1)[0, target]
+    return float(before), float(after)

@@ -1,0 +1,91 @@
+"""The "Why this class?" view in AppTest, on the Draw page (LeNet-5) and the Image page."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer.analysis.attribution import Settings, attribute, deletion_check
+from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
+from explorer.models.zoo import load_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def drawn_seven(at: AppTest) -> AppTest:
+    at.session_state["draw_canvas"] = {"drawing": drawing_value(DIGIT_STROKES["7"])}
+    return at.run()
+
+
+def heatmap_of(at: AppTest, key: str) -> dict[str, Any]:
+    chart = next(c for c in at.get("plotly_chart") if key in str(c.proto.id))
+    spec = json.loads(chart.proto.spec)
+    return next(trace for trace in spec["data"] if trace["type"] == "heatmap")
+
+
+def z_values(trace: dict[str, Any]) -> np.ndarray:
+    """A heatmap's ``z``, decoded from plotly's base64 typed array ("shape": "28, 28")."""
+    z = trace["z"]
+    raw = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
+    return raw.reshape([int(n) for n in str(z["shape"]).split(",")])
+
+
+def test_draw_page_explains_the_drawn_digit_with_gradcam_by_default() -> None:
+    at = drawn_seven(AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=120).run())
+    at.segmented_control(key="draw_view").set_value("Why this class?").run()
+    assert not at.exception
+    loaded = load_model("lenet5")
+    prepared = loaded.prepare(render_drawing(parse_drawing(drawing_value(DIGIT_STROKES["7"]))))
+    top = int(torch.argmax(loaded.model(prepared.tensor)))
+    assert at.selectbox(key="draw_why_method").value == "gradcam"
+    assert at.selectbox(key="draw_why_class_lenet5").value == top  # the top class first
+    expected = attribute(loaded.model, prepared.tensor, Settings("gradcam", top)).values
+    shown = z_values(heatmap_of(at, "draw_why_map"))
+    np.testing.assert_allclose(shown, expected, rtol=1e-6)
+    _, after = deletion_check(
+        loaded.model,
+        prepared.tensor,
+        attribute(loaded.model, prepared.tensor, Settings("gradcam", top)),
+    )
+    metric = next(m for m in at.metric if "hidden" in m.label)
+    assert metric.value == f"{after:.1%}"
+    assert any("Layer: pool2." in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "occlusion", "scorecam"])
+def test_draw_page_every_family_of_method_for_another_class(method: str) -> None:
+    at = drawn_seven(AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=120).run())
+    at.segmented_control(key="draw_view").set_value("Why this class?").run()
+    at.selectbox(key="draw_why_method").set_value(method).run()
+    at.selectbox(key="draw_why_class_lenet5").set_value(3).run()
+    assert not at.exception
+    assert not at.warning
+    trace = heatmap_of(at, "draw_why_map")
+    assert z_values(trace).size == 28 * 28
+    assert "p(3) with the top 10% hidden" in [m.label for m in at.metric]
+
+
+def test_image_page_why_view_on_resnet18_with_a_chosen_layer() -> None:
+    at = AppTest.from_file(str(REPO / "pages" / "image.py"), default_timeout=240).run()
+    at.segmented_control(key="image_view").set_value("Why this class?").run()
+    assert not at.exception
+    at.selectbox(key="image_why_layer_resnet18").set_value("layer3").run()
+    assert not at.exception
+    assert any("Layer: layer3." in m.value for m in at.markdown)
+    assert z_values(heatmap_of(at, "image_why_map")).size == 224 * 224
+
+
+def test_an_occlusion_window_larger_than_the_input_is_a_message_not_a_crash() -> None:
+    at = drawn_seven(AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=120).run())
+    at.segmented_control(key="draw_view").set_value("Why this class?").run()
+    at.selectbox(key="draw_why_method").set_value("occlusion").run()
+    at.slider(key="draw_why_window").set_value(28).run()
+    at.slider(key="draw_why_stride").set_value(28).run()
+    assert not at.exception
