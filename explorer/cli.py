@@ -1,6 +1,7 @@
 """Command line: ``python -m explorer COMMAND``.
 
-Commands: models, predict, inspect, attribute, train, bench, loadtest, cluster, fetch-weights.
+Commands: models, predict, inspect, attribute, export, train, bench, loadtest, cluster,
+fetch-weights.
 
 Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
 """
@@ -25,6 +26,7 @@ from explorer.analysis.capture import CaptureError
 from explorer.bench.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
 from explorer.inputs.preprocess import ImageError
 from explorer.models.device import DEVICE_CHOICES, DeviceError
+from explorer.models.own import OwnModelError
 from explorer.models.weights import WeightsError
 from explorer.models.zoo import (
     ZOO,
@@ -48,6 +50,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     DeviceError,
     CaptureError,
     AttributionError,
+    OwnModelError,
     OSError,
     KeyError,
 )
@@ -63,7 +66,13 @@ def _notice(loaded: LoadedModel) -> None:
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, choices=list(ZOO), help="zoo model name")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", choices=list(ZOO), help="zoo model name")
+    which.add_argument(
+        "--model-file",
+        metavar="PATH",
+        help="your own model: a torch.export program (.pt2) or an ONNX file (.onnx)",
+    )
     parser.add_argument(
         "--weights",
         default=None,
@@ -74,6 +83,49 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default: $EXPLORER_DEVICE or auto)",
     )
+    own = parser.add_argument_group("your own model (with --model-file)")
+    own.add_argument("--labels", metavar="FILE", help="class names, one per line")
+    own.add_argument(
+        "--input-shape", metavar="C,H,W", help="the input's shape (default: as the file says)"
+    )
+    own.add_argument("--mean", type=float, nargs="+", help="per-channel mean (0…1 scale)")
+    own.add_argument("--std", type=float, nargs="+", help="per-channel std")
+    own.add_argument(
+        "--digit", action="store_true", help="1 channel: lay the input out like MNIST digits"
+    )
+
+
+def _load(args: argparse.Namespace) -> LoadedModel:
+    """The zoo model, or the user's file, that the arguments name."""
+    if args.model_file is None:
+        return load_model(args.model, args.weights, args.device)
+    from explorer.models.own import InputSpec, load_program
+
+    if args.weights is not None:
+        raise OwnModelError("--weights goes with --model: a model file carries its weights")
+    path = Path(args.model_file)
+    spec = None
+    if args.input_shape or args.mean or args.std or args.digit:
+        shape = _input_shape(args.input_shape, path)
+        mean, std = (tuple(args.mean), tuple(args.std)) if args.mean or args.std else (None, None)
+        spec = InputSpec(*shape, mean=mean, std=std, digit=args.digit)
+    labels = Path(args.labels).read_text(encoding="utf-8") if args.labels else None
+    return load_program(path.read_bytes(), path.name, spec, labels, args.device)
+
+
+def _input_shape(text: str | None, path: Path) -> tuple[int, int, int]:
+    from explorer.models.own import read_program
+
+    if text is None:
+        found = read_program(path.read_bytes(), path.name).input_shape
+        if found is None:
+            raise OwnModelError("the file does not say its input's shape: give --input-shape")
+        return found
+    try:
+        channels, height, width = (int(part) for part in text.split(","))
+    except ValueError:
+        raise OwnModelError(f"--input-shape takes C,H,W (e.g. 3,224,224), not {text!r}") from None
+    return channels, height, width
 
 
 def _top(loaded: LoadedModel, probs: Any, k: int) -> list[dict[str, Any]]:
@@ -101,7 +153,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """``python -m explorer predict``: top-k classes of each image."""
-    loaded = load_model(args.model, args.weights, args.device)
+    loaded = _load(args)
     _notice(loaded)
     failed = 0
     for file in args.images:
@@ -140,7 +192,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """``python -m explorer inspect``: every layer of one image, written to a folder."""
     from explorer.figures.render import render_filters_png, render_layer_png, render_softmax_png
 
-    loaded = load_model(args.model, args.weights, args.device)
+    loaded = _load(args)
     _notice(loaded)
     prepared = loaded.prepare(Path(args.image))
     result = loaded.capture(prepared)
@@ -197,7 +249,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     from explorer.figures.render import render_attribution_png
     from explorer.views.attribution import on_picture, why_view
 
-    loaded = load_model(args.model, args.weights, args.device)
+    loaded = _load(args)
     _notice(loaded)
     prepared = loaded.prepare(Path(args.image))
     result = loaded.capture(prepared, layers=[])
@@ -239,6 +291,19 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     print(
         f"wrote {used.method} of class {view.label} ({view.before:.1%}) for {loaded.name} to {out}/"
     )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``python -m explorer export``: a zoo model as a .pt2 or .onnx file (a model of your own)."""
+    from explorer.models.own import export_model
+
+    loaded = load_model(args.model, args.weights, "cpu")
+    _notice(loaded)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_model(loaded.model, loaded.spec.input_size, out)
+    print(f"wrote {loaded.name} ({loaded.weights_label}) to {out} ({out.stat().st_size:,} bytes)")
     return 0
 
 
@@ -329,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_predict_command,
         _add_inspect_command,
         _add_attribute_command,
+        _add_export_command,
         _add_train_command,
         _add_bench_command,
         _add_loadtest_command,
@@ -384,6 +450,14 @@ def _add_attribute_command(sub: _Subcommands) -> None:
     attribute.add_argument("--stride", type=int, default=16, help="occlusion stride (px)")
     attribute.add_argument("--out", required=True, help="output folder")
     attribute.set_defaults(func=cmd_attribute)
+
+
+def _add_export_command(sub: _Subcommands) -> None:
+    export = sub.add_parser("export", help="write a zoo model as a .pt2 or .onnx file")
+    export.add_argument("--model", required=True, choices=list(ZOO))
+    export.add_argument("--weights", default=None, help="as for predict")
+    export.add_argument("--out", required=True, help="PATH.pt2 (torch.export) or PATH.onnx")
+    export.set_defaults(func=cmd_export)
 
 
 def _add_train_command(sub: _Subcommands) -> None:

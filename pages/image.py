@@ -27,6 +27,7 @@ from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
 from pages.common import HEAVY_WORK, cached_model, inline_image
+from pages.own import OWN, choose_own_model
 from pages.why import show_why
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
@@ -79,14 +80,18 @@ def read_input(family: str) -> bytes | Path | None:
 
 def choose_model() -> tuple[LoadedModel | None, str]:
     """The model picked (pretrained, or the user's weights) and its cache key."""
-    names = list(ZOO)
+    names = [*ZOO, OWN]
     name = st.selectbox(
         "Model",
         names,
         index=names.index("resnet18"),
-        format_func=lambda n: f"{ZOO[n].title} ({ZOO[n].year})",
+        format_func=lambda n: (
+            "Your model (.pt2 or .onnx)" if n == OWN else f"{ZOO[n].title} ({ZOO[n].year})"
+        ),
         key="image_model",
     )
+    if name == OWN:
+        return choose_own_model()
     own = st.file_uploader(
         "Own weights (optional): a .pth/.pt state dict for this architecture",
         type=["pth", "pt"],
@@ -231,7 +236,12 @@ def show_filters(loaded: LoadedModel, result: CaptureResult) -> None:
     """The first conv layer in colour, any conv layer's kernels and its weight histogram."""
     convs = [layer for layer in result.of_kind("conv") if layer.module is not None]
     if not convs:
-        st.info("This model has no conv layers.")
+        st.info(
+            "This model's conv layers are operators of a torch.export graph, not modules: "
+            "their kernels are not shown here (an ONNX export of the same model shows them)."
+            if result.of_kind("conv")
+            else "This model has no conv layers."
+        )
         return
     first = loaded.weight_of(convs[0])
     if first.shape[1] == 3:

@@ -198,7 +198,10 @@ def default_cam_layer(model: nn.Module, input_shape: tuple[int, ...]) -> str:
     """
     name = locate_candidate_layer(private_copy(model), input_shape)
     if not isinstance(name, str):
-        raise AttributionError("this model has no conv layer to make a class activation map of")
+        raise AttributionError(
+            "this model has no conv module to make a class activation map of (a torch.export "
+            "graph's convs are operators): pick a gradient method or occlusion"
+        )
     return name
 
 

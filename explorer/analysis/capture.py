@@ -246,9 +246,34 @@ _FUNCTION_KINDS: dict[Any, tuple[str, str]] = {
     torch.cat: ("concat", "cat"),
     torch.concat: ("concat", "cat"),
 }
+_ATEN = torch.ops.aten
+_ATEN_KINDS: dict[Any, tuple[str, str]] = {
+    # torch.export programs (own models) are graphs of ATen operators.
+    **dict.fromkeys((_ATEN.conv2d.default, _ATEN.convolution.default), ("conv", "conv2d")),
+    **dict.fromkeys((_ATEN.relu.default, _ATEN.relu_.default), ("relu", "relu")),
+    _ATEN.sigmoid.default: ("activation", "sigmoid"),
+    _ATEN.tanh.default: ("activation", "tanh"),
+    _ATEN.hardtanh.default: ("activation", "hardtanh"),
+    _ATEN.hardswish.default: ("activation", "hardswish"),
+    _ATEN.silu.default: ("activation", "silu"),
+    _ATEN.gelu.default: ("activation", "gelu"),
+    _ATEN.leaky_relu.default: ("activation", "leaky_relu"),
+    _ATEN.max_pool2d.default: ("pool", "max_pool2d"),
+    _ATEN.avg_pool2d.default: ("pool", "avg_pool2d"),
+    _ATEN.adaptive_avg_pool2d.default: ("pool", "adaptive_avg_pool2d"),
+    _ATEN.linear.default: ("linear", "linear"),
+    _ATEN.batch_norm.default: ("norm", "batch_norm"),
+    _ATEN.flatten.using_ints: ("flatten", "flatten"),
+    _ATEN.dropout.default: ("dropout", "dropout"),
+    **dict.fromkeys((_ATEN.softmax.int, _ATEN._softmax.default), ("softmax", "softmax")),
+    _ATEN.cat.default: ("concat", "cat"),
+}
+_FUNCTION_KINDS.update(_ATEN_KINDS)
 _BINARY_KINDS: dict[Any, tuple[str, str]] = {
     **dict.fromkeys((operator.add, operator.iadd, torch.add), ("add", "add")),
     **dict.fromkeys((operator.mul, operator.imul, torch.mul), ("mul", "mul")),
+    **dict.fromkeys((_ATEN.add.Tensor, _ATEN.add_.Tensor), ("add", "add")),
+    _ATEN.mul.Tensor: ("mul", "mul"),
 }
 _METHOD_KINDS: dict[str, tuple[str, str]] = {
     "relu": ("relu", "relu"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,22 @@ from explorer.figures.tiling import tile_channels
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
     fig.savefig(path, dpi=100, bbox_inches="tight")
+
+
+def _scaled_image(
+    fig: Figure, ax: Any, values: np.ndarray, scale: ColourScale, label: str, **style: Any
+) -> None:
+    """``values`` drawn on the app's colours for ``scale``, with a labelled colour bar."""
+    shown = ax.imshow(
+        values,
+        cmap=DIVERGING_CMAP if scale.diverging else SEQUENTIAL_CMAP,
+        vmin=scale.vmin,
+        vmax=scale.vmax,
+        **style,
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(shown, ax=ax, shrink=0.8).set_label(label)
 
 
 def render_layer_png(
@@ -62,15 +79,8 @@ def render_layer_png(
         ax.set_xlabel(f"{len(flat)} units, {cols} per row")
     # The app's rule (figures.layer_can_be_negative): the same layer, the same scale.
     scale = colour_scale(image, layer_can_be_negative(layer.kind, values))
-    cmap = DIVERGING_CMAP if scale.diverging else SEQUENTIAL_CMAP
-    shown_image = ax.imshow(
-        image, cmap=cmap, vmin=scale.vmin, vmax=scale.vmax, interpolation="nearest"
-    )
-    ax.set_xticks([])
-    ax.set_yticks([])
+    _scaled_image(fig, ax, image, scale, f"activation ({scale.label})", interpolation="nearest")
     ax.set_title(title, fontsize=10)
-    bar = fig.colorbar(shown_image, ax=ax, shrink=0.8)
-    bar.set_label(f"activation ({scale.label})")
     _save(fig, path)
     return scale
 
@@ -163,18 +173,8 @@ def render_attribution_png(
     fig = Figure(figsize=(6, 5.5))
     ax = fig.add_subplot()
     ax.imshow(display, cmap="gray" if display.ndim == 2 else None, interpolation="nearest")
-    shown = ax.imshow(
-        values,
-        cmap=DIVERGING_CMAP if scale.diverging else SEQUENTIAL_CMAP,
-        vmin=scale.vmin,
-        vmax=scale.vmax,
-        alpha=opacity,
-        interpolation="bilinear",
-    )
-    ax.set_xticks([])
-    ax.set_yticks([])
+    label = f"attribution ({scale.label})"
+    _scaled_image(fig, ax, values, scale, label, interpolation="bilinear", alpha=opacity)
     ax.set_title(title, fontsize=10)
-    bar = fig.colorbar(shown, ax=ax, shrink=0.8)
-    bar.set_label(f"attribution ({scale.label})")
     _save(fig, path)
     return scale

@@ -326,6 +326,8 @@ class LoadedModel:
             )
         if self.weights == UNTRAINED:
             return "untrained (random weights)"
+        if self.spec.source == "own":
+            return f"in the file ({Path(self.weights).name})"
         return f"own weights ({Path(self.weights).name})"
 
     @property
@@ -411,6 +413,44 @@ class LoadedModel:
             "parameters": self.parameter_count,
             "notice": self.notice,
         }
+
+
+def own_loaded_model(
+    module: nn.Module,
+    filename: str,
+    file_format: str,
+    spec: Any,
+    categories: tuple[str, ...],
+) -> LoadedModel:
+    """A user's model (see :mod:`explorer.models.own`) as the pages and the CLI use any model.
+
+    Args:
+        module: Its graph, in eval mode, on its device.
+        filename: The file it came from (its weights' label).
+        file_format: ``"torch.export"`` or ``"ONNX"``.
+        spec: Its :class:`~explorer.models.own.InputSpec`.
+        categories: Its class names.
+    """
+    from explorer.models.own import OwnTransform
+
+    entry = ModelSpec(
+        name=f"own:{Path(filename).name}",
+        title=f"Your model ({Path(filename).name})",
+        family="digit" if spec.digit else "photo",
+        input_size=spec.shape,
+        year=0,
+        description=f"A {file_format} graph you brought.",
+        source="own",
+    )
+    device = next(iter(module.parameters()), torch.zeros(0)).device
+    return LoadedModel(
+        spec=entry,
+        model=module,
+        device=device,
+        weights=Path(filename).name,
+        categories=categories,
+        _photo_transform=None if spec.digit else OwnTransform(spec),
+    )
 
 
 def load_model(

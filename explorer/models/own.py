@@ -1,0 +1,454 @@
+"""Your own network: a CNN brought as a file that carries its graph, loaded without running it.
+
+Two formats are accepted, both read as data:
+
+- ``torch.export`` programs (``.pt2``, ``torch.export.save``). PyTorch's loader would unpickle
+  some entries with ``weights_only=False`` and would load AOTInductor's compiled code, so the
+  archive is checked first (no compiled code, no pickled Python objects) and loaded with every
+  unpickling limited to tensors; the graph may use only PyTorch's own operators.
+- ONNX (``.onnx``), parsed as protobuf and converted with onnx2torch into a ``torch.fx``
+  ``GraphModule`` of ordinary modules (``nn.Conv2d``, ``nn.ReLU`` …), after moving the model
+  to opset 17, the newest onnx2torch converts.
+
+Pickled whole models (``torch.save(model)``) and TorchScript are refused: unpickling a model
+runs whatever code the file names, and TorchScript archives are pickles too. Export them
+instead (see the README). Limits for a hosted app — file size, parameter count, one forward
+pass's time — each come with a clear message.
+"""
+
+from __future__ import annotations
+
+import io
+import operator
+import pickle
+import threading
+import time
+import types
+import warnings
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from unittest import mock
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import fx, nn
+from torchvision.transforms import functional as TF
+
+from explorer.models.device import pick_device
+
+if TYPE_CHECKING:
+    from explorer.models.zoo import LoadedModel
+
+MAX_FILE_MB = 200
+"""Largest file accepted (the page's upload limit too)."""
+MAX_PARAMETERS = 150_000_000
+"""Most parameters (and buffers) a model may hold: VGG-16 has 138 M."""
+FORWARD_BUDGET_S = 10.0
+"""Longest one forward pass of a batch of one may take on this server."""
+FORMATS = {".pt2": "torch.export", ".onnx": "ONNX"}
+ONNX_OPSET = 17
+"""The opset models are converted to before onnx2torch (its newest)."""
+_ALLOWED_NAMESPACES = ("aten", "prims")
+_PT2_REFUSED_PREFIXES = ("data/aotinductor/",)
+_PT2_OBJECT_MARKERS = ("custom_obj_", "opaque_obj_")
+_load_lock = threading.Lock()
+
+REFUSED_FORMATS = (
+    "a pickled whole model (torch.save(model)) or TorchScript runs code when loaded, which a "
+    "hosted app never does: export it with torch.export.save(torch.export.export(model, "
+    "(example,)), 'model.pt2') or torch.onnx.export(model, (example,), 'model.onnx')"
+)
+
+
+class OwnModelError(ValueError):
+    """A file that cannot be used as a model, with a message for the user."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model takes and how a picture is turned into it.
+
+    Attributes:
+        channels: 1 (grayscale) or 3 (RGB).
+        height: Input height in pixels.
+        width: Input width in pixels.
+        mean: Per-channel mean subtracted after scaling to 0…1; ``None``: no normalisation.
+        std: Per-channel standard deviation divided by; ``None``: no normalisation.
+        digit: For a 1-channel model: lay the input out like MNIST (the digit nets'
+            preprocessing, normalised with MNIST's mean and std) instead of resizing it.
+    """
+
+    channels: int
+    height: int
+    width: int
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    digit: bool = False
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise OwnModelError(f"the input must have 1 or 3 channels, not {self.channels}")
+        if not (8 <= self.height <= 1024 and 8 <= self.width <= 1024):
+            raise OwnModelError(
+                f"the input must be 8…1024 pixels a side, not {self.height}×{self.width}"
+            )
+        if (self.mean is None) != (self.std is None):
+            raise OwnModelError("give both the mean and the std, or neither")
+        for values in (self.mean, self.std):
+            if values is not None and len(values) != self.channels:
+                raise OwnModelError(f"the mean and std need {self.channels} value(s) each")
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise OwnModelError("every std must be positive")
+        if self.digit and self.channels != 1:
+            raise OwnModelError("the digit preprocessing is for 1-channel models")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(channels, height, width)``."""
+        return self.channels, self.height, self.width
+
+
+@dataclass(frozen=True)
+class Program:
+    """A model read from a file.
+
+    Attributes:
+        module: The graph as a ``torch.fx.GraphModule``, in eval mode, no grad.
+        format: ``"torch.export"`` or ``"ONNX"``.
+        input_shape: ``(C, H, W)`` as the file states it; ``None`` where it does not.
+        parameters: Parameters and buffers it holds.
+    """
+
+    module: nn.Module
+    format: str
+    input_shape: tuple[int, int, int] | None
+    parameters: int
+
+
+class OwnTransform:
+    """A picture to the model's input: fit (resize and centre-crop), channels, normalise."""
+
+    def __init__(self, spec: InputSpec) -> None:
+        self.spec = spec
+        self.mean = spec.mean or (0.0,) * spec.channels
+        self.std = spec.std or (1.0,) * spec.channels
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        """The normalised ``(C, H, W)`` tensor of an RGB picture."""
+        fitted = ImageOps.fit(image, (self.spec.width, self.spec.height), Image.Resampling.BILINEAR)
+        if self.spec.channels == 1:
+            fitted = fitted.convert("L")
+        tensor: torch.Tensor = TF.normalize(TF.to_tensor(fitted), list(self.mean), list(self.std))
+        return tensor
+
+
+def format_of(filename: str) -> str:
+    """The format a file name says (``"torch.export"`` or ``"ONNX"``).
+
+    Raises:
+        OwnModelError: Any other extension, pickles and TorchScript included.
+    """
+    lower = filename.lower()
+    for suffix, name in FORMATS.items():
+        if lower.endswith(suffix):
+            return name
+    if lower.endswith((".pt", ".pth", ".pkl", ".ckpt", ".bin")):
+        raise OwnModelError(f"{filename}: {REFUSED_FORMATS}")
+    raise OwnModelError(f"{filename}: use a .pt2 (torch.export) or .onnx file")
+
+
+def read_program(data: bytes, filename: str) -> Program:
+    """Read a ``.pt2`` or ``.onnx`` file's graph, running nothing it contains.
+
+    Raises:
+        OwnModelError: Too big, not what it claims, compiled code or Python objects inside,
+            operators that are not PyTorch's or ONNX's, too many parameters.
+    """
+    kind = format_of(filename)
+    if len(data) > MAX_FILE_MB * 1024 * 1024:
+        raise OwnModelError(f"{filename} is over {MAX_FILE_MB} MB")
+    module, shape = _read_pt2(data) if kind == "torch.export" else _read_onnx(data)
+    if kind == "ONNX":
+        module.eval()  # an exported program is frozen as exported (it refuses .eval())
+    module.requires_grad_(False)
+    count = sum(t.numel() for t in (*module.parameters(), *module.buffers()))
+    if count > MAX_PARAMETERS:
+        raise OwnModelError(f"{count:,} parameters: over this server's {MAX_PARAMETERS:,}")
+    return Program(module, kind, shape, count)
+
+
+@contextmanager
+def _tensors_only() -> Iterator[None]:
+    """While a ``.pt2`` loads: every unpickling may build tensors only, never objects."""
+    real_load = torch.load
+
+    def load_tensors(*args: Any, **kwargs: Any) -> Any:
+        kwargs["weights_only"] = True
+        return real_load(*args, **kwargs)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise OwnModelError("the program holds pickled Python objects")
+
+    from torch.export.pt2_archive import _package
+
+    no_pickle = types.SimpleNamespace(**{**vars(pickle), "loads": refuse, "load": refuse})
+    with (
+        _load_lock,
+        mock.patch.object(torch, "load", load_tensors),
+        mock.patch.object(_package, "pickle", no_pickle),
+        mock.patch.object(torch._C, "_pickle_load_obj", refuse),
+    ):
+        yield
+
+
+def _check_pt2_archive(data: bytes) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile as exc:
+        raise OwnModelError(f"not a torch.export program (not a .pt2 archive: {exc})") from None
+    if not any(name.endswith("archive_format") or name == "version" for name in names):
+        raise OwnModelError(
+            "not a torch.export program: a .pt2 archive has an archive_format entry "
+            f"(this zip looks like torch.save's output; {REFUSED_FORMATS})"
+        )
+    for name in names:
+        inner = name.split("/", 1)[-1]
+        if inner.startswith(_PT2_REFUSED_PREFIXES):
+            raise OwnModelError("the program holds compiled code (AOTInductor), never loaded here")
+        if any(marker in name for marker in _PT2_OBJECT_MARKERS):
+            raise OwnModelError("the program holds Python objects, never loaded here")
+
+
+def _read_pt2(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
+    _check_pt2_archive(data)
+    try:
+        with _tensors_only():
+            program = torch.export.load(io.BytesIO(data))
+    except OwnModelError:
+        raise
+    except Exception as exc:
+        raise OwnModelError(f"not a loadable torch.export program: {_short(exc)}") from None
+    _check_operators(program.graph)
+    shape = _pt2_input_shape(program)
+    return program.module(), shape
+
+
+def _check_operators(graph: fx.Graph) -> None:
+    for node in graph.nodes:
+        if node.op != "call_function" or node.target is operator.getitem:
+            continue
+        target = node.target
+        namespace = getattr(target, "namespace", None)
+        if not isinstance(target, torch._ops.OpOverload) or namespace not in _ALLOWED_NAMESPACES:
+            raise OwnModelError(
+                f"the graph uses {target}, which is not one of PyTorch's own operators "
+                "(custom operators are not loaded here)"
+            )
+
+
+def _pt2_input_shape(program: Any) -> tuple[int, int, int] | None:
+    inputs = set(program.graph_signature.user_inputs)
+    shapes = [
+        tuple(int(n) for n in node.meta["val"].shape)
+        for node in program.graph.nodes
+        if node.op == "placeholder" and node.name in inputs and "val" in node.meta
+    ]
+    if len(shapes) != 1:
+        raise OwnModelError(f"the program takes {len(shapes)} inputs: it must take one image")
+    return _chw(shapes[0])
+
+
+def _chw(shape: Sequence[int]) -> tuple[int, int, int] | None:
+    if len(shape) != 4 or not all(n > 0 for n in shape[1:]):
+        return None
+    return int(shape[1]), int(shape[2]), int(shape[3])
+
+
+def _read_onnx(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
+    import onnx
+    import onnx2torch
+    from onnx import version_converter
+
+    try:
+        model = onnx.load_from_string(data)
+    except Exception as exc:
+        raise OwnModelError(f"not an ONNX model: {_short(exc)}") from None
+    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
+        raise OwnModelError(
+            "the weights are in a separate .onnx.data file: export one file "
+            "(torch.onnx.export(..., external_data=False))"
+        )
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise OwnModelError(f"not a valid ONNX model: {_short(exc)}") from None
+    shape = _onnx_input_shape(model)
+    try:
+        if (
+            max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+            > ONNX_OPSET
+        ):
+            model = version_converter.convert_version(model, ONNX_OPSET)
+        _allow_no_zero_reshapes(model)
+        module = onnx2torch.convert(model)
+    except NotImplementedError as exc:
+        raise OwnModelError(
+            f"the graph uses an operator not supported here: {_short(exc)}"
+        ) from None
+    except Exception as exc:
+        raise OwnModelError(f"this ONNX model cannot be converted: {_short(exc)}") from None
+    return module, shape
+
+
+def _onnx_input_shape(model: Any) -> tuple[int, int, int] | None:
+    initialised = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initialised]
+    if len(inputs) != 1:
+        raise OwnModelError(f"the model takes {len(inputs)} inputs: it must take one image")
+    dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
+    return _chw([d if d > 0 else 0 for d in dims])
+
+
+def _allow_no_zero_reshapes(model: Any) -> None:
+    """Set ``allowzero`` to 0 on Reshapes whose constant shape has no 0 (same result).
+
+    PyTorch's exporter writes ``allowzero=1``, which onnx2torch does not convert; it only
+    changes what a 0 in the target shape means.
+    """
+    from onnx import numpy_helper
+
+    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "Reshape":
+            continue
+        for attribute in node.attribute:
+            shape = constants.get(node.input[1]) if len(node.input) > 1 else None
+            no_zero = shape is not None and not np.any(shape == 0)
+            if attribute.name == "allowzero" and attribute.i == 1 and no_zero:
+                attribute.i = 0
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "…"
+
+
+def check_classifier(module: nn.Module, spec: InputSpec, budget_s: float = FORWARD_BUDGET_S) -> int:
+    """Run one zero input through the model; return how many classes it scores.
+
+    Raises:
+        OwnModelError: The input shape does not fit, the pass takes over ``budget_s``, or the
+            output is not one vector of class scores.
+    """
+    x = torch.zeros(1, *spec.shape)
+    start = time.perf_counter()
+    try:
+        with torch.no_grad():
+            out = module(x)
+    except Exception as exc:
+        raise OwnModelError(
+            f"the model does not run on a {'×'.join(map(str, spec.shape))} input: {_short(exc)}"
+        ) from None
+    elapsed = time.perf_counter() - start
+    if elapsed > budget_s:
+        raise OwnModelError(
+            f"one forward pass took {elapsed:.1f} s, over this server's {budget_s:g} s"
+        )
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 1 or out.shape[1] < 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise OwnModelError(f"the output must be one vector of class scores (1, K), not {shape}")
+    return int(out.shape[1])
+
+
+def parse_labels(text: str, count: int) -> tuple[str, ...]:
+    """Class names, one per line (blank lines dropped), for ``count`` classes.
+
+    Raises:
+        OwnModelError: Not exactly ``count`` names.
+    """
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if len(names) != count:
+        raise OwnModelError(f"the labels file has {len(names)} names for {count} classes")
+    return names
+
+
+def default_spec(program: Program) -> InputSpec | None:
+    """The input the file states, unnormalised (``None`` where it states none)."""
+    if program.input_shape is None or program.input_shape[0] not in (1, 3):
+        return None
+    channels, height, width = program.input_shape
+    try:
+        return InputSpec(channels, height, width)
+    except OwnModelError:
+        return None
+
+
+def load_program(data: bytes, filename: str, *args: Any, **kwargs: Any) -> LoadedModel:
+    """A :class:`~explorer.models.zoo.LoadedModel` of the user's file (its bytes, its name).
+
+    :func:`read_program`, then :func:`program_model` with the other arguments.
+
+    Raises:
+        OwnModelError: Any reason the file cannot be used, with its message.
+    """
+    return program_model(read_program(data, filename), filename, *args, **kwargs)
+
+
+def program_model(
+    program: Program,
+    filename: str,
+    spec: InputSpec | None = None,
+    labels: str | None = None,
+    device: str | None = None,
+) -> LoadedModel:
+    """A read :class:`Program` with its input settings, ready to run as any model.
+
+    Args:
+        program: What :func:`read_program` read.
+        filename: The file's name (the weights' label).
+        spec: The input; ``None``: as the file states it, unnormalised.
+        labels: Class names, one per line; ``None``: the class indices.
+        device: As :func:`explorer.models.device.pick_device`.
+
+    Raises:
+        OwnModelError: No input shape known, or the model is not a classifier of that input.
+    """
+    from explorer.models.zoo import own_loaded_model
+
+    spec = spec or default_spec(program)
+    if spec is None:
+        raise OwnModelError(
+            "the file does not say its input's shape: give the channels, height and width"
+        )
+    count = check_classifier(program.module, spec)
+    names = parse_labels(labels, count) if labels else tuple(str(i) for i in range(count))
+    module = program.module.to(pick_device(device))
+    return own_loaded_model(module, filename, program.format, spec, names)
+
+
+def export_model(model: nn.Module, input_shape: tuple[int, int, int], path: Path) -> None:
+    """Write ``model`` as a file this module reads: ``.pt2`` (torch.export) or ``.onnx``.
+
+    How the shipped examples in ``assets/models/own/`` were made, and how to bring a model
+    of your own: the graph is traced on a zero input of ``input_shape``.
+
+    Raises:
+        OwnModelError: Another extension.
+    """
+    kind = format_of(path.name)
+    example = (torch.zeros(1, *input_shape),)
+    model = model.eval()
+    if kind == "torch.export":
+        torch.export.save(torch.export.export(model, example), path)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, example, path, dynamo=True, external_data=False, verbose=False, report=False
+        )
