@@ -261,3 +261,21 @@ def test_cli_refuses_a_pickle_in_one_line(
     assert main(["predict", str(picture), "--model-file", str(path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "torch.export" in err[0]
+
+
+def test_receptive_fields_where_the_graph_allows_them_and_a_plain_no_where_not() -> None:
+    from explorer.analysis.explain import UnknownField, receptive_field
+    from explorer.models.zoo import load_model
+
+    zoo = load_model("lenet5").model
+    spec = InputSpec(1, 28, 28, digit=True)
+    onnx_model = load_program((REPO / "assets/models/own/lenet5.onnx").read_bytes(), "l.onnx", spec)
+    pairs = [("conv1", "node_conv2d"), ("pool1", "node_max_pool2d"), ("conv2", "node_conv2d_1")]
+    for zoo_name, onnx_name in pairs:
+        for y, x in [(0, 0), (3, 2)]:
+            assert receptive_field(onnx_model.model, onnx_name, y, x) == receptive_field(
+                zoo, zoo_name, y, x
+            )
+    pt2_model = load_program((REPO / "assets/models/own/lenet5.pt2").read_bytes(), "l.pt2", spec)
+    with pytest.raises(UnknownField, match="not known here: 'conv2d#2' is a conv operator"):
+        receptive_field(pt2_model.model, "conv2d#2", 1, 1, (28, 28))

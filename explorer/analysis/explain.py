@@ -370,6 +370,10 @@ def explain_unit(
 # --- receptive field -----------------------------------------------------------------------
 
 
+class UnknownField(ValueError):
+    """A receptive field that the layer graph does not let us compute (said plainly)."""
+
+
 @dataclass(frozen=True)
 class _Step:
     """How one layer's output positions depend on its inputs' positions."""
@@ -378,6 +382,7 @@ class _Step:
     kind: str
     axes: tuple[_Axis, _Axis] | None  # None: position (y, x) reads (y, x) of every input
     whole: bool  # every output value can depend on every input position
+    known: bool = True  # False: a conv or pool whose kernel and stride are not known here
 
 
 def _step(model: nn.Module, info: LayerInfo) -> _Step:
@@ -394,7 +399,10 @@ def _step(model: nn.Module, info: LayerInfo) -> _Step:
         whole = not (isinstance(module, _SPATIAL_NORMS) or info.op == "batch_norm")
     elif info.kind not in _PASS_THROUGH_KINDS and not isinstance(module, nn.Identity):
         whole = True  # adaptive pools, flatten, linear, softmax, ops we cannot see into
-    return _Step(info.inputs, info.kind, axes, whole)
+    # A functional conv or pool (a torch.export graph's operators): its kernel is not known.
+    known = not (info.kind in ("conv", "pool") and module is None)
+    whole = whole or not known
+    return _Step(info.inputs, info.kind, axes, whole, known)
 
 
 class _Plan:
@@ -494,6 +502,7 @@ def receptive_field(
         the unit sees the whole input.
 
     Raises:
+        UnknownField: a conv or pool on the way is an operator without a module.
         ValueError: an unknown layer, a negative index, or a whole-input answer without
             ``input_size``.
     """
@@ -509,6 +518,12 @@ def receptive_field(
     (left, right), _ = plan.interval(layer, 1, x)
     if whole is None:
         return Box(top, left, bottom + 1, right + 1)
+    if not plan.steps[whole].known:
+        raise UnknownField(
+            f"the receptive field of {layer!r} is not known here: {whole!r} is a "
+            f"{plan.steps[whole].kind} operator whose kernel and stride the graph does not "
+            "expose as a module (a torch.export program; an ONNX export shows them)"
+        )
     if input_size is None:
         step = plan.steps[whole]
         raise ValueError(

@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 from torch import nn
 
 from explorer.analysis.capture import CaptureResult, LayerOutput
-from explorer.analysis.explain import receptive_field
+from explorer.analysis.explain import UnknownField, receptive_field
 from explorer.analysis.geometry import Box
 from explorer.figures.channels import (
     ChannelGrid,
@@ -308,14 +308,18 @@ def channel_view(
     box = unit_text = None
     if unit is not None:
         y, x = unit
-        box = receptive_field(model, name, y, x, (in_h, in_w))
-        clipped = box.clipped(in_h, in_w)
-        unit_text = (
-            f"**Unit {name}[{channel}, {y}, {x}] = {values[y, x]:.6g}**  \n"
-            f"Its receptive field: {box.height}×{box.width} input pixels, rows "
-            f"{clipped.top}–{clipped.bottom - 1}, columns {clipped.left}–{clipped.right - 1} "
-            "(the orange box)."
-        )
+        unit_text = f"**Unit {name}[{channel}, {y}, {x}] = {values[y, x]:.6g}**  \n"
+        try:
+            box = receptive_field(model, name, y, x, (in_h, in_w))
+        except UnknownField as exc:
+            unit_text += f"Its receptive field: {exc}."
+        else:
+            clipped = box.clipped(in_h, in_w)
+            unit_text += (
+                f"Its receptive field: {box.height}×{box.width} input pixels, rows "
+                f"{clipped.top}–{clipped.bottom - 1}, columns {clipped.left}–{clipped.right - 1} "
+                "(the orange box)."
+            )
     outline = None if box is None else (box.top, box.left, box.bottom, box.right)
     figure = channel_figure(values, name, channel, shown.layer.kind, background, opacity, outline)
     return ChannelView(channel, figure, stats_text, unit, box, unit_text)
