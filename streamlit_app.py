@@ -17,6 +17,9 @@ PAGES = [
         icon=":material/grid_on:",
         url_path="convolution-lab",
     ),
+    st.Page(
+        "pages/train.py", title="Train a CNN", icon=":material/model_training:", url_path="train"
+    ),
     st.Page("pages/home.py", title="Overview", icon=":material/info:", url_path="overview"),
 ]
 

@@ -40,6 +40,18 @@ def cached_model(name: str, weights: str | None = None) -> LoadedModel:
     return loaded
 
 
+TRAINED_KEY = "trained_model"
+"""Session state: the model this session trained and chose to use (a ``LoadedModel``)."""
+
+
+def digit_model(name: str) -> LoadedModel:
+    """A digit model by its menu key: the zoo's, or the one this session trained."""
+    trained = st.session_state.get(TRAINED_KEY)
+    if name == TRAINED_KEY and isinstance(trained, LoadedModel):
+        return trained
+    return cached_model(name if name != TRAINED_KEY else "lenet5")
+
+
 def show_prediction(container: DeltaGenerator, loaded: LoadedModel, result: CaptureResult) -> None:
     """The top class as a **Prediction** metric, its probability beneath it."""
     best, prob = result.top(1)[0]

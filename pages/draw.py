@@ -20,7 +20,7 @@ from explorer.inputs.strokes import DrawingError, parse_drawing, render_drawing
 from explorer.models.zoo import LoadedModel
 from explorer.views.draw import DIGIT_MODELS, live_maps, network_stages, softmax_figure
 from pages.canvas import drawing_canvas
-from pages.common import cached_model, inline_image, show_prediction
+from pages.common import TRAINED_KEY, digit_model, inline_image, show_prediction
 from pages.why import show_why
 
 CANVAS_KEY = "draw_canvas"
@@ -173,7 +173,7 @@ def input_panel(model_name: str, source: str) -> None:
     A live value (a stroke still being drawn) reruns only this fragment; anything else
     (a finished stroke, undo, clear, a sample) reruns the whole page so every stage follows.
     """
-    loaded = cached_model(model_name)
+    loaded = digit_model(model_name)
     controls, outputs = st.columns([1.3, 2], gap="large")  # the 280-px canvas fits at 1280 px
     with controls:
         raw, final = read_input(source)
@@ -221,11 +221,15 @@ st.caption(
 )
 
 model_column, source_column, _ = st.columns([3, 2, 2])  # the model names fit at 1280 px
+models = dict(DIGIT_MODELS)
+trained = st.session_state.get(TRAINED_KEY)
+if trained is not None:
+    models[TRAINED_KEY] = "Your trained model"
 model_name = (
     model_column.segmented_control(
         "Model",
-        list(DIGIT_MODELS),
-        format_func=DIGIT_MODELS.__getitem__,
+        list(models),
+        format_func=models.__getitem__,
         default="lenet5",
         key="draw_model",
     )
@@ -237,7 +241,7 @@ source = (
     )
     or "Draw"
 )
-loaded = cached_model(model_name)
+loaded = digit_model(model_name)
 st.session_state[FULL_RUN_FLAG] = True
 try:
     input_panel(model_name, source)

@@ -26,7 +26,7 @@ from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, Prepared
 from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
-from pages.common import HEAVY_WORK, cached_model, inline_image
+from pages.common import HEAVY_WORK, TRAINED_KEY, cached_model, inline_image
 from pages.own import OWN, choose_own_model
 from pages.why import show_why
 
@@ -80,18 +80,22 @@ def read_input(family: str) -> bytes | Path | None:
 
 def choose_model() -> tuple[LoadedModel | None, str]:
     """The model picked (pretrained, or the user's weights) and its cache key."""
-    names = [*ZOO, OWN]
+    trained = st.session_state.get(TRAINED_KEY)
+    extra = {OWN: "Your model (.pt2 or .onnx)"}
+    if trained is not None:
+        extra[TRAINED_KEY] = trained.spec.title
+    names = [*ZOO, *extra]
     name = st.selectbox(
         "Model",
         names,
         index=names.index("resnet18"),
-        format_func=lambda n: (
-            "Your model (.pt2 or .onnx)" if n == OWN else f"{ZOO[n].title} ({ZOO[n].year})"
-        ),
+        format_func=lambda n: extra.get(n) or f"{ZOO[n].title} ({ZOO[n].year})",
         key="image_model",
     )
     if name == OWN:
         return choose_own_model()
+    if name == TRAINED_KEY and trained is not None:
+        return trained, trained.name
     own = st.file_uploader(
         "Own weights (optional): a .pth/.pt state dict for this architecture",
         type=["pth", "pt"],

@@ -15,6 +15,7 @@ cold_start_s               s         8     8     lower   streamlit run → Draw 
 peak_rss_mb_resnet18       MB        1500  1500  lower   peak RSS of the server after the Image page with ResNet-18
 gradcam_ms_resnet18        ms        60    60    lower   Grad-CAM of ResNet-18's layer4, 224×224: forward + backward
 occlusion_s_resnet18       s         3     3     lower   occlusion, ResNet-18, 224×224, 32-px window, stride 16, batched
+train_epoch_s_lenet5       s         10    10    lower   Train page: one epoch of LeNet-5 on the 8,000 shipped digits
 server_cpu_ms_per_stroke   ms        60    60    lower   server CPU per finished stroke, Draw page, over its websocket
 server_p95_ms_30_sessions  ms        250   250   lower   30 sessions, a stroke each every 2 s: p95 rerun latency
 max_sessions_p95_250       sessions  60    60    higher  most sessions (a stroke every 2 s) held at p95 ≤ 250 ms

@@ -21,6 +21,7 @@ from explorer.bench.machine import machine_info
 from explorer.bench.metrics import metrics_for
 from explorer.bench.startup import cold_start
 from explorer.bench.timing import Settings
+from explorer.bench.training import training_costs
 from explorer.models.device import pick_device
 
 
@@ -53,6 +54,9 @@ def run_benchmarks(device_name: str = "cpu", quick: bool = False) -> dict[str, A
     costs, detail = attribution_costs(
         device, settings.page_repeats, 1 if quick else 3, settings.warmup
     )
+    results.update(costs)
+    notes.update(detail)
+    costs, detail = training_costs(1 if quick else 3)
     results.update(costs)
     notes.update(detail)
     seconds, reason, detail = cold_start(device, settings.cold_starts)

@@ -328,6 +328,8 @@ class LoadedModel:
             return "untrained (random weights)"
         if self.spec.source == "own":
             return f"in the file ({Path(self.weights).name})"
+        if self.spec.source == "trained":
+            return "trained by you, on the Train page"
         return f"own weights ({Path(self.weights).name})"
 
     @property
