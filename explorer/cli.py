@@ -1,6 +1,6 @@
 """Command line: ``python -m explorer COMMAND``.
 
-Commands: models, predict, inspect, attribute, export, train, bench, loadtest, cluster,
+Commands: models, predict, inspect, attribute, visualize, export, train, bench, loadtest, cluster,
 fetch-weights.
 
 Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
@@ -23,6 +23,7 @@ import torch
 
 from explorer.analysis.attribution import METHODS, AttributionError
 from explorer.analysis.capture import CaptureError
+from explorer.analysis.visualize import VisualizeError
 from explorer.bench.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
 from explorer.inputs.preprocess import ImageError
 from explorer.models.device import DEVICE_CHOICES, DeviceError
@@ -51,6 +52,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     CaptureError,
     AttributionError,
     OwnModelError,
+    VisualizeError,
     OSError,
     KeyError,
 )
@@ -294,6 +296,39 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_visualize(args: argparse.Namespace) -> int:
+    """``python -m explorer visualize``: an input that excites one channel, by gradient ascent."""
+    from PIL import Image
+
+    from explorer.analysis.visualize import visualize
+
+    loaded = _load(args)
+    _notice(loaded)
+    mean, std = loaded.normalisation
+    found = visualize(loaded.model, args.layer, args.channel, loaded.spec.input_size, mean, std,
+                      steps=args.steps, seed=args.seed)  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(found.picture).save(out / "image.png")
+    np.save(out / "image.npy", found.input.numpy()[0].astype(np.float32))
+    summary = {
+        "model": loaded.name,
+        "weights": loaded.weights,
+        "layer": args.layer,
+        "channel": args.channel,
+        "steps": args.steps,
+        "seed": args.seed,
+        "mean_activation": found.activation,
+        "mean_activation_start": found.start_activation,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(
+        f"wrote {loaded.name} {args.layer}[{args.channel}]: mean activation "
+        f"{found.start_activation:.4g} → {found.activation:.4g} to {out}/"
+    )
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """``python -m explorer export``: a zoo model as a .pt2 or .onnx file (a model of your own)."""
     from explorer.models.own import export_model
@@ -394,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_predict_command,
         _add_inspect_command,
         _add_attribute_command,
+        _add_visualize_command,
         _add_export_command,
         _add_train_command,
         _add_bench_command,
@@ -450,6 +486,17 @@ def _add_attribute_command(sub: _Subcommands) -> None:
     attribute.add_argument("--stride", type=int, default=16, help="occlusion stride (px)")
     attribute.add_argument("--out", required=True, help="output folder")
     attribute.set_defaults(func=cmd_attribute)
+
+
+def _add_visualize_command(sub: _Subcommands) -> None:
+    vis = sub.add_parser("visualize", help="an input that excites one channel of a layer")
+    _add_model_args(vis)
+    vis.add_argument("--layer", required=True, help="a module name, e.g. conv2 or layer3")
+    vis.add_argument("--channel", type=int, required=True)
+    vis.add_argument("--steps", type=int, default=128, help="gradient steps (default 128)")
+    vis.add_argument("--seed", type=int, default=0)
+    vis.add_argument("--out", required=True, help="output folder")
+    vis.set_defaults(func=cmd_visualize)
 
 
 def _add_export_command(sub: _Subcommands) -> None:

@@ -18,8 +18,10 @@ from explorer.inputs.preprocess import ImageError, NothingDrawn, PreparedInput
 from explorer.inputs.samples import digit_samples
 from explorer.inputs.strokes import DrawingError, parse_drawing, render_drawing
 from explorer.models.zoo import LoadedModel
+from explorer.views.channel import card_layers
 from explorer.views.draw import DIGIT_MODELS, live_maps, network_stages, softmax_figure
 from pages.canvas import drawing_canvas
+from pages.channel import show_channel_card
 from pages.common import TRAINED_KEY, digit_model, inline_image, show_prediction
 from pages.why import show_why
 
@@ -125,6 +127,24 @@ def show_pool_unit(explained: PoolUnit, channel: int) -> None:
         st.markdown(
             f"Mean of the window = **{explained.value:.4f}** (captured: {explained.captured:.4f})"
         )
+
+
+VIEWS = [
+    "The network, stage by stage",
+    "Learned filters",
+    "What a channel looks for",
+    "Why this class?",
+]
+
+
+def show_card_picker(loaded: LoadedModel, result: CaptureResult) -> None:
+    """Pick a layer and a channel; its card: what it looks for, top digits, kernel, response."""
+    layers = card_layers(result)
+    layer_column, channel_column, _ = st.columns([2, 1, 3])
+    layer = str(layer_column.selectbox("Layer", layers, key=f"draw_card_layer_{loaded.name}"))
+    count = int(result[layer].shape[0])
+    channel = int(channel_column.number_input("Channel", 0, count - 1, 0, key="draw_card_channel"))
+    show_channel_card(loaded, result, layer, min(channel, count - 1), "draw")
 
 
 def take_click(key: str, layer: str, event: object, tiling: Tiling) -> None:
@@ -263,12 +283,19 @@ if shown is not None:
     )
     view = st.segmented_control(
         "View",
-        ["The network, stage by stage", "Learned filters", "Why this class?"],
+        [
+            "The network, stage by stage",
+            "Learned filters",
+            "What a channel looks for",
+            "Why this class?",
+        ],
         default="The network, stage by stage",
         key="draw_view",
     )
     if view == "Why this class?":
         show_why(loaded, result, prepared, "draw")
+    elif view == "What a channel looks for":
+        show_card_picker(loaded, result)
     elif view == "Learned filters":
         st.caption("Each conv layer's kernels: a row per filter, a column per input channel.")
         for layer in result.of_kind("conv"):

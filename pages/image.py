@@ -26,6 +26,7 @@ from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, Prepared
 from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
+from pages.channel import show_channel_card
 from pages.common import HEAVY_WORK, TRAINED_KEY, cached_model, inline_image
 from pages.own import OWN, choose_own_model
 from pages.why import show_why
@@ -164,7 +165,10 @@ def labelled_choice(label: str, labels: Mapping[str, str], default: str, key: st
 
 
 def show_map_layer(
-    loaded: LoadedModel, prepared: PreparedInput, shown: image_view.LayerPage
+    loaded: LoadedModel,
+    result: CaptureResult,
+    prepared: PreparedInput,
+    shown: image_view.LayerPage,
 ) -> None:
     """A page of the layer's channels, one channel large over the input, and a clicked unit."""
     name = shown.layer.name
@@ -218,6 +222,8 @@ def show_map_layer(
         left.markdown(view.unit_text)
     else:
         left.caption(image_view.UNIT_HINT)
+    with st.expander(f"What does channel {channel} of {name} look for?"):
+        show_channel_card(loaded, result, name, channel, "image")
 
 
 @st.fragment
@@ -231,7 +237,7 @@ def layer_browser(loaded: LoadedModel, result: CaptureResult, prepared: Prepared
     shown = image_view.layer_page(loaded.categories, result, name)
     show_stats(shown.stats)
     if shown.is_map:
-        show_map_layer(loaded, prepared, shown)
+        show_map_layer(loaded, result, prepared, shown)
     else:
         st.plotly_chart(shown.vector_figure, key=f"image_vector_{name}")
 
