@@ -20,6 +20,9 @@ PAGES = [
     st.Page(
         "pages/train.py", title="Train a CNN", icon=":material/model_training:", url_path="train"
     ),
+    st.Page(
+        "pages/experiment.py", title="Experiment", icon=":material/science:", url_path="experiment"
+    ),
     st.Page("pages/home.py", title="Overview", icon=":material/info:", url_path="overview"),
 ]
 

@@ -1,7 +1,7 @@
 """Command line: ``python -m explorer COMMAND``.
 
-Commands: models, predict, inspect, attribute, visualize, export, train, bench, loadtest, cluster,
-fetch-weights.
+Commands: models, predict, inspect, attribute, visualize, compare, export, train, bench,
+loadtest, cluster, fetch-weights.
 
 Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
 """
@@ -23,6 +23,7 @@ import torch
 
 from explorer.analysis.attribution import METHODS, AttributionError
 from explorer.analysis.capture import CaptureError
+from explorer.analysis.experiment import ExperimentError
 from explorer.analysis.visualize import VisualizeError
 from explorer.bench.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
 from explorer.inputs.preprocess import ImageError
@@ -53,6 +54,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     AttributionError,
     OwnModelError,
     VisualizeError,
+    ExperimentError,
     OSError,
     KeyError,
 )
@@ -329,6 +331,64 @@ def cmd_visualize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``python -m explorer compare``: two forward passes, and what moved in each layer."""
+    from explorer.analysis.experiment import (
+        Knockout,
+        Perturbation,
+        compare,
+        knocked_out,
+        perturb,
+        to_input,
+    )
+
+    first = _load(args)
+    prepared = first.prepare(Path(args.image))
+    second = load_model(args.model2, None, args.device) if args.model2 else first
+    change = Perturbation(shift=_pair(args.shift), rotate=args.rotate, noise=args.noise)
+    if args.image2:
+        x2 = second.prepare(Path(args.image2)).tensor
+    elif second is first and change.is_identity:
+        x2 = prepared.tensor
+    elif second is first:
+        x2 = to_input(perturb(prepared.display, change), *first.normalisation)
+    else:
+        x2 = second.prepare(Path(args.image)).tensor
+    model2 = second.model
+    if args.knockout:
+        model2 = knocked_out(model2, Knockout.parse(args.knockout, args.knockout_mode))
+    a = first.capture(prepared)
+    b = second.capture(x2) if model2 is second.model else _capture(model2, x2)
+    layers = [change.__dict__ for change in compare(a, b)]
+    tops = [_top(first, a.probs, 5), _top(second, b.probs, 5)]
+    report = {"layers": layers, "top5": tops}
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    for row in layers:
+        name, kind = row["name"], row["kind"]
+        print(f"{name:<28} {kind:<10} rel L2 {row['relative_l2']:.4g}  cos {row['cosine']:.4f}")
+    for label, top in (("first", tops[0]), ("second", tops[1])):
+        print(f"{label}: " + ", ".join(f"{t['label']} {t['prob']:.1%}" for t in top))
+    return 0
+
+
+def _capture(model: torch.nn.Module, x: torch.Tensor) -> Any:
+    from explorer.analysis.capture import capture
+
+    return capture(model, x)
+
+
+def _pair(text: str | None) -> tuple[int, int]:
+    if not text:
+        return (0, 0)
+    try:
+        dx, dy = (int(part) for part in text.split(","))
+    except ValueError:
+        raise OwnModelError(f"--shift takes DX,DY in pixels (e.g. 2,0), not {text!r}") from None
+    return dx, dy
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """``python -m explorer export``: a zoo model as a .pt2 or .onnx file (a model of your own)."""
     from explorer.models.own import export_model
@@ -430,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_inspect_command,
         _add_attribute_command,
         _add_visualize_command,
+        _add_compare_command,
         _add_export_command,
         _add_train_command,
         _add_bench_command,
@@ -486,6 +547,21 @@ def _add_attribute_command(sub: _Subcommands) -> None:
     attribute.add_argument("--stride", type=int, default=16, help="occlusion stride (px)")
     attribute.add_argument("--out", required=True, help="output folder")
     attribute.set_defaults(func=cmd_attribute)
+
+
+def _add_compare_command(sub: _Subcommands) -> None:
+    cmp = sub.add_parser("compare", help="two forward passes and what moved in each layer")
+    cmp.add_argument("image", metavar="IMAGE")
+    cmp.add_argument("image2", metavar="IMAGE2", nargs="?", help="a second input (default: IMAGE)")
+    _add_model_args(cmp)
+    cmp.add_argument("--model2", choices=list(ZOO), help="a second model for the second pass")
+    cmp.add_argument("--shift", metavar="DX,DY", help="shift the second input (pixels)")
+    cmp.add_argument("--rotate", type=float, default=0.0, help="rotate it (degrees)")
+    cmp.add_argument("--noise", type=float, default=0.0, help="Gaussian noise σ (0…1 units)")
+    cmp.add_argument("--knockout", metavar="LAYER:CH,CH…", help="switch channels off")
+    cmp.add_argument("--knockout-mode", default="zero", choices=["zero", "mean", "filter"])
+    cmp.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp.set_defaults(func=cmd_compare)
 
 
 def _add_visualize_command(sub: _Subcommands) -> None:
