@@ -359,7 +359,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         model2 = knocked_out(model2, Knockout.parse(args.knockout, args.knockout_mode))
     a = first.capture(prepared)
     b = second.capture(x2) if model2 is second.model else _capture(model2, x2)
-    layers = [change.__dict__ for change in compare(a, b)]
+    layers = [change._asdict() for change in compare(a, b)]
     tops = [_top(first, a.probs, 5), _top(second, b.probs, 5)]
     report = {"layers": layers, "top5": tops}
     if args.json:

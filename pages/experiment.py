@@ -57,7 +57,10 @@ def read_perturbation(side: int) -> Perturbation:
         top = f.slider("Top (px)", 0, side - 1, side // 3, key="exp_occ_top")
         left = g.slider("Left (px)", 0, side - 1, side // 3, key="exp_occ_left")
         occlude = (top, left, size)
-    return Perturbation((dx, dy), rotate, scale, contrast, brightness, blur, noise, occlude)
+    return Perturbation(
+        shift=(dx, dy), rotate=rotate, scale=scale, occlude=occlude, contrast=contrast,
+        brightness=brightness, blur=blur, noise=noise,
+    )  # fmt: skip
 
 
 def read_knockout(loaded: LoadedModel) -> Knockout | None:

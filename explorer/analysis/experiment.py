@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -45,22 +45,22 @@ class Perturbation:
         shift: ``(dx, dy)`` in pixels (right, down); what moves in is black.
         rotate: Degrees, counter-clockwise, about the centre.
         scale: Zoom about the centre (> 1 enlarges).
+        occlude: ``(top, left, size)`` of a black square, or None (applied last).
         contrast: Multiplies the distance from mid-grey.
         brightness: Added, in 0…1 units.
         blur: Gaussian blur σ in pixels.
         noise: Gaussian noise σ in 0…1 units (seeded).
-        occlude: ``(top, left, size)`` of a black square, or None.
         seed: The noise's seed.
     """
 
     shift: tuple[int, int] = (0, 0)
     rotate: float = 0.0
     scale: float = 1.0
+    occlude: tuple[int, int, int] | None = None
     contrast: float = 1.0
     brightness: float = 0.0
     blur: float = 0.0
     noise: float = 0.0
-    occlude: tuple[int, int, int] | None = None
     seed: int = 0
 
     @property
@@ -195,8 +195,7 @@ def knocked_out(model: nn.Module, knockout: Knockout) -> nn.Module:
     return twin
 
 
-@dataclass(frozen=True)
-class LayerChange:
+class LayerChange(NamedTuple):
     """How much one layer's output moved between two passes.
 
     Attributes:
