@@ -307,8 +307,12 @@ def cmd_visualize(args: argparse.Namespace) -> int:
     loaded = _load(args)
     _notice(loaded)
     mean, std = loaded.normalisation
-    found = visualize(loaded.model, args.layer, args.channel, loaded.spec.input_size, mean, std,
-                      steps=args.steps, seed=args.seed)  # fmt: skip
+    layer = "" if args.layer == "logits" else args.layer
+    unit = _pair(args.unit) if args.unit else None
+    found = visualize(
+        loaded.model, layer, args.channel, loaded.spec.input_size, mean, std,
+        steps=args.steps, learning_rate=args.lr, seed=args.seed, unit=unit,
+    )  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     Image.fromarray(found.picture).save(out / "image.png")
@@ -318,7 +322,9 @@ def cmd_visualize(args: argparse.Namespace) -> int:
         "weights": loaded.weights,
         "layer": args.layer,
         "channel": args.channel,
+        "unit": list(unit) if unit else None,
         "steps": args.steps,
+        "learning_rate": args.lr,
         "seed": args.seed,
         "mean_activation": found.activation,
         "mean_activation_start": found.start_activation,
@@ -385,7 +391,7 @@ def _pair(text: str | None) -> tuple[int, int]:
     try:
         dx, dy = (int(part) for part in text.split(","))
     except ValueError:
-        raise OwnModelError(f"--shift takes DX,DY in pixels (e.g. 2,0), not {text!r}") from None
+        raise OwnModelError(f"expected two whole numbers A,B (e.g. 2,0), not {text!r}") from None
     return dx, dy
 
 
@@ -567,8 +573,12 @@ def _add_compare_command(sub: _Subcommands) -> None:
 def _add_visualize_command(sub: _Subcommands) -> None:
     vis = sub.add_parser("visualize", help="an input that excites one channel of a layer")
     _add_model_args(vis)
-    vis.add_argument("--layer", required=True, help="a module name, e.g. conv2 or layer3")
-    vis.add_argument("--channel", type=int, required=True)
+    vis.add_argument(
+        "--layer", required=True, help="a module name (conv2, layer3), or 'logits' for a class"
+    )
+    vis.add_argument("--channel", type=int, required=True, help="the channel (or the class)")
+    vis.add_argument("--unit", metavar="Y,X", help="raise one unit of the channel, not its mean")
+    vis.add_argument("--lr", type=float, default=0.05, help="Adam's learning rate")
     vis.add_argument("--steps", type=int, default=128, help="gradient steps (default 128)")
     vis.add_argument("--seed", type=int, default=0)
     vis.add_argument("--out", required=True, help="output folder")

@@ -18,6 +18,9 @@ from explorer.views.channel import (
 )
 from pages.common import inline_image
 
+STEPS = [32, 64, 96, 128, 192, 256]
+RATES = [0.01, 0.02, 0.05, 0.1, 0.2]
+
 
 def show_channel_card(
     loaded: LoadedModel, result: CaptureResult, layer: str, channel: int, key: str
@@ -57,8 +60,10 @@ def show_channel_card(
 
 def show_visualization(loaded: LoadedModel, layer: str, channel: int, key: str) -> None:
     """The optimised input (on request: it takes a few seconds on a big model)."""
-    steps = default_steps(loaded)
     st.markdown("**What it looks for**")
+    left, right = st.columns(2)
+    steps = int(left.select_slider("Steps", STEPS, default_steps(loaded), key=f"{key}_card_steps"))
+    rate = float(right.select_slider("Learning rate", RATES, 0.05, key=f"{key}_card_lr"))
     asked = st.session_state.get(f"{key}_card_asked") == (loaded.name, layer, channel)
     if not asked and loaded.spec.family != "digit":
         if st.button(f"Visualise ({steps} steps)", key=f"{key}_card_go"):
@@ -72,7 +77,7 @@ def show_visualization(loaded: LoadedModel, layer: str, channel: int, key: str) 
         bar.progress(done, text=f"Optimising the input: {done:.0%}")
 
     try:
-        found = visualization(loaded, layer, channel, steps, progress)
+        found = visualization(loaded, layer, channel, steps, progress, rate)
     except VisualizeError as exc:
         st.warning(f"Cannot visualise this channel: {exc}")
         return

@@ -26,7 +26,7 @@ from explorer.views.draw import DIGIT_MODELS
 from explorer.views.experiment import change_figure, picked_point, stage_figures, sweep_figure
 from pages.common import cached_model, inline_image
 
-MODES = ["Perturb the input", "Knock out channels", "Two models"]
+MODES = ["Perturb the input", "Knock out channels", "Two digits", "Two models"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,11 @@ def first_pass(loaded: LoadedModel, sample: str) -> Pass:
 def second_pass(first: Pass, mode: str, sample: str) -> Pass:
     """The pass the experiment changes: another input, a knocked-out copy, or another model."""
     loaded, picture = first.loaded, first.picture
+    if mode == "Two digits":
+        others = [s for s in digit_samples() if s != sample]
+        other = str(st.selectbox("Second digit", others, key="exp_sample2"))
+        second = first_pass(loaded, other)
+        return Pass(loaded, second.picture, second.result, f"{loaded.spec.title}, digit {other}")
     if mode == "Two models":
         names = {k: v for k, v in DIGIT_MODELS.items() if k != loaded.name}
         other = str(

@@ -170,6 +170,10 @@ def test_the_experiment_page() -> None:
     at.multiselect(key="exp_ko_ch_conv1").set_value([0, 2]).run()
     assert not at.exception
     assert "**conv1 channels 0, 2 knocked out (zero)**" in [m.value for m in at.markdown]
+    at.segmented_control(key="exp_mode").set_value("Two digits").run()
+    at.selectbox(key="exp_sample2").set_value("3 (sample 1)").run()
+    assert not at.exception
+    assert "**LeNet-5, digit 3 (sample 1)**" in [m.value for m in at.markdown]
     at.segmented_control(key="exp_mode").set_value("Two models").run()
     assert not at.exception
     titles = [m.value for m in at.markdown]

@@ -167,3 +167,25 @@ def test_the_image_pages_card_ranks_the_sample_photos_and_visualises_on_request(
     assert not [w for w in at.warning if "Cannot visualise" in w.value]
     caption_text = " ".join(c.value for c in at.caption)
     assert "after 96 steps" in caption_text
+
+
+def test_a_class_logit_and_a_single_unit_can_be_the_objective(
+    lenet: LoadedModel, digits: torch.Tensor
+) -> None:
+    seven = visualize(lenet.model, "", 7, *DIGIT, steps=128, learning_rate=0.1)
+    with torch.no_grad():
+        logits = lenet.model(seven.input)[0]
+        digit_logits = lenet.model(digits)[:, 7]
+    assert seven.activation == pytest.approx(float(logits[7]), rel=1e-4)
+    assert float(logits[7]) > float(digit_logits.max())  # beyond every real digit
+    assert int(logits.argmax()) == 7
+    unit = visualize(lenet.model, "conv2", 1, *DIGIT, steps=48, unit=(3, 4))
+    maps = mean_activation_maps(lenet.model, "conv2", unit.input)
+    assert unit.activation == pytest.approx(float(maps[0, 1, 3, 4]), rel=1e-4)
+    assert float(maps[0, 1, 3, 4]) > float(
+        mean_activation_maps(lenet.model, "conv2", digits)[:, 1, 3, 4].max()
+    )
+    with pytest.raises(VisualizeError, match="no unit"):
+        visualize(lenet.model, "conv2", 1, *DIGIT, steps=1, unit=(10, 0))
+    with pytest.raises(VisualizeError, match="10 classes"):
+        visualize(lenet.model, "", 10, *DIGIT, steps=1)

@@ -30,10 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from captum.attr import GuidedBackprop, IntegratedGradients, NoiseTunnel, Occlusion, Saliency
 from torch import nn
-from torchcam.methods import GradCAM, GradCAMpp, LayerCAM, ScoreCAM
-from torchcam.methods._utils import locate_candidate_layer
 
 Family = Literal["cam", "gradient", "perturbation"]
 Progress = Callable[[float], None]
@@ -42,11 +39,13 @@ updates a progress bar with it, which is also where Streamlit stops a run that i
 wanted (its input changed)."""
 
 CAM_CLASSES = {
-    "gradcam": GradCAM,
-    "gradcampp": GradCAMpp,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
+    "gradcam": "GradCAM",
+    "gradcampp": "GradCAMpp",
+    "layercam": "LayerCAM",
+    "scorecam": "ScoreCAM",
 }
+"""Each CAM method's torchcam class (imported when first used: Captum and torchcam stay out of
+the server's start-up)."""
 SCORECAM_BATCH = 32
 """Masked inputs per forward pass of Score-CAM."""
 OCCLUSION_BATCH = 16
@@ -196,6 +195,8 @@ def default_cam_layer(model: nn.Module, input_shape: tuple[int, ...]) -> str:
     Raises:
         AttributionError: The model has no such layer.
     """
+    from torchcam.methods._utils import locate_candidate_layer
+
     name = locate_candidate_layer(private_copy(model), input_shape)
     if not isinstance(name, str):
         raise AttributionError(
@@ -274,12 +275,15 @@ def _cam(
     layer = settings.layer or ""
     if layer not in dict(model.named_modules()):
         raise AttributionError(f"no layer named {layer!r} in this model")
-    kind = CAM_CLASSES[settings.method]
-    options: dict[str, Any] = {"batch_size": SCORECAM_BATCH} if kind is ScoreCAM else {}
+    import torchcam.methods
+
+    kind = getattr(torchcam.methods, CAM_CLASSES[settings.method])
+    score = settings.method == "scorecam"
+    options: dict[str, Any] = {"batch_size": SCORECAM_BATCH} if score else {}
     extractor = kind(model, layer, input_shape=tuple(x.shape[1:]), **options)
     try:
-        x = x.requires_grad_(kind is not ScoreCAM)
-        channels = _layer_channels(model, layer, x) if kind is ScoreCAM else 1
+        x = x.requires_grad_(not score)
+        channels = _layer_channels(model, layer, x) if score else 1
         expected = 1 + math.ceil(channels / SCORECAM_BATCH)
         with torch.enable_grad(), _counting_forwards(model, expected, progress):
             scores = model(x)
@@ -316,6 +320,8 @@ def _gradient(
     progress: Progress | None,
     black: torch.Tensor | None,
 ) -> np.ndarray:
+    from captum.attr import GuidedBackprop, IntegratedGradients, NoiseTunnel, Saliency
+
     target = settings.target
     x = x.requires_grad_(True)
     if settings.method == "integrated_gradients":
@@ -369,6 +375,8 @@ def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
 def _occlusion(
     model: nn.Module, x: torch.Tensor, settings: Settings, progress: Progress | None
 ) -> np.ndarray:
+    from captum.attr import Occlusion
+
     channels, h, w = x.shape[1:]
     window, stride = settings.window, settings.stride
     if not (1 <= window <= min(h, w)) or stride < 1:

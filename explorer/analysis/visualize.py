@@ -184,13 +184,15 @@ def visualize(
     learning_rate: float = 0.05,
     seed: int = 0,
     progress: Progress | None = None,
+    unit: tuple[int, int] | None = None,
 ) -> Visualization:
     """Gradient ascent on an input to raise ``channel``'s mean activation in ``layer``.
 
     Args:
         model: The shared model (never changed: the work runs on a private copy).
-        layer: A module name (``model.named_modules()``).
-        channel: The channel of that module's output.
+        layer: A module name (``model.named_modules()``); ``""`` for the model's output,
+            whose ``channel`` is then a class: its logit is raised.
+        channel: The channel of that module's output (or the class).
         input_shape: ``(C, H, W)``; one channel means a digit net (pixel parameterisation).
         mean: The model's per-channel normalisation mean (0…1 scale).
         std: Its per-channel standard deviation.
@@ -198,9 +200,10 @@ def visualize(
         learning_rate: Adam's step size.
         seed: The start image and the transforms come from it: the same seed, the same image.
         progress: Called with the fraction done after each step.
+        unit: ``(row, col)``: raise that one unit of the channel instead of its mean.
 
     Raises:
-        VisualizeError: An unknown layer or channel, or a layer without maps.
+        VisualizeError: An unknown layer, channel or unit, or a layer without maps.
     """
     generator = torch.Generator().manual_seed(seed)
     digit = input_shape[0] == 1
@@ -208,10 +211,23 @@ def visualize(
     twin = private_copy(model)
 
     def objective(pixels: torch.Tensor) -> torch.Tensor:
-        out = _output_of(twin, layer, image.model_input(pixels))
+        x = image.model_input(pixels)
+        if not layer:  # the class logit
+            logits: torch.Tensor = twin(x)
+            if not 0 <= channel < logits.shape[1]:
+                raise VisualizeError(f"the model has {logits.shape[1]} classes, not {channel + 1}")
+            return logits[:, channel].mean()
+        out = _output_of(twin, layer, x)
         if not isinstance(out, torch.Tensor) or out.ndim != 4 or not 0 <= channel < out.shape[1]:
             raise VisualizeError(f"{layer!r} has no map channel {channel}")
-        return out[:, channel].mean()
+        if unit is None:
+            return out[:, channel].mean()
+        y, x_ = unit
+        if not (0 <= y < out.shape[2] and 0 <= x_ < out.shape[3]):
+            raise VisualizeError(
+                f"{layer!r} maps are {out.shape[2]}×{out.shape[3]}: no unit {unit}"
+            )
+        return out[:, channel, y, x_].mean()
 
     with torch.no_grad():
         start = float(objective(image.pixels()))

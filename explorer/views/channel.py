@@ -66,10 +66,11 @@ def visualization(
     channel: int,
     steps: int,
     progress: Callable[[float], None] | None = None,
+    learning_rate: float = 0.05,
 ) -> Visualization:
     """The channel's visualisation (cached for every session)."""
     mean, std = loaded.normalisation
-    key = ("vis", loaded.name, loaded.weights, layer, channel, steps)
+    key = ("vis", loaded.name, loaded.weights, layer, channel, steps, learning_rate)
     return _cached(  # type: ignore[no-any-return]
         key,
         lambda: visualize(
