@@ -347,6 +347,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         perturb,
         to_input,
     )
+    from explorer.views.experiment import stage_summaries
 
     first = _load(args)
     prepared = first.prepare(Path(args.image))
@@ -367,10 +368,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     b = second.capture(x2) if model2 is second.model else _capture(model2, x2)
     layers = [change._asdict() for change in compare(a, b)]
     tops = [_top(first, a.probs, 5), _top(second, b.probs, 5)]
-    report = {"layers": layers, "top5": tops}
+    report: dict[str, Any] = {"layers": layers, "top5": tops}
+    if second is not first:  # different networks: each one's stages too
+        report["stages"] = [stage_summaries(a), stage_summaries(b)]
     if args.json:
         print(json.dumps(report))
         return 0
+    for title, rows in zip((first.name, second.name), report.get("stages", []), strict=False):
+        print(f"{title}: " + " → ".join(f"{r['layer']} {r['shape']}" for r in rows))
     for row in layers:
         name, kind = row["name"], row["kind"]
         print(f"{name:<28} {kind:<10} rel L2 {row['relative_l2']:.4g}  cos {row['cosine']:.4f}")

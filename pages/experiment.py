@@ -20,10 +20,15 @@ from explorer.analysis.experiment import (
     to_input,
 )
 from explorer.figures.charts import softmax_figure
-from explorer.inputs.samples import digit_samples
-from explorer.models.zoo import LoadedModel
-from explorer.views.draw import DIGIT_MODELS
-from explorer.views.experiment import change_figure, picked_point, stage_figures, sweep_figure
+from explorer.inputs.samples import samples_for
+from explorer.models.zoo import ZOO, LoadedModel
+from explorer.views.experiment import (
+    change_figure,
+    picked_point,
+    stage_figures,
+    stage_summaries,
+    sweep_figure,
+)
 from pages.common import cached_model, inline_image
 
 MODES = ["Perturb the input", "Knock out channels", "Two digits", "Two models"]
@@ -82,7 +87,7 @@ def read_knockout(loaded: LoadedModel) -> Knockout | None:
 
 def first_pass(loaded: LoadedModel, sample: str) -> Pass:
     """The unchanged input through the chosen model."""
-    prepared = loaded.prepare(digit_samples()[sample])
+    prepared = loaded.prepare(samples_for(loaded.spec.family)[sample])
     x = to_input(prepared.display, *loaded.normalisation)
     return Pass(loaded, prepared.display, capture(loaded.model, x), f"{loaded.spec.title}, as is")
 
@@ -91,12 +96,16 @@ def second_pass(first: Pass, mode: str, sample: str) -> Pass:
     """The pass the experiment changes: another input, a knocked-out copy, or another model."""
     loaded, picture = first.loaded, first.picture
     if mode == "Two digits":
-        others = [s for s in digit_samples() if s != sample]
-        other = str(st.selectbox("Second digit", others, key="exp_sample2"))
+        others = [s for s in samples_for(loaded.spec.family) if s != sample]
+        other = str(st.selectbox("Second input", others, key="exp_sample2"))
         second = first_pass(loaded, other)
-        return Pass(loaded, second.picture, second.result, f"{loaded.spec.title}, digit {other}")
+        return Pass(loaded, second.picture, second.result, f"{loaded.spec.title}, {other}")
     if mode == "Two models":
-        names = {k: v for k, v in DIGIT_MODELS.items() if k != loaded.name}
+        names = {
+            name: spec.title
+            for name, spec in ZOO.items()
+            if spec.family == loaded.spec.family and name != loaded.name
+        }
         other = str(
             st.selectbox(
                 "Second model", list(names), format_func=names.__getitem__, key="exp_model2"
@@ -134,6 +143,12 @@ def show_passes(first: Pass, second: Pass) -> None:
 def show_stages(first: Pass, second: Pass) -> None:
     """The change down the network, then one layer in both passes and their difference."""
     changes = compare(first.result, second.result)
+    if second.loaded is not first.loaded:
+        st.markdown(
+            "**Each network's stages** (they differ: compared where names and shapes match)"
+        )
+        for column, each in zip(st.columns(2), (first, second), strict=True):
+            column.dataframe(stage_summaries(each.result), hide_index=True, height=260)
     if not changes:
         st.info("The two passes share no layer of the same shape: compare their softmax above.")
         return
@@ -177,11 +192,14 @@ st.caption(
 top = st.columns([2, 2, 3])
 model_name = str(
     top[0].selectbox(
-        "Model", list(DIGIT_MODELS), format_func=DIGIT_MODELS.__getitem__, key="exp_model"
+        "Model",
+        list(ZOO),
+        format_func=lambda n: f"{ZOO[n].title} ({ZOO[n].year})",
+        key="exp_model",
     )
 )
-samples = list(digit_samples())
-sample = str(top[1].selectbox("Sample digit (real MNIST)", samples, key="exp_sample"))
+samples = list(samples_for(ZOO[model_name].family))
+sample = str(top[1].selectbox("Input", samples, key=f"exp_sample_{ZOO[model_name].family}"))
 mode = str(
     top[2].segmented_control("Experiment", MODES, default=MODES[0], key="exp_mode") or MODES[0]
 )

@@ -173,8 +173,28 @@ def test_the_experiment_page() -> None:
     at.segmented_control(key="exp_mode").set_value("Two digits").run()
     at.selectbox(key="exp_sample2").set_value("3 (sample 1)").run()
     assert not at.exception
-    assert "**LeNet-5, digit 3 (sample 1)**" in [m.value for m in at.markdown]
+    assert "**LeNet-5, 3 (sample 1)**" in [m.value for m in at.markdown]
     at.segmented_control(key="exp_mode").set_value("Two models").run()
     assert not at.exception
     titles = [m.value for m in at.markdown]
     assert "**Harley's MNIST net, as is**" in titles
+
+
+def test_two_imagenet_networks_compare_their_softmax_and_stages(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    photo = REPO / "assets" / "photos" / "cat.jpg"
+    argv = ["compare", str(photo), "--model", "resnet18", "--weights", "untrained",
+            "--model2", "vgg11", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [row["name"] for row in report["layers"]] == ["softmax"]  # the one shared shape
+    first, second = report["stages"]
+    assert first[0]["layer"] == "conv1" and second[0]["layer"] == "features.0"
+    assert len(report["top5"][1]) == 5
+    at = AppTest.from_file(str(REPO / "pages" / "experiment.py"), default_timeout=240).run()
+    at.selectbox(key="exp_model").set_value("resnet18").run()
+    at.segmented_control(key="exp_mode").set_value("Two models").run()
+    at.selectbox(key="exp_model2").set_value("vgg11").run()
+    assert not at.exception
+    assert len(at.dataframe) == 2  # each network's stages

@@ -131,3 +131,21 @@ def pictures_side_by_side(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Two pictures in one, a grey gutter between (for a single image element)."""
     gutter = np.full((first.shape[0], 2, *first.shape[2:]), 128, dtype=np.uint8)
     return np.concatenate([first, gutter, second], axis=1)
+
+
+def stage_summaries(result: CaptureResult) -> list[dict[str, object]]:
+    """Each layer's name, kind, shape and statistics: what two different models share."""
+    rows: list[dict[str, object]] = []
+    for layer in result.layers:
+        stats = layer.stats()
+        rows.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "shape": "×".join(map(str, layer.shape)),
+                "mean": round(stats["mean"], 4),
+                "max": round(stats["max"], 4),
+                "zeros": round(stats["zero_fraction"], 3),
+            }
+        )
+    return rows
