@@ -173,6 +173,32 @@ def _transform(pixels: torch.Tensor, generator: torch.Generator, digit: bool) ->
     return warped[..., pad : pad + h, pad : pad + w]
 
 
+def _objective(
+    twin: nn.Module, layer: str, channel: int, unit: tuple[int, int] | None, image: _Image
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """What :func:`visualize` raises: a channel's mean, one of its units, or a class logit."""
+
+    def objective(pixels: torch.Tensor) -> torch.Tensor:
+        x = image.model_input(pixels)
+        if not layer:  # the class logit
+            logits: torch.Tensor = twin(x)
+            if not 0 <= channel < logits.shape[1]:
+                raise VisualizeError(f"the model has {logits.shape[1]} classes, not {channel + 1}")
+            return logits[:, channel].mean()
+        out = _output_of(twin, layer, x)
+        if not isinstance(out, torch.Tensor) or out.ndim != 4 or not 0 <= channel < out.shape[1]:
+            raise VisualizeError(f"{layer!r} has no map channel {channel}")
+        if unit is None:
+            return out[:, channel].mean()
+        y, x_ = unit
+        if not (0 <= y < out.shape[2] and 0 <= x_ < out.shape[3]):
+            size = f"{out.shape[2]}×{out.shape[3]}"
+            raise VisualizeError(f"{layer!r} maps are {size}: no unit {unit}")
+        return out[:, channel, y, x_].mean()
+
+    return objective
+
+
 def visualize(
     model: nn.Module,
     layer: str,
@@ -210,24 +236,7 @@ def visualize(
     image = _Image(input_shape, mean, std, fourier=not digit, generator=generator)
     twin = private_copy(model)
 
-    def objective(pixels: torch.Tensor) -> torch.Tensor:
-        x = image.model_input(pixels)
-        if not layer:  # the class logit
-            logits: torch.Tensor = twin(x)
-            if not 0 <= channel < logits.shape[1]:
-                raise VisualizeError(f"the model has {logits.shape[1]} classes, not {channel + 1}")
-            return logits[:, channel].mean()
-        out = _output_of(twin, layer, x)
-        if not isinstance(out, torch.Tensor) or out.ndim != 4 or not 0 <= channel < out.shape[1]:
-            raise VisualizeError(f"{layer!r} has no map channel {channel}")
-        if unit is None:
-            return out[:, channel].mean()
-        y, x_ = unit
-        if not (0 <= y < out.shape[2] and 0 <= x_ < out.shape[3]):
-            raise VisualizeError(
-                f"{layer!r} maps are {out.shape[2]}×{out.shape[3]}: no unit {unit}"
-            )
-        return out[:, channel, y, x_].mean()
+    objective = _objective(twin, layer, channel, unit, image)
 
     with torch.no_grad():
         start = float(objective(image.pixels()))
