@@ -95,3 +95,18 @@ def test_upload_top5_layer_channel_and_unit() -> None:
     not_found = "Failed to load resource: the server responded with a status of 404 (Not Found)"
     assert [e for e in console_errors if e != not_found] == []
     assert console_errors.count(not_found) == len(probes)
+
+
+def test_a_deep_link_works_for_the_very_first_browser() -> None:
+    """The launcher's start-up check runs the app's script once, so /classify is found."""
+    from playwright.sync_api import sync_playwright
+
+    with streamlit_server() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{url}/classify")  # the first page any browser asks this server for
+        page.get_by_text("what the network sees").first.wait_for(timeout=120_000)
+        page.wait_for_timeout(500)
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.get_by_text("Look inside an image classifier").count() == 1
+        browser.close()

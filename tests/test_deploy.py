@@ -25,6 +25,8 @@ from tests.conftest import REPO
 DEPLOY = REPO / "deploy"
 TEMPLATE = DEPLOY / "nginx" / "cnn-explorer.conf.template"
 HEALTH = "/_stcore/health"
+SCRIPT_HEALTH = "/_stcore/script-health-check"
+"""Runs the app's script once: start-up checks ask it so a deep link works at once."""
 APP_PORT = 8501
 # Gateway API's Duration (GEP-2257), as its CRDs validate it
 GATEWAY_DURATION = re.compile(r"^([0-9]{1,5}(h|m|s|ms)){1,4}$")
@@ -129,7 +131,7 @@ def test_dockerfile_runs_the_app_as_the_issue_asks() -> None:
     user = by_keyword["USER"][-1].split(":")[0]
     assert user.isdigit() and int(user) != 0
     assert by_keyword["EXPOSE"] == [str(APP_PORT)]
-    assert HEALTH in by_keyword["HEALTHCHECK"][0]
+    assert SCRIPT_HEALTH in by_keyword["HEALTHCHECK"][0]
     assert by_keyword["CMD"] == [
         '["streamlit", "run", "streamlit_app.py", "--server.port", "8501", '
         '"--server.address", "0.0.0.0"]'
@@ -157,7 +159,7 @@ def test_compose_nginx_renders_the_shared_template_for_three_healthy_replicas() 
         assert (DEPLOY / app["build"]["context"] / app["build"]["dockerfile"]).resolve() == (
             DEPLOY / "Dockerfile"
         )
-        assert HEALTH in " ".join(app["healthcheck"]["test"])
+        assert SCRIPT_HEALTH in " ".join(app["healthcheck"]["test"])
     nginx = services["nginx"]
     assert nginx["image"].startswith("nginx:")
     # the image's entrypoint runs envsubst on /etc/nginx/templates/*.template
@@ -197,9 +199,13 @@ def test_deployment_probes_resources_and_security() -> None:
     (container,) = pod["containers"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe, path in (
+        ("startupProbe", SCRIPT_HEALTH),
+        ("readinessProbe", HEALTH),
+        ("livenessProbe", HEALTH),
+    ):
         check = container[probe]["httpGet"]
-        assert check["path"] == HEALTH, probe
+        assert check["path"] == path, probe
         assert ports.get(check["port"], check["port"]) == APP_PORT, probe
     resources = container["resources"]
     assert {"cpu", "memory"} <= resources["requests"].keys()
@@ -331,3 +337,8 @@ def test_one_student_cannot_fill_the_server() -> None:
     for page in ("image.py", "lab.py"):
         source = (REPO / "pages" / page).read_text()
         assert source.count("max_upload_size=MAX_PHOTO_UPLOAD_MB") == 1, page
+
+
+def test_the_script_health_check_is_on_for_the_start_up_probes() -> None:
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["scriptHealthCheckEnabled"] is True

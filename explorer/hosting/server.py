@@ -85,6 +85,20 @@ def is_healthy(url: str) -> bool:
         return False
 
 
+SCRIPT_HEALTH = "/_stcore/script-health-check"
+"""Runs the app's script once: a deep link then works for the very first browser (see
+.streamlit/config.toml)."""
+
+
+def warm_up(url: str, timeout: float = 120.0) -> bool:
+    """Run the app's script once through Streamlit's script health check; True when it ran."""
+    try:
+        with urllib.request.urlopen(f"{url}{SCRIPT_HEALTH}", timeout=timeout) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def wait_healthy(
     url: str, process: subprocess.Popen[bytes], log: Path, deadline: float, what: str = "streamlit"
 ) -> None:
@@ -150,6 +164,7 @@ def streamlit_server(device: torch.device, log: Path, timeout: float = 120.0) ->
     process = start_streamlit(log, port, env)
     try:
         wait_healthy(url, process, log, time.monotonic() + timeout)
+        warm_up(url, timeout)
         yield Server(process, url)
     finally:
         stop_process(process)
