@@ -40,6 +40,15 @@ def streamlit_server(timeout: float = 90.0) -> Iterator[str]:
         yield server.url
 
 
+def open_app(playwright: Any, url: str, height: int = 900) -> tuple[Any, Any]:
+    """Headless Chromium on the app's home page, once its canvas is up: ``(browser, page)``."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    page.goto(url)
+    page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
+    return browser, page
+
+
 def click_until(page: Any, target: Any, expect: str, x: float = 0.5, y: float = 0.5) -> None:
     """Click ``target`` at fractions ``(x, y)`` of its box until the text ``expect`` shows.
 

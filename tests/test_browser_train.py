@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, DRAW_CANVAS, SCREENSHOTS, streamlit_server
+from tests.browser import CHROMIUM, SCREENSHOTS, open_app, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -19,10 +19,7 @@ def test_train_then_draw_on_the_trained_model() -> None:
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with streamlit_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(url)
-        page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
+        browser, page = open_app(p, url, 1000)
         nav = page.get_by_test_id("stSidebarNav")
         nav.get_by_text("Train a CNN").click()
         page.get_by_text("Start training").first.wait_for(timeout=60_000)

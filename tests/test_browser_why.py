@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, DRAW_CANVAS, SCREENSHOTS, streamlit_server
+from tests.browser import CHROMIUM, SCREENSHOTS, open_app, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -19,10 +19,7 @@ def test_why_this_class_on_a_sample_digit() -> None:
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with streamlit_server() as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url)
-        page.locator(DRAW_CANVAS).first.wait_for(timeout=120_000)
+        browser, page = open_app(p, url, 900)
         page.locator(".st-key-draw_source").get_by_text("Sample digit").click()
         page.get_by_text("Prediction").first.wait_for(timeout=60_000)
         page.locator(".st-key-draw_view").get_by_text("Why this class?").click()

@@ -39,10 +39,8 @@ def digits() -> torch.Tensor:
     return model_input(pixels, "lenet5")
 
 
-def mean_activation(
-    model: torch.nn.Module, layer: str, channel: int, x: torch.Tensor
-) -> np.ndarray:
-    """The channel's mean activation per input, with a plain forward hook (independent)."""
+def mean_activation_maps(model: torch.nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
+    """``layer``'s output for ``x``, with a plain forward hook (independent of the library)."""
     seen: list[torch.Tensor] = []
     handle = dict(model.named_modules())[layer].register_forward_hook(
         lambda _m, _i, out: seen.append(out.detach())
@@ -52,7 +50,14 @@ def mean_activation(
             model(x)
     finally:
         handle.remove()
-    return seen[0][:, channel].mean(dim=(1, 2)).numpy()
+    return seen[0]
+
+
+def mean_activation(
+    model: torch.nn.Module, layer: str, channel: int, x: torch.Tensor
+) -> np.ndarray:
+    """The channel's mean activation per input."""
+    return mean_activation_maps(model, layer, x)[:, channel].mean(dim=(1, 2)).numpy()
 
 
 @pytest.mark.parametrize(
@@ -88,19 +93,6 @@ def test_top_inputs_equal_a_brute_force_ranking(lenet: LoadedModel, digits: torc
     assert [f.index for f in found] == [i for _, i, _ in expected]
     assert [f.unit for f in found] == [u for _, _, u in expected]
     np.testing.assert_allclose([f.peak for f in found], [p for p, _, _ in expected], rtol=1e-5)
-
-
-def mean_activation_maps(model: torch.nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
-    seen: list[torch.Tensor] = []
-    handle = dict(model.named_modules())[layer].register_forward_hook(
-        lambda _m, _i, out: seen.append(out.detach())
-    )
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        handle.remove()
-    return seen[0]
 
 
 def test_bad_layers_and_channels_get_a_clear_message(lenet: LoadedModel) -> None:
