@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
+from torch import nn
 
 from explorer.analysis.capture import CaptureResult, capture
 from explorer.analysis.experiment import (
@@ -71,9 +72,9 @@ def read_perturbation(side: int) -> Perturbation:
 def read_knockout(loaded: LoadedModel) -> Knockout | None:
     """A conv layer, its channels, and how they are switched off."""
     convs = {
-        name: int(getattr(module, "out_channels", 0))
+        name: module.out_channels
         for name, module in loaded.model.named_modules()
-        if hasattr(module, "out_channels")
+        if isinstance(module, nn.Conv2d)
     }
     a, b, c = st.columns([1, 2, 1])
     layer = str(a.selectbox("Conv layer", list(convs), key=f"exp_ko_layer_{loaded.name}"))

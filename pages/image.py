@@ -96,7 +96,7 @@ def choose_model() -> tuple[LoadedModel | None, str]:
     if name == OWN:
         return choose_own_model()
     if name == TRAINED_KEY and trained is not None:
-        return trained, trained.name
+        return trained, trained.cache_key
     own = st.file_uploader(
         "Own weights (optional): a .pth/.pt state dict for this architecture",
         type=["pth", "pt"],

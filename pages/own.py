@@ -74,14 +74,20 @@ def read_spec(program: Program) -> tuple[object, ...]:
     if stated is not None:
         st.caption(f"The file says its input is {'×'.join(map(str, stated))}.")
     channels_default, height_default, width_default = stated or (3, 224, 224)
+    height_default, width_default = (min(max(n, 8), 1024) for n in (height_default, width_default))
     a, b, c = st.columns(3)
     channels = a.selectbox(
         "Channels", [1, 3], index=0 if channels_default == 1 else 1, key="image_own_channels"
     )
     height = int(b.number_input("Height", 8, 1024, height_default, key="image_own_height"))
     width = int(c.number_input("Width", 8, 1024, width_default, key="image_own_width"))
+    digit_size = height == width and height in (28, 32)
     if channels == 1 and st.toggle(
-        "Digit preprocessing (MNIST layout)", value=True, key="image_own_digit"
+        "Digit preprocessing (MNIST layout)",
+        value=digit_size,
+        key="image_own_digit",
+        disabled=not digit_size,
+        help="For 28×28 or 32×32 inputs: the digit is centred and scaled as MNIST's were.",
     ):
         return (1, height, width, None, None, True)
     mean, std = read_normalisation(int(channels))

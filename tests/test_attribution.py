@@ -331,3 +331,26 @@ def test_cli_bad_settings_are_one_error_line(
     assert main([*argv, *extra, "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+@pytest.mark.parametrize("name", ["lenet5.pt2", "lenet5.onnx"])
+def test_a_users_graph_for_a_batch_of_one_gets_every_method(name: str) -> None:
+    from explorer.models.own import InputSpec, load_program
+
+    loaded = load_program(
+        (REPO / "assets" / "models" / "own" / name).read_bytes(),
+        name,
+        InputSpec(1, 28, 28, digit=True),
+    )
+    x = loaded.prepare(REPO / "assets" / "digits" / "3_0.png").tensor
+    methods = ["saliency", "smoothgrad", "integrated_gradients", "occlusion"]
+    if name.endswith(".onnx"):  # a torch.export graph has no conv modules for a CAM
+        methods += ["gradcam", "scorecam", "guided_backprop"]
+    for method in methods:
+        found = attribute(
+            loaded.model, x, Settings(method, 3, samples=4, steps=8, window=7, stride=7)
+        )
+        assert found.values.shape == (28, 28) and np.isfinite(found.values).all(), method
+    if name.endswith(".pt2"):
+        with pytest.raises(AttributionError, match="Guided Backprop needs ReLU modules"):
+            attribute(loaded.model, x, Settings("guided_backprop", 3))

@@ -198,3 +198,13 @@ def test_two_imagenet_networks_compare_their_softmax_and_stages(
     at.selectbox(key="exp_model2").set_value("vgg11").run()
     assert not at.exception
     assert len(at.dataframe) == 2  # each network's stages
+
+
+def test_the_knockout_menu_lists_conv_layers_only() -> None:
+    at = AppTest.from_file(str(REPO / "pages" / "experiment.py"), default_timeout=240).run()
+    at.selectbox(key="exp_model").set_value("mobilenet_v3_small").run()
+    at.segmented_control(key="exp_mode").set_value("Knock out channels").run()
+    assert not at.exception
+    model = load_model("mobilenet_v3_small", "untrained").model
+    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    assert at.selectbox(key="exp_ko_layer_mobilenet_v3_small").options == convs

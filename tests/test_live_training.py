@@ -153,6 +153,7 @@ def test_the_trained_model_runs_on_the_pages_like_any_digit_model() -> None:
     assert loaded.spec.family == "digit" and loaded.categories[3] == "3"
     result = loaded.capture(torch.zeros(1, 1, 28, 28))
     assert [layer.kind for layer in result.layers[:3]] == ["conv", "relu", "pool"]
+    assert loaded.cache_key != as_loaded_model(TrainingRun(SMALL)).cache_key  # step 0 vs 32
     state = torch.load(__import__("io").BytesIO(run.state_dict_bytes()), weights_only=True)
     torch.testing.assert_close(state["conv1.weight"], run.model().state_dict()["conv1.weight"])
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -236,8 +238,9 @@ def test_input_settings_are_checked() -> None:
         InputSpec(2, 16, 16)
     with pytest.raises(OwnModelError, match="both the mean and the std"):
         InputSpec(3, 16, 16, mean=(0.5, 0.5, 0.5))
-    with pytest.raises(OwnModelError, match="digit preprocessing is for 1-channel"):
-        InputSpec(3, 28, 28, digit=True)
+    for shape in ((3, 28, 28), (1, 64, 64), (1, 28, 32)):
+        with pytest.raises(OwnModelError, match="for 1-channel models of 28×28 or 32×32"):
+            InputSpec(*shape, digit=True)
 
 
 def test_shipped_examples_read_as_lenet5() -> None:
@@ -279,3 +282,64 @@ def test_receptive_fields_where_the_graph_allows_them_and_a_plain_no_where_not()
     pt2_model = load_program((REPO / "assets/models/own/lenet5.pt2").read_bytes(), "l.pt2", spec)
     with pytest.raises(UnknownField, match="not known here: 'conv2d#2' is a conv operator"):
         receptive_field(pt2_model.model, "conv2d#2", 1, 1, (28, 28))
+
+
+def _rewritten(path: Path, change: Callable[[str], str]) -> bytes:
+    """The .pt2 at ``path`` with its graph's JSON text changed by ``change``."""
+    data = io.BytesIO()
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(data, "w") as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename.endswith("models/model.json"):
+                content = change(content.decode()).encode()
+            target.writestr(item, content)
+    return data.getvalue()
+
+
+def test_a_shape_expression_that_would_run_code_is_refused_and_never_runs(
+    model: SmallCNN, tmp_path: Path
+) -> None:
+    path = tmp_path / "dynamic.pt2"
+    batch = torch.export.Dim("batch", min=1, max=64)
+    program = torch.export.export(model, (torch.zeros(2, *SHAPE),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, path)
+    read_program(path.read_bytes(), "dynamic.pt2")  # a plain dynamic size is fine
+    marker = tmp_path / "ran.txt"
+
+    def inject(text: str) -> str:
+        symbol = re.search(r'"expr_str": "(Symbol\([^"]*\))"', text)
+        assert symbol is not None
+        payload = f"(__import__('pathlib').Path({str(marker)!r}).write_text('ran'), {symbol[1]})[1]"
+        return text.replace(json.dumps(symbol[1]), json.dumps(payload), 1)
+
+    with pytest.raises(OwnModelError, match="expressions other than plain sizes"):
+        read_program(_rewritten(path, inject), "evil.pt2")
+    assert not marker.exists()
+
+
+def test_operators_outside_a_cnn_are_refused() -> None:
+    graph = torch.fx.Graph()
+    graph.output(graph.call_function(torch.ops.aten.from_file.default, ("/etc/passwd",)))
+    with pytest.raises(OwnModelError, match=r"aten\.from_file, which is not an operator of a CNN"):
+        own._check_operators(graph)
+
+
+def test_an_onnx_constant_that_names_a_file_is_refused() -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    constant = TensorProto(name="c", data_type=TensorProto.FLOAT, dims=[4])
+    constant.data_location = TensorProto.EXTERNAL
+    constant.external_data.add(key="location", value="README.md")
+    node = helper.make_node("Constant", [], ["c"], value=constant)
+    add = helper.make_node("Add", ["x", "c"], ["y"])
+    graph = helper.make_graph(
+        [node, add],
+        "leak",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+    )
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    assert isinstance(onnx.load_from_string(data), onnx.ModelProto)
+    with pytest.raises(OwnModelError, match=r"separate \.onnx\.data file"):
+        read_program(data, "leak.onnx")

@@ -11,7 +11,7 @@ import torch
 from explorer.analysis.attribution import Settings
 from explorer.analysis.attribution import attribute as real_attribute
 from explorer.figures.colour import colour_scale
-from explorer.models.nets import MNIST_MEAN, MNIST_STD
+from explorer.models.nets import MNIST_MEAN, MNIST_STD, LeNet5
 from explorer.models.zoo import load_model
 from explorer.views import attribution as view_module
 from explorer.views.attribution import black_input, class_choices, overlay_figure, why_view
@@ -84,3 +84,20 @@ def test_answers_are_cached_by_model_input_and_the_settings_used(
         float(torch.softmax(loaded.model(prepared.tensor), 1)[0, 3])
     )
     assert first.after < first.before  # hiding saliency's top pixels of a clear 3 lowers p(3)
+
+
+def test_two_uploads_of_the_same_name_never_share_an_answer() -> None:
+    import io
+
+    view_module._cache.clear()
+    answers = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        weights = io.BytesIO()
+        torch.save(LeNet5().state_dict(), weights)
+        upload = io.BytesIO(weights.getvalue())
+        upload.name = "weights.pth"
+        loaded = load_model("lenet5", upload)
+        answers.append(why_view(loaded, loaded.prepare(DIGIT), Settings("saliency", 3)))
+    assert answers[0].attribution is not answers[1].attribution
+    assert not np.array_equal(answers[0].attribution.values, answers[1].attribution.values)

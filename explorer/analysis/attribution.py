@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import threading
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -258,15 +259,59 @@ def attribute(
     if not 0 <= settings.target < len(probs):
         raise AttributionError(f"class {settings.target} is out of range: 0…{len(probs) - 1}")
     used = settings.used()
-    family = METHODS[settings.method].family
-    if family == "cam":
+    if METHODS[settings.method].family == "cam":
         used = replace(used, layer=used.layer or default_cam_layer(model, tuple(x.shape[1:])))
-        values = _cam(twin, x, used, progress)
-    elif settings.method == "occlusion":
-        values = _occlusion(twin, x, used, progress)
-    else:
-        values = _gradient(twin, x, used, progress, black)
+    if settings.method == "guided_backprop" and not any(
+        isinstance(m, nn.ReLU) for m in twin.modules()
+    ):
+        raise AttributionError(
+            "Guided Backprop needs ReLU modules to guide, and this graph has none (its ReLUs "
+            "are operators): pick another method"
+        )
+    try:
+        values = _compute(twin, x, used, progress, black)
+    except AttributionError:
+        raise
+    except (RuntimeError, AssertionError, ValueError):
+        # A graph exported for a batch of one (a user's .pt2 or .onnx) refuses batches.
+        _batches.size = 1
+        try:
+            values = _compute(twin, x, used, progress, black)
+        except AttributionError:
+            raise
+        except Exception as exc:
+            label = METHODS[settings.method].label
+            raise AttributionError(f"{label} cannot run on this model: {exc}") from None
+        finally:
+            _batches.size = None
     return Attribution(values.astype(np.float32), used, float(probs[settings.target]))
+
+
+class _Batches(threading.local):
+    """The batch size of the batched methods in this thread: ``None`` for their own."""
+
+    size: int | None = None
+
+
+_batches = _Batches()
+
+
+def _batch(default: int) -> int:
+    return _batches.size or default
+
+
+def _compute(
+    twin: nn.Module,
+    x: torch.Tensor,
+    settings: Settings,
+    progress: Progress | None,
+    black: torch.Tensor | None,
+) -> np.ndarray:
+    if METHODS[settings.method].family == "cam":
+        return _cam(twin, x.detach().clone(), settings, progress)
+    if settings.method == "occlusion":
+        return _occlusion(twin, x.detach().clone(), settings, progress)
+    return _gradient(twin, x.detach().clone(), settings, progress, black)
 
 
 def _cam(
@@ -279,12 +324,12 @@ def _cam(
 
     kind = getattr(torchcam.methods, CAM_CLASSES[settings.method])
     score = settings.method == "scorecam"
-    options: dict[str, Any] = {"batch_size": SCORECAM_BATCH} if score else {}
+    options: dict[str, Any] = {"batch_size": _batch(SCORECAM_BATCH)} if score else {}
     extractor = kind(model, layer, input_shape=tuple(x.shape[1:]), **options)
     try:
         x = x.requires_grad_(not score)
         channels = _layer_channels(model, layer, x) if score else 1
-        expected = 1 + math.ceil(channels / SCORECAM_BATCH)
+        expected = 1 + math.ceil(channels / _batch(SCORECAM_BATCH))
         with torch.enable_grad(), _counting_forwards(model, expected, progress):
             scores = model(x)
             cam = extractor(settings.target, scores, normalized=False)[0]
@@ -326,20 +371,21 @@ def _gradient(
     x = x.requires_grad_(True)
     if settings.method == "integrated_gradients":
         baseline = _baseline(x, settings.baseline, black)
-        with _counting_forwards(model, math.ceil(settings.steps / IG_BATCH), progress):
+        per_pass = _batch(IG_BATCH)
+        with _counting_forwards(model, math.ceil(settings.steps / per_pass), progress):
             found = IntegratedGradients(model).attribute(
-                x, baseline, target=target, n_steps=settings.steps, internal_batch_size=IG_BATCH
+                x, baseline, target=target, n_steps=settings.steps, internal_batch_size=per_pass
             )
         return _reduce(found, "sum")
     if settings.method == "smoothgrad":
         sigma = settings.noise * float(x.detach().max() - x.detach().min())
-        expected = math.ceil(settings.samples / SMOOTHGRAD_BATCH)
+        expected = math.ceil(settings.samples / _batch(SMOOTHGRAD_BATCH))
         with _counting_forwards(model, expected, progress):
             found = NoiseTunnel(Saliency(model)).attribute(
                 x,
                 nt_type="smoothgrad",
                 nt_samples=settings.samples,
-                nt_samples_batch_size=SMOOTHGRAD_BATCH,
+                nt_samples_batch_size=_batch(SMOOTHGRAD_BATCH),
                 stdevs=sigma,
                 target=target,
             )
@@ -384,7 +430,8 @@ def _occlusion(
             f"the occlusion window must be 1…{min(h, w)} px and the stride ≥ 1 "
             f"(got window {window}, stride {stride})"
         )
-    expected = math.ceil(occlusion_windows((h, w), window, stride) / OCCLUSION_BATCH) + 1
+    per_pass = _batch(OCCLUSION_BATCH)
+    expected = math.ceil(occlusion_windows((h, w), window, stride) / per_pass) + 1
 
     def probability(batch: torch.Tensor) -> torch.Tensor:
         return torch.softmax(model(batch), dim=1)
@@ -396,7 +443,7 @@ def _occlusion(
             strides=(int(channels), stride, stride),
             target=settings.target,
             baselines=0.0,
-            perturbations_per_eval=OCCLUSION_BATCH,
+            perturbations_per_eval=per_pass,
         )
     result: np.ndarray = found.detach()[0, 0].cpu().numpy()
     return result
@@ -418,8 +465,10 @@ def deletion_check(
     top = torch.topk(values.flatten(), count).indices
     mask = torch.zeros(values.numel(), dtype=torch.bool)
     mask[top] = True
-    hidden = x.detach().clone()
-    hidden[..., mask.view(values.shape).to(hidden.device)] = 0.0
+    device = next(itertools.chain(model.parameters(), model.buffers()), x).device
+    x = x.detach().clone().to(device)
+    hidden = x.clone()
+    hidden[..., mask.view(values.shape).to(device)] = 0.0
     target = attribution.settings.target
     with torch.no_grad():
         before = torch.softmax(model(x.detach().clone()), dim=1)[0, target]

@@ -274,9 +274,10 @@ def sweep(
         original: The class the unchanged input was given: its probability is tracked too.
     """
     pictures = [perturb(picture, base.varied(name, v)) for v in values]
-    batch = torch.cat([to_input(p, mean, std) for p in pictures])
+    device = next(iter(model.parameters()), torch.zeros(0)).device
+    batch = torch.cat([to_input(p, mean, std) for p in pictures]).to(device)
     with torch.no_grad():
-        probs = torch.softmax(model(batch), dim=1)
+        probs = torch.softmax(model(batch), dim=1).cpu()
     best = probs.argmax(dim=1)
     return [
         SweepPoint(float(v), p, int(best[i]), float(probs[i, best[i]]), float(probs[i, original]))

@@ -254,7 +254,7 @@ def visualize(
     with torch.no_grad():
         pixels = image.pixels()
         final = float(objective(pixels))
-    picture = (pixels[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    picture = (pixels[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     return Visualization(
         input=image.model_input(pixels).detach(),
         picture=picture[..., 0] if digit else picture,
@@ -294,8 +294,8 @@ def top_inputs(
             best, where = flat.max(dim=1)
             peaks.append(best)
             units.append(where)
-    peak = torch.cat(peaks).numpy()
-    flat_units = torch.cat(units).numpy()
+    peak = torch.cat(peaks).cpu().numpy()
+    flat_units = torch.cat(units).cpu().numpy()
     width = int(maps.shape[-1])
     order = sorted(range(len(peak)), key=lambda i: (-float(peak[i]), i))[:k]
     return [TopInput(i, float(peak[i]), divmod(int(flat_units[i]), width)) for i in order]

@@ -397,4 +397,5 @@ def as_loaded_model(run: TrainingRun) -> LoadedModel:
         device=torch.device("cpu"),
         weights=f"trained-run-{run.id}.pth",
         categories=DIGIT_CLASSES,
+        identity=f"step-{run.progress().step}",  # a resumed run's weights are new weights
     )

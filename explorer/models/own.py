@@ -19,8 +19,10 @@ pass's time — each come with a clear message.
 from __future__ import annotations
 
 import io
+import json
 import operator
 import pickle
+import re
 import threading
 import time
 import types
@@ -53,7 +55,80 @@ FORWARD_BUDGET_S = 10.0
 FORMATS = {".pt2": "torch.export", ".onnx": "ONNX"}
 ONNX_OPSET = 17
 """The opset models are converted to before onnx2torch (its newest)."""
-_ALLOWED_NAMESPACES = ("aten", "prims")
+_ALLOWED_NAMESPACES = ("aten",)
+ALLOWED_OPERATORS = frozenset(
+    [
+        "conv2d",
+        "convolution",
+        "_convolution",
+        "relu",
+        "relu_",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "hardtanh",
+        "hardtanh_",
+        "hardswish",
+        "hardswish_",
+        "hardsigmoid",
+        "silu",
+        "silu_",
+        "gelu",
+        "leaky_relu",
+        "elu",
+        "max_pool2d",
+        "max_pool2d_with_indices",
+        "avg_pool2d",
+        "adaptive_avg_pool2d",
+        "adaptive_max_pool2d",
+        "linear",
+        "addmm",
+        "mm",
+        "bmm",
+        "matmul",
+        "t",
+        "batch_norm",
+        "_native_batch_norm_legit_no_training",
+        "native_batch_norm",
+        "layer_norm",
+        "group_norm",
+        "flatten",
+        "view",
+        "reshape",
+        "_unsafe_view",
+        "permute",
+        "transpose",
+        "squeeze",
+        "unsqueeze",
+        "contiguous",
+        "clone",
+        "expand",
+        "slice",
+        "select",
+        "cat",
+        "add",
+        "add_",
+        "sub",
+        "mul",
+        "mul_",
+        "div",
+        "mean",
+        "sum",
+        "amax",
+        "softmax",
+        "_softmax",
+        "log_softmax",
+        "dropout",
+        "pad",
+        "constant_pad_nd",
+        "upsample_nearest2d",
+        "upsample_bilinear2d",
+        "sym_size",
+    ]
+)
+"""The ATen operators a CNN classifier is made of: nothing that reads files or runs code
+(``aten::from_file`` would read any file the server can)."""
+_SAFE_EXPRESSION = re.compile(r"-?\d+|Symbol\('s\d+', positive=True, integer=True\)")
 _PT2_REFUSED_PREFIXES = ("data/aotinductor/",)
 _PT2_OBJECT_MARKERS = ("custom_obj_", "opaque_obj_")
 _load_lock = threading.Lock()
@@ -104,8 +179,13 @@ class InputSpec:
                 raise OwnModelError(f"the mean and std need {self.channels} value(s) each")
         if self.std is not None and any(s <= 0 for s in self.std):
             raise OwnModelError("every std must be positive")
-        if self.digit and self.channels != 1:
-            raise OwnModelError("the digit preprocessing is for 1-channel models")
+        if self.digit and (
+            self.channels != 1 or self.height != self.width or self.height not in (28, 32)
+        ):
+            raise OwnModelError(
+                "the digit preprocessing (MNIST's layout) is for 1-channel models of 28×28 or "
+                "32×32 inputs"
+            )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -210,7 +290,8 @@ def _check_pt2_archive(data: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
-    except zipfile.BadZipFile as exc:
+            graphs = [archive.read(n) for n in names if n.endswith(".json")]
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise OwnModelError(f"not a torch.export program (not a .pt2 archive: {exc})") from None
     if not any(name.endswith("archive_format") or name == "version" for name in names):
         raise OwnModelError(
@@ -223,6 +304,35 @@ def _check_pt2_archive(data: bytes) -> None:
             raise OwnModelError("the program holds compiled code (AOTInductor), never loaded here")
         if any(marker in name for marker in _PT2_OBJECT_MARKERS):
             raise OwnModelError("the program holds Python objects, never loaded here")
+    for graph in graphs:
+        _check_expressions(graph)
+
+
+def _check_expressions(raw: bytes) -> None:
+    """Refuse symbolic shapes that are anything but a plain size symbol or a number.
+
+    PyTorch's loader turns every ``expr_str`` into an expression with ``sympy.sympify``, which
+    runs it as Python: a crafted file would run any code it liked.
+    """
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise OwnModelError("not a torch.export program (a graph that is not JSON)") from None
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key == "expr_str" and not (
+                    isinstance(value, str) and _SAFE_EXPRESSION.fullmatch(value)
+                ):
+                    raise OwnModelError(
+                        "the program's shapes hold expressions other than plain sizes "
+                        "(never evaluated here): export it with fixed or simple dynamic shapes"
+                    )
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _read_pt2(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
@@ -249,6 +359,12 @@ def _check_operators(graph: fx.Graph) -> None:
             raise OwnModelError(
                 f"the graph uses {target}, which is not one of PyTorch's own operators "
                 "(custom operators are not loaded here)"
+            )
+        name = target.overloadpacket.__name__
+        if name not in ALLOWED_OPERATORS:
+            raise OwnModelError(
+                f"the graph uses aten.{name}, which is not an operator of a CNN classifier "
+                "(only layers, activations, pooling and shape operators are run here)"
             )
 
 
@@ -279,7 +395,7 @@ def _read_onnx(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
         model = onnx.load_from_string(data)
     except Exception as exc:
         raise OwnModelError(f"not an ONNX model: {_short(exc)}") from None
-    if any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer):
+    if _uses_external_data(model.graph):
         raise OwnModelError(
             "the weights are in a separate .onnx.data file: export one file "
             "(torch.onnx.export(..., external_data=False))"
@@ -304,6 +420,27 @@ def _read_onnx(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
     except Exception as exc:
         raise OwnModelError(f"this ONNX model cannot be converted: {_short(exc)}") from None
     return module, shape
+
+
+def _uses_external_data(graph: Any) -> bool:
+    """Whether any tensor of the graph (initialisers, node attributes, subgraphs) names a file.
+
+    onnx2torch would read such a file relative to the server's folder: a way to leak files.
+    """
+    tensors = list(graph.initializer)
+    for sparse in graph.sparse_initializer:
+        tensors += [sparse.values, sparse.indices]
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                tensors.append(attribute.t)
+            tensors.extend(attribute.tensors)
+            if attribute.HasField("sparse_tensor"):
+                tensors += [attribute.sparse_tensor.values, attribute.sparse_tensor.indices]
+            subgraphs = [attribute.g] if attribute.HasField("g") else []
+            if any(_uses_external_data(g) for g in [*subgraphs, *attribute.graphs]):
+                return True
+    return any(t.data_location == 1 or len(t.external_data) > 0 for t in tensors)
 
 
 def _onnx_input_shape(model: Any) -> tuple[int, int, int] | None:

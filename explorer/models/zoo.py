@@ -10,6 +10,7 @@ and flagged so, with one notice saying why.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import socket
@@ -302,6 +303,9 @@ class LoadedModel:
     categories: tuple[str, ...]
     notice: str | None = None
     card: dict[str, Any] | None = None
+    identity: str = ""
+    """What tells these weights apart from others of the same name and label: the sha256 of an
+    upload, a trained run's step; empty for the zoo's own weights."""
     _photo_transform: Callable[..., torch.Tensor] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -309,6 +313,11 @@ class LoadedModel:
     def name(self) -> str:
         """The zoo name, e.g. ``resnet18``."""
         return self.spec.name
+
+    @property
+    def cache_key(self) -> str:
+        """A key for results computed from this model: name, weights and what they hold."""
+        return f"{self.name}|{self.weights}|{self.identity}"
 
     @property
     def is_untrained(self) -> bool:
@@ -451,8 +460,38 @@ def own_loaded_model(
         device=device,
         weights=Path(filename).name,
         categories=categories,
+        identity=f"{weights_digest(module)}:{spec}",  # what the file holds, how it is fed
         _photo_transform=None if spec.digit else OwnTransform(spec),
     )
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of a model's weights (names and values): what tells two uploads apart."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _own_weights(
+    model: nn.Module, weights: str | os.PathLike[str] | bytes | BinaryIO
+) -> tuple[str, str]:
+    """Load the user's state dict into ``model``; its label and what tells it apart.
+
+    Raises:
+        ModelError: The weights do not fit (the message lists the mismatches).
+    """
+    try:
+        load_weights_into(model, weights)
+    except WeightsError as exc:
+        raise ModelError(str(exc)) from None
+    label = (
+        str(weights)
+        if isinstance(weights, str | os.PathLike)
+        else getattr(weights, "name", "uploaded file")
+    )
+    return label, weights_digest(model)
 
 
 def load_model(
@@ -478,6 +517,7 @@ def load_model(
     model = _build(spec)
     notice: str | None = None
     label: str
+    identity = ""
     if weights is None or weights == PRETRAINED:
         state, reason = _pretrained_weights(spec)
         if state is None:
@@ -492,15 +532,7 @@ def load_model(
     elif weights == UNTRAINED:
         label = UNTRAINED
     else:
-        try:
-            load_weights_into(model, weights)
-        except WeightsError as exc:
-            raise ModelError(str(exc)) from None
-        label = (
-            str(weights)
-            if isinstance(weights, str | os.PathLike)
-            else getattr(weights, "name", "uploaded file")
-        )
+        label, identity = _own_weights(model, weights)
     model.eval().requires_grad_(False)
     try:
         model.to(target)
@@ -526,6 +558,7 @@ def load_model(
         categories=categories,
         notice=notice,
         card=shipped_card(spec.name) if spec.source == "shipped" else None,
+        identity=identity,
         _photo_transform=transform,
     )
 

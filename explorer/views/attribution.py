@@ -110,7 +110,7 @@ def why_view(
     Raises:
         explorer.analysis.attribution.AttributionError: Settings that do not fit.
     """
-    key = (loaded.name, loaded.weights, prepared.sha256, settings.used())
+    key = (loaded.cache_key, prepared.sha256, settings.used())
     with _cache_lock:
         found = _cache.get(key)
         if found is not None:

@@ -70,7 +70,7 @@ def visualization(
 ) -> Visualization:
     """The channel's visualisation (cached for every session)."""
     mean, std = loaded.normalisation
-    key = ("vis", loaded.name, loaded.weights, layer, channel, steps, learning_rate)
+    key = ("vis", loaded.cache_key, layer, channel, steps, learning_rate)
     return _cached(  # type: ignore[no-any-return]
         key,
         lambda: visualize(
@@ -122,7 +122,7 @@ def top_pictures(loaded: LoadedModel, layer: str, channel: int) -> tuple[list[To
         ]
         return shown, what
 
-    key = ("top", loaded.name, loaded.weights, layer, channel)
+    key = ("top", loaded.cache_key, layer, channel)
     return _cached(key, make)  # type: ignore[no-any-return]
 
 
