@@ -100,7 +100,8 @@ def channel_activations(
     model: nn.Module, layer: str, x: torch.Tensor, channel: int | None = None
 ) -> torch.Tensor:
     """``layer``'s output for a batch ``x`` (or one channel of it), from a private copy."""
-    out = _output_of(private_copy(model), layer, x)
+    device = next(iter(model.parameters()), torch.zeros(0)).device
+    out = _output_of(private_copy(model), layer, x.to(device))
     if not isinstance(out, torch.Tensor) or out.ndim != 4:
         raise VisualizeError(f"{layer!r} has no channels of maps to look at")
     if channel is None:
@@ -120,20 +121,23 @@ class _Image:
         std: Sequence[float],
         fourier: bool,
         generator: torch.Generator,
+        device: torch.device | None = None,
     ) -> None:
         c, h, w = shape
         self.shape, self.fourier = shape, fourier
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        # Drawn on the CPU (the seeded generator), then moved to the model's device.
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1).to(device)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1).to(device)
         if fourier:
             fy = torch.fft.fftfreq(h)[:, None]
             fx = torch.fft.rfftfreq(w)[None, :]
             frequency = torch.sqrt(fx * fx + fy * fy)
-            self.scale = 1.0 / torch.clamp(frequency, min=1.0 / max(h, w)) / max(h, w)
-            spectrum = (c, h, w // 2 + 1, 2)
-            self.param = (0.01 * torch.randn(spectrum, generator=generator)).requires_grad_(True)
+            scale = 1.0 / torch.clamp(frequency, min=1.0 / max(h, w)) / max(h, w)
+            self.scale = scale.to(device)
+            start = 0.01 * torch.randn((c, h, w // 2 + 1, 2), generator=generator)
         else:
-            self.param = (0.1 * torch.randn(1, c, h, w, generator=generator)).requires_grad_(True)
+            start = 0.1 * torch.randn(1, c, h, w, generator=generator)
+        self.param = start.to(device).requires_grad_(True)
 
     def pixels(self) -> torch.Tensor:
         """The image in 0…1, ``(1, C, H, W)``."""
@@ -143,7 +147,7 @@ class _Image:
         spectrum = torch.view_as_complex(self.param) * self.scale
         image = torch.fft.irfft2(spectrum, s=(h, w), norm="ortho")[None] * 4.0
         if c == 3:  # decorrelate colours (Lucid's to_valid_rgb)
-            image = torch.einsum("bchw,dc->bdhw", image, _COLOUR_SQRT)
+            image = torch.einsum("bchw,dc->bdhw", image, _COLOUR_SQRT.to(image.device))
         return torch.sigmoid(image)
 
     def model_input(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -166,7 +170,9 @@ def _transform(pixels: torch.Tensor, generator: torch.Generator, digit: bool) ->
     scale = SCALES[int(torch.randint(len(SCALES), (1,), generator=generator))]
     angle = math.radians(int(torch.randint(-5, 6, (1,), generator=generator)))
     cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
-    theta = torch.tensor([[[cos, -sin, 0.0], [sin, cos, 0.0]]], dtype=pixels.dtype)
+    theta = torch.tensor(
+        [[[cos, -sin, 0.0], [sin, cos, 0.0]]], dtype=pixels.dtype, device=pixels.device
+    )
     grid = F.affine_grid(theta, list(padded.shape), align_corners=False)
     warped = F.grid_sample(padded, grid, padding_mode="reflection", align_corners=False)
     warped = torch.roll(warped, shifts=(integer(pad // 4), integer(pad // 4)), dims=(-2, -1))
@@ -233,7 +239,8 @@ def visualize(
     """
     generator = torch.Generator().manual_seed(seed)
     digit = input_shape[0] == 1
-    image = _Image(input_shape, mean, std, fourier=not digit, generator=generator)
+    device = next(iter(model.parameters()), torch.zeros(0)).device
+    image = _Image(input_shape, mean, std, not digit, generator, device)
     twin = private_copy(model)
 
     objective = _objective(twin, layer, channel, unit, image)
@@ -256,7 +263,7 @@ def visualize(
         final = float(objective(pixels))
     picture = (pixels[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
     return Visualization(
-        input=image.model_input(pixels).detach(),
+        input=image.model_input(pixels).detach().cpu(),
         picture=picture[..., 0] if digit else picture,
         start_activation=start,
         activation=final,

@@ -483,7 +483,10 @@ def check_classifier(module: nn.Module, spec: InputSpec, budget_s: float = FORWA
         OwnModelError: The input shape does not fit, the pass takes over ``budget_s``, or the
             output is not one vector of class scores.
     """
-    x = torch.zeros(1, *spec.shape)
+    device = next(
+        iter(module.parameters()), torch.zeros(0)
+    ).device  # a cached program may have moved
+    x = torch.zeros(1, *spec.shape, device=device)
     start = time.perf_counter()
     try:
         with torch.no_grad():
