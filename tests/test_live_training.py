@@ -100,6 +100,7 @@ def test_stop_really_stops_and_resume_goes_on_where_it_stopped() -> None:
     assert not [t for t in threading.enumerate() if t.name == f"training-{run.id}"]
     stopped = run.progress()
     assert stopped.status == "stopped"
+    assert stopped.points[-1].step == stopped.step  # the card describes the weights as they are
     time.sleep(0.3)
     assert run.progress().step == stopped.step  # nothing trains any more
     run.start()

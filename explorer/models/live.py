@@ -293,10 +293,12 @@ class TrainingRun:
         while self._progress.step < self._total:
             if self._stop.is_set() or self._page_gone():
                 reason = "Stopped." if self._stop.is_set() else "Stopped: the page was closed."
+                self._evaluate_last(started)
                 self._publish(status="stopped", message=reason)
                 return
             elapsed = self._clock() - started
             if elapsed > budget:
+                self._evaluate_last(started)
                 self._publish(status="done", message=f"Time budget ({budget:g} s) reached.")
                 return
             self._step()
@@ -305,6 +307,13 @@ class TrainingRun:
             if step % EVAL_EVERY == 0 or step == self._total:
                 self._evaluate(step, self._clock() - started)
         self._publish(status="done", message=f"Done: {self._total} steps.")
+
+    def _evaluate_last(self, started: float) -> None:
+        """A last point for the steps since the previous one, so the card matches the weights."""
+        step = self._progress.step
+        points = self._progress.points
+        if step and (not points or points[-1].step != step):
+            self._evaluate(step, self._clock() - started)
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         size = self.settings.batch_size
