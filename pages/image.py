@@ -222,7 +222,8 @@ def show_map_layer(
         left.markdown(view.unit_text)
     else:
         left.caption(image_view.UNIT_HINT)
-    with st.expander(f"What does channel {channel} of {name} look for?"):
+    # On request: an expander's content (the top inputs' forward passes) runs even closed.
+    if st.toggle(f"What does channel {channel} of {name} look for?", key="image_card"):
         show_channel_card(loaded, result, name, channel, "image")
 
 

@@ -150,6 +150,8 @@ def test_the_draw_pages_channel_card() -> None:
 def test_the_image_pages_card_ranks_the_sample_photos_and_visualises_on_request() -> None:
     at = AppTest.from_file(str(REPO / "pages" / "image.py"), default_timeout=240).run()
     assert not at.exception
+    assert not any("Top inputs" in m.value for m in at.markdown)  # only on request
+    at.toggle(key="image_card").set_value(True).run()
     markdown = " ".join(m.value for m in at.markdown)
     assert "among the 4 sample photos only (a small set)" in markdown
     captions = [img.caption for element in at.get("image") for img in element.proto.imgs]

@@ -96,7 +96,14 @@ class TopPicture:
 
 
 def top_set(loaded: LoadedModel) -> tuple[torch.Tensor, list[np.ndarray], str]:
-    """The set top inputs are ranked over: inputs, pictures, and what it is (in words)."""
+    """The set top inputs are ranked over: inputs, pictures, and what it is (in words).
+
+    Prepared once per model (cached): every channel of every layer ranks the same set.
+    """
+    return _cached(("set", loaded.cache_key), lambda: _prepare_set(loaded), size=64)  # type: ignore[no-any-return]
+
+
+def _prepare_set(loaded: LoadedModel) -> tuple[torch.Tensor, list[np.ndarray], str]:
     if loaded.spec.family == "digit":
         digits = shipped_digits()
         pixels = torch.from_numpy(digits.val_images).float().div(255)[:, None]
