@@ -118,10 +118,10 @@ def _load(args: argparse.Namespace) -> LoadedModel:
 
 
 def _input_shape(text: str | None, path: Path) -> tuple[int, int, int]:
-    from explorer.models.own import read_program
+    from explorer.models.own import read_untrusted
 
     if text is None:
-        found = read_program(path.read_bytes(), path.name).input_shape
+        found = read_untrusted(path.read_bytes(), path.name).input_shape
         if found is None:
             raise OwnModelError("the file does not say its input's shape: give --input-shape")
         return found

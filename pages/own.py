@@ -11,10 +11,11 @@ from explorer.models.own import (
     InputSpec,
     OwnModelError,
     Program,
-    program_model,
-    read_program,
+    load_program,
+    read_untrusted,
 )
 from explorer.models.zoo import ASSETS_DIR, LoadedModel
+from explorer.sandbox.boundary import prewarm
 from pages.common import HEAVY_WORK
 
 OWN = "own"
@@ -28,26 +29,26 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 NORMALISATIONS = ["none", "ImageNet", "custom"]
 
 
-@st.cache_resource(show_spinner="Reading your model…", max_entries=4)
-def cached_program(digest: str, _data: bytes, filename: str) -> Program:
-    """A file's graph, read once per server (keyed by its sha256)."""
-    with HEAVY_WORK:
-        return read_program(_data, filename)
+prewarm()  # a sandboxed worker waits, torch imported, for the first file a student brings
+
+
+def read_model_file(data: bytes, filename: str) -> Program:
+    """A file's graph, read in the sandbox once per server (answers kept by its sha256)."""
+    with st.spinner("Reading your model in the sandbox…"):
+        return read_untrusted(data, filename)
 
 
 @st.cache_resource(show_spinner="Checking your model…", max_entries=4)
 def cached_own_model(
     digest: str,
-    _program: Program,
+    _data: bytes,
     filename: str,
-    spec: tuple[object, ...],
+    spec: InputSpec,
     labels: str | None,
 ) -> LoadedModel:
-    """The program with its input settings and labels, checked by one forward pass."""
-    channels, height, width, mean, std, digit = spec
-    settings = InputSpec(channels, height, width, mean, std, digit)  # type: ignore[arg-type]
+    """The file read for its input settings, with its labels, checked by one forward pass."""
     with HEAVY_WORK:
-        return program_model(_program, filename, settings, labels)
+        return load_program(_data, filename, spec, labels)
 
 
 def read_file() -> tuple[bytes, str] | None:
@@ -68,7 +69,7 @@ def read_file() -> tuple[bytes, str] | None:
     return upload.getvalue(), upload.name
 
 
-def read_spec(program: Program) -> tuple[object, ...]:
+def read_spec(program: Program) -> InputSpec:
     """The input settings: the file's shape by default, normalisation, digit layout."""
     stated = program.input_shape
     if stated is not None:
@@ -89,9 +90,9 @@ def read_spec(program: Program) -> tuple[object, ...]:
         disabled=not digit_size,
         help="For 28×28 or 32×32 inputs: the digit is centred and scaled as MNIST's were.",
     ):
-        return (1, height, width, None, None, True)
+        return InputSpec(1, height, width, None, None, True)
     mean, std = read_normalisation(int(channels))
-    return (int(channels), height, width, mean, std, False)
+    return InputSpec(int(channels), height, width, mean, std, False)
 
 
 def read_normalisation(channels: int) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
@@ -135,9 +136,9 @@ def choose_own_model() -> tuple[LoadedModel | None, str]:
     )
     labels = labels_file.getvalue().decode("utf-8", "replace") if labels_file else None
     try:
-        program = cached_program(digest, data, filename)
+        program = read_model_file(data, filename)
         spec = read_spec(program)
-        loaded = cached_own_model(digest, program, filename, spec, labels)
+        loaded = cached_own_model(digest, data, filename, spec, labels)
     except OwnModelError as exc:
         st.error(f"That model cannot be used: {exc}")
         return None, ""

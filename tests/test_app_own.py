@@ -27,7 +27,7 @@ def layer_box(at: AppTest) -> list[str]:
 @pytest.mark.parametrize(
     ("example", "first", "count"),
     [
-        ("LeNet-5 as a torch.export program (.pt2)", "0 · conv2d · conv · 6×28×28", 13),
+        ("LeNet-5 as a torch.export program (.pt2)", "0 · conv1 · conv · 6×28×28", 13),
         # ONNX writes the flatten as a Reshape, which is plumbing, not a layer
         ("LeNet-5 as ONNX (.onnx)", "0 · node_conv2d · conv · 6×28×28", 12),
     ],

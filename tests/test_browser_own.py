@@ -39,7 +39,7 @@ def test_upload_a_pt2_and_see_its_layers() -> None:
         page.get_by_text("Your model (mine.pt2)").first.wait_for(timeout=60_000)
         layer = page.locator("[class*=st-key-image_layer_own-mine-pt2] input").first
         layer.wait_for(timeout=60_000)
-        assert layer.input_value() == "0 · conv2d · conv · 6×28×28"
+        assert layer.input_value() == "0 · conv1 · conv · 6×28×28"
         page.get_by_text("13 layers in execution order").first.wait_for(timeout=30_000)
         page.screenshot(path=str(SCREENSHOTS / "own_model.png"), full_page=True)
         browser.close()

@@ -18,6 +18,7 @@ pass's time — each come with a clear message.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import operator
@@ -42,6 +43,7 @@ from torch import fx, nn
 from torchvision.transforms import functional as TF
 
 from explorer.models.device import pick_device
+from explorer.sandbox.boundary import RefusalCache, SandboxError, run_task
 
 if TYPE_CHECKING:
     from explorer.models.zoo import LoadedModel
@@ -202,12 +204,18 @@ class Program:
         format: ``"torch.export"`` or ``"ONNX"``.
         input_shape: ``(C, H, W)`` as the file states it; ``None`` where it does not.
         parameters: Parameters and buffers it holds.
+        digest: sha256 of the file.
+        shape: The ``(C, H, W)`` input a sandboxed read converted it for.
     """
 
     module: nn.Module
     format: str
     input_shape: tuple[int, int, int] | None
     parameters: int
+    digest: str = ""
+    """sha256 of the file: what tells it apart in every shared cache."""
+    shape: tuple[int, int, int] | None = None
+    """The input the graph was converted for (``None``: read in this process, any)."""
 
 
 class OwnTransform:
@@ -286,11 +294,25 @@ def _tensors_only() -> Iterator[None]:
         yield
 
 
+MAX_ENTRY_MB = 256
+"""Largest size one entry of a .pt2 archive may unpack to."""
+MAX_RATIO = 200
+"""Largest compression ratio of an entry (a deflate bomb's is about 1,000)."""
+MAX_GRAPH_NODES = 4_000
+"""Most nodes a graph may have (ResNet-152's is about 1,000)."""
+
+
 def _check_pt2_archive(data: bytes) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            graphs = [archive.read(n) for n in names if n.endswith(".json")]
+            entries = archive.infolist()
+            names = [entry.filename for entry in entries]
+            _check_entry_sizes(entries)
+            graphs = [
+                archive.read(e)
+                for e in entries
+                if e.filename.split("/", 1)[-1].startswith("models/")
+            ]
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise OwnModelError(f"not a torch.export program (not a .pt2 archive: {exc})") from None
     if not any(name.endswith("archive_format") or name == "version" for name in names):
@@ -304,8 +326,23 @@ def _check_pt2_archive(data: bytes) -> None:
             raise OwnModelError("the program holds compiled code (AOTInductor), never loaded here")
         if any(marker in name for marker in _PT2_OBJECT_MARKERS):
             raise OwnModelError("the program holds Python objects, never loaded here")
+        if inner.startswith("models/") and inner != "models/model.json":
+            raise OwnModelError(
+                f"the archive holds {inner[:60]}: one graph, models/model.json, is read here"
+            )
     for graph in graphs:
         _check_expressions(graph)
+
+
+def _check_entry_sizes(entries: list[zipfile.ZipInfo]) -> None:
+    """Refuse an entry that unpacks too large or too many times its packed size."""
+    for entry in entries:
+        if entry.file_size > MAX_ENTRY_MB * 1024 * 1024:
+            raise OwnModelError(f"an entry of the archive unpacks to over {MAX_ENTRY_MB} MB")
+        if entry.file_size > 1024 * 1024 and entry.file_size > MAX_RATIO * max(
+            entry.compress_size, 1
+        ):
+            raise OwnModelError("an entry of the archive is packed over 200 times (a zip bomb?)")
 
 
 def _check_expressions(raw: bytes) -> None:
@@ -316,13 +353,19 @@ def _check_expressions(raw: bytes) -> None:
     """
     try:
         document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise OwnModelError("not a torch.export program (a graph that is not JSON)") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise OwnModelError("not a torch.export program (a graph that is not plain JSON)") from None
     stack = [document]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             for key, value in item.items():
+                if key == "guards_code" and value:
+                    raise OwnModelError(
+                        "the program carries guard code (Python run on every pass): never run here"
+                    )
+                if key == "nodes" and isinstance(value, list) and len(value) > MAX_GRAPH_NODES:
+                    raise OwnModelError(f"the graph has over {MAX_GRAPH_NODES:,} nodes")
                 if key == "expr_str" and not (
                     isinstance(value, str) and _SAFE_EXPRESSION.fullmatch(value)
                 ):
@@ -346,7 +389,7 @@ def _read_pt2(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
         raise OwnModelError(f"not a loadable torch.export program: {_short(exc)}") from None
     _check_operators(program.graph)
     shape = _pt2_input_shape(program)
-    return program.module(), shape
+    return program.module(check_guards=False), shape
 
 
 def _check_operators(graph: fx.Graph) -> None:
@@ -400,6 +443,7 @@ def _read_onnx(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
             "the weights are in a separate .onnx.data file: export one file "
             "(torch.onnx.export(..., external_data=False))"
         )
+    _check_onnx_operators(model.graph)
     try:
         onnx.checker.check_model(model)
     except Exception as exc:
@@ -420,6 +464,78 @@ def _read_onnx(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
     except Exception as exc:
         raise OwnModelError(f"this ONNX model cannot be converted: {_short(exc)}") from None
     return module, shape
+
+
+ONNX_OPERATORS = frozenset(
+    """Conv Relu LeakyRelu Elu Sigmoid Tanh HardSigmoid HardSwish Clip Gelu MaxPool
+    AveragePool GlobalAveragePool GlobalMaxPool Gemm MatMul Add Sub Mul Div BatchNormalization
+    Flatten Reshape Transpose Squeeze Unsqueeze Concat Softmax LogSoftmax Dropout Identity
+    Constant Pad ReduceMean Shape Gather""".split()  # noqa: SIM905  (a list that reads)
+)
+"""The ONNX operators a CNN classifier is made of (no ``ConstantOfShape``, ``Tile``,
+``Expand``, ``Loop``: sizes come from the graph, never made up by it)."""
+
+
+def _check_onnx_operators(graph: Any) -> None:
+    if len(graph.node) > MAX_GRAPH_NODES:
+        raise OwnModelError(f"the graph has over {MAX_GRAPH_NODES:,} nodes")
+    for node in graph.node:
+        if node.domain not in ("", "ai.onnx") or node.op_type not in ONNX_OPERATORS:
+            raise OwnModelError(
+                f"the graph uses {node.op_type}, which is not an operator of a CNN classifier "
+                "(only layers, activations, pooling and shape operators are run here)"
+            )
+
+
+def aten_graph(program: Program, shape: tuple[int, int, int]) -> fx.GraphModule:
+    """The program as a graph of ATen operators for a ``(1, *shape)`` input.
+
+    A ``.pt2`` already is one; an ONNX model's onnx2torch modules are exported with
+    ``torch.export`` (a Reshape to a constant shape first made a plain ``reshape``, which
+    onnx2torch's data-dependent check would otherwise stop).
+
+    Raises:
+        OwnModelError: The graph does not export for that input.
+    """
+    module = program.module
+    if program.format == "torch.export":
+        assert isinstance(module, fx.GraphModule)
+        return module
+    assert isinstance(module, fx.GraphModule)
+    _constant_reshapes(module)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exported = torch.export.export(module, (torch.zeros(1, *shape),))
+    except Exception as exc:
+        raise OwnModelError(f"this ONNX model cannot be converted: {_short(exc)}") from None
+    _check_operators(exported.graph)
+    return exported.module(check_guards=False)
+
+
+def _constant_reshapes(gm: fx.GraphModule) -> None:
+    from onnx2torch.node_converters.reshape import OnnxReshape
+
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(
+            gm.get_submodule(str(node.target)), OnnxReshape
+        ):
+            continue
+        target = node.args[1] if len(node.args) > 1 else None
+        if not isinstance(target, fx.Node) or target.op != "get_attr":
+            continue
+        owner, _, leaf = str(target.target).rpartition(".")
+        value = getattr(gm.get_submodule(owner), leaf)
+        if torch.any(value == 0):
+            continue
+        with gm.graph.inserting_before(node):
+            plain = gm.graph.call_function(
+                torch.reshape, (node.args[0], tuple(int(v) for v in value.tolist()))
+            )
+        node.replace_all_uses_with(plain)
+        gm.graph.erase_node(node)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
 
 
 def _uses_external_data(graph: Any) -> bool:
@@ -529,15 +645,82 @@ def default_spec(program: Program) -> InputSpec | None:
         return None
 
 
-def load_program(data: bytes, filename: str, *args: Any, **kwargs: Any) -> LoadedModel:
-    """A :class:`~explorer.models.zoo.LoadedModel` of the user's file (its bytes, its name).
+_answers = RefusalCache()
 
-    :func:`read_program`, then :func:`program_model` with the other arguments.
+
+def read_untrusted(
+    data: bytes, filename: str, shape: tuple[int, int, int] | None = None
+) -> Program:
+    """Read a user's ``.pt2``/``.onnx`` in the sandbox; the network rebuilt from plain data.
+
+    The worker (:mod:`explorer.sandbox.worker`) runs :func:`read_program` and the conversion;
+    this process only rebuilds the checked plain graph and works out its cost on fake
+    tensors. Answers and refusals are kept by the file's sha256 and the input shape.
+
+    Args:
+        data: The file's bytes.
+        filename: Its name (the extension picks the format).
+        shape: ``(C, H, W)`` to convert it for; ``None``: the shape the file states.
 
     Raises:
         OwnModelError: Any reason the file cannot be used, with its message.
     """
-    return program_model(read_program(data, filename), filename, *args, **kwargs)
+    format_of(filename)
+    if len(data) > MAX_FILE_MB * 1024 * 1024:
+        raise OwnModelError(f"{filename} is over {MAX_FILE_MB} MB")
+    key = (hashlib.sha256(data).hexdigest(), filename.lower().rsplit(".", 1)[-1], shape)
+    answer = _answers.get(key)
+    if answer is None:
+        try:
+            answer = _convert(data, filename, shape)
+        except OwnModelError as exc:
+            answer = exc
+        _answers.put(key, answer)
+    if isinstance(answer, OwnModelError):
+        raise answer
+    assert isinstance(answer, Program)
+    return answer
+
+
+def _convert(data: bytes, filename: str, shape: tuple[int, int, int] | None) -> Program:
+    from explorer.sandbox.plain import PlainGraphError, check_cost, from_plain, parse_plain
+
+    try:
+        header, blobs = run_task("own_model", data, filename=filename, shape=shape)
+        module = from_plain(parse_plain(blobs[0], blobs[1]))
+        converted = tuple(int(n) for n in header["shape"])
+        check_cost(module, (converted[0], converted[1], converted[2]))
+    except (SandboxError, PlainGraphError) as exc:
+        raise OwnModelError(str(exc)) from None
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise OwnModelError("the sandbox gave a malformed answer") from None
+    stated = header.get("stated_shape")
+    return Program(
+        module,
+        str(header.get("format", "")),
+        _chw([1, *stated]) if isinstance(stated, list) and len(stated) == 3 else None,
+        int(header.get("parameters", 0)),
+        hashlib.sha256(data).hexdigest(),
+        (converted[0], converted[1], converted[2]),
+    )
+
+
+def load_program(
+    data: bytes,
+    filename: str,
+    spec: InputSpec | None = None,
+    labels: str | None = None,
+    device: str | None = None,
+) -> LoadedModel:
+    """A :class:`~explorer.models.zoo.LoadedModel` of the user's file (its bytes, its name).
+
+    :func:`read_untrusted` (for the spec's shape), then :func:`program_model`.
+
+    Raises:
+        OwnModelError: Any reason the file cannot be used, with its message.
+    """
+    program = read_untrusted(data, filename, spec.shape if spec else None)
+    return program_model(program, filename, spec, labels, device)
 
 
 def program_model(
@@ -566,10 +749,15 @@ def program_model(
         raise OwnModelError(
             "the file does not say its input's shape: give the channels, height and width"
         )
+    if program.shape is not None and program.shape != spec.shape:
+        raise OwnModelError(
+            f"the model was read for a {'×'.join(map(str, program.shape))} input, not "
+            f"{'×'.join(map(str, spec.shape))}: read it again for that input"
+        )
     count = check_classifier(program.module, spec)
     names = parse_labels(labels, count) if labels else tuple(str(i) for i in range(count))
     module = program.module.to(pick_device(device))
-    return own_loaded_model(module, filename, program.format, spec, names)
+    return own_loaded_model(module, filename, program.format, spec, names, program.digest)
 
 
 def export_model(model: nn.Module, input_shape: tuple[int, int, int], path: Path) -> None:

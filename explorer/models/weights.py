@@ -9,7 +9,7 @@ import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
@@ -97,13 +97,18 @@ def _named_tensors(obj: object, label: str) -> dict[str, torch.Tensor]:
 
 def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
     """Raise :class:`WeightsError` listing every key/shape that does not fit ``model``."""
-    expected = model.state_dict()
-    missing = [key for key in expected if key not in state]
-    unexpected = [key for key in state if key not in expected]
+    check_shapes(model, {key: tuple(value.shape) for key, value in state.items()})
+
+
+def check_shapes(model: nn.Module, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Raise :class:`WeightsError` listing every name/shape that does not fit ``model``."""
+    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    missing = [key for key in expected if key not in shapes]
+    unexpected = [key for key in shapes if key not in expected]
     wrong = [
-        f"{key} {tuple(state[key].shape)} (model needs {tuple(expected[key].shape)})"
+        f"{key} {shapes[key]} (model needs {expected[key]})"
         for key in expected
-        if key in state and state[key].shape != expected[key].shape
+        if key in shapes and tuple(shapes[key]) != expected[key]
     ]
     problems = []
     if missing:
@@ -118,11 +123,57 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]) -> Non
         )
 
 
+def read_untrusted_state_dict(
+    source: str | os.PathLike[str] | bytes | BinaryIO, model: nn.Module
+) -> dict[str, torch.Tensor]:
+    """A user's state dict, unpickled in the sandbox, checked against ``model`` before loading.
+
+    The worker (:mod:`explorer.sandbox.worker`) runs :func:`read_state_dict` under its limits
+    and answers with ``safetensors`` bytes; their header's names and shapes are checked
+    against ``model`` before a single tensor is made here.
+
+    Raises:
+        WeightsError: Unreadable, unsafe, over a limit, or not fitting ``model``.
+    """
+    from safetensors.torch import load
+
+    from explorer.sandbox.boundary import SandboxError, run_task
+
+    stream, label = _open_source(source)
+    data = Path(stream).read_bytes() if isinstance(stream, str | os.PathLike) else stream.read()
+    try:
+        header, blobs = run_task("state_dict", data)
+    except SandboxError as exc:
+        message = str(exc)
+        raise WeightsError(message if label in message else f"{label}: {message}") from None
+    shapes = _safetensors_shapes(blobs[0] if blobs else b"")
+    names = header.get("names")
+    order: list[Any] = names if isinstance(names, list) else []
+    ordered = {str(k): shapes[k] for k in order if k in shapes}  # the file's order, for messages
+    check_shapes(model, {**ordered, **shapes})
+    return load(blobs[0])
+
+
+def _safetensors_shapes(blob: bytes) -> dict[str, tuple[int, ...]]:
+    """Names and shapes from a ``safetensors`` header, read without making any tensor."""
+    import json
+    import struct
+
+    try:
+        (size,) = struct.unpack("<Q", blob[:8])
+        header: dict[str, Any] = json.loads(blob[8 : 8 + size]) if size <= 16 * 1024 * 1024 else {}
+        return {
+            str(name): tuple(int(n) for n in entry["shape"])
+            for name, entry in header.items()
+            if name != "__metadata__"
+        }
+    except (struct.error, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise WeightsError("the sandbox gave a malformed answer") from None
+
+
 def load_weights_into(
     model: nn.Module, source: str | os.PathLike[str] | bytes | BinaryIO
 ) -> nn.Module:
-    """Read ``source`` safely, check it against ``model`` and load it (strict)."""
-    state = read_state_dict(source)
-    check_state_dict(model, state)
-    model.load_state_dict(state, strict=True)
+    """Read ``source`` in the sandbox, check it against ``model`` and load it (strict)."""
+    model.load_state_dict(read_untrusted_state_dict(source, model), strict=True)
     return model

@@ -432,6 +432,7 @@ def own_loaded_model(
     file_format: str,
     spec: Any,
     categories: tuple[str, ...],
+    digest: str = "",
 ) -> LoadedModel:
     """A user's model (see :mod:`explorer.models.own`) as the pages and the CLI use any model.
 
@@ -441,6 +442,7 @@ def own_loaded_model(
         file_format: ``"torch.export"`` or ``"ONNX"``.
         spec: Its :class:`~explorer.models.own.InputSpec`.
         categories: Its class names.
+        digest: sha256 of the file (graph and weights); ``""``: the weights' own digest.
     """
     from explorer.models.own import OwnTransform
 
@@ -460,7 +462,7 @@ def own_loaded_model(
         device=device,
         weights=Path(filename).name,
         categories=categories,
-        identity=f"{weights_digest(module)}:{spec}",  # what the file holds, how it is fed
+        identity=f"{digest or weights_digest(module)}:{spec}",  # the file's content, its input
         _photo_transform=None if spec.digit else OwnTransform(spec),
     )
 
