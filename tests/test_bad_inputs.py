@@ -15,9 +15,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer.inputs.strokes import DIGIT_STROKES, drawing_value
+from explorer.inputs.strokes import DIGIT_STROKES, MAX_COORDINATE, drawing_value
 from explorer.models.zoo import load_model
 from tests.corpus import BadInput, image_corpus
+from tests.test_preprocess import progressive_jpeg
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD_PHOTO = (REPO / "assets" / "photos" / "rocket.jpg").read_bytes()
@@ -53,6 +54,18 @@ def test_image_page_corpus(image_page: AppTest, item: BadInput) -> None:
     assert not at.exception and not at.error and _top5_rows(at) == 5
 
 
+def test_image_page_refuses_a_jpeg_of_thousands_of_scans(image_page: AppTest) -> None:
+    # 58 s of decoding on every rerun before, for a 392 kB file of 20,000 empty scans
+    at = image_page
+    data = progressive_jpeg(20_000)
+    at.file_uploader(key="image_upload").set_value(("scans.jpg", data, "image/jpeg")).run()
+    assert not at.exception and _top5_rows(at) == 0
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("That image cannot be used: the JPEG has")
+    at.file_uploader(key="image_upload").set_value(("rocket.jpg", GOOD_PHOTO, "image/jpeg")).run()
+    assert not at.exception and not at.error and _top5_rows(at) == 5
+
+
 def _canvas(strokes: list[dict[str, Any]]) -> dict[str, Any]:
     """The canvas component's session-state value for these raw strokes."""
     return {"drawing": {"size": [280, 280], "seq": 1, "final": True, "strokes": strokes}}
@@ -81,8 +94,14 @@ def test_draw_page_blank_canvases_are_nothing_drawn(strokes: list[dict[str, Any]
         _canvas([{"width": 5, "points": [1, 2, 3]}]),
         _canvas([{"width": "wide", "points": [1, 2]}]),
         _canvas([{"width": 5, "points": [1, 2]}] * 1000),
+        # hostile values (issue 22): a point too far off, a number too big for a float, too
+        # much pen travel; the old code painted the first (seconds a segment further off),
+        # raised OverflowError on the second and painted the third
+        _canvas([{"width": 1, "points": [0, 0, MAX_COORDINATE + 1, 0]}]),
+        _canvas([{"width": 5, "points": [10**400, 5]}]),
+        _canvas([{"width": 8, "points": [0, 140, 280, 140] * 100}]),
     ],
-    ids=["string", "odd-points", "bad-width", "too-many-strokes"],
+    ids=["string", "odd-points", "bad-width", "too-many-strokes", "far", "huge-int", "travel"],
 )
 def test_draw_page_corrupt_canvas_data_is_a_message(value: dict[str, Any]) -> None:
     at = AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=90).run()

@@ -9,7 +9,9 @@ import hashlib
 import io
 import resource
 import struct
+import subprocess
 import sys
+import textwrap
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +24,14 @@ from PIL import Image, ImageDraw
 
 from explorer.inputs.preprocess import (
     MAX_ASPECT,
+    MAX_JPEG_SCANS,
     MAX_PIXELS,
     MIN_SIDE,
     ImageError,
     NothingDrawn,
     PreparedInput,
     digit_ink,
+    jpeg_scan_count,
     load_image,
     mnist_layout,
     preprocess_digit,
@@ -36,6 +40,7 @@ from explorer.inputs.preprocess import (
 )
 from explorer.models.nets import MNIST_MEAN, MNIST_STD
 
+REPO = Path(__file__).resolve().parents[1]
 MNIST_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist-8k.npz"
 BACKGROUND = np.float32(-MNIST_MEAN / MNIST_STD)
 
@@ -361,6 +366,181 @@ def test_image_errors_are_value_errors() -> None:
 def test_load_image_rejects_a_non_image_type() -> None:
     with pytest.raises(TypeError, match="int"):
         load_image(42)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- load_image: hostile files
+
+
+def progressive_jpeg(extra_scans: int = 0, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A progressive JPEG from Pillow (10 scans), then ``extra_scans`` empty ones before EOI.
+
+    Each extra scan is a copy of the last scan's header with no data: libjpeg passes over
+    every coefficient of the image for each (58 s for 20,000 of them in a 392 kB file).
+    """
+    data = encode(noise_rgb(size), "JPEG", progressive=True, quality=80)
+    start = data.rindex(b"\xff\xda")
+    header = data[start : start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")]
+    assert data.endswith(b"\xff\xd9")
+    return data[:-2] + header * extra_scans + b"\xff\xd9"
+
+
+def test_jpeg_scan_count_reads_the_markers() -> None:
+    assert jpeg_scan_count(encode(noise_rgb(), "JPEG")) == 1
+    assert jpeg_scan_count(progressive_jpeg()) == 10
+    assert jpeg_scan_count(progressive_jpeg(5)) == 15
+    # FF DA inside a comment, or after the end of the image (a phone's motion photo appends
+    # a video there), is no scan
+    comment = encode(noise_rgb(), "JPEG", comment=b"\xff\xda" * 1000)
+    assert jpeg_scan_count(comment) == 1
+    assert jpeg_scan_count(encode(noise_rgb(), "JPEG") + b"\xff\xda\x00\x08" * 1000) == 1
+    # counting stops one past the limit: a hostile file costs no more to count than that
+    assert jpeg_scan_count(progressive_jpeg(20_000)) == MAX_JPEG_SCANS + 1
+
+
+def test_load_image_refuses_a_jpeg_with_thousands_of_empty_scans() -> None:
+    data = progressive_jpeg(20_000)  # small pixels: the old code decoded it, in milliseconds
+    with pytest.raises(ImageError, match=f"more than {MAX_JPEG_SCANS} scans"):
+        load_image(data)
+    with pytest.raises(ImageError, match="scans"):  # as a lazily opened image too
+        load_image(Image.open(io.BytesIO(data)))
+
+
+def test_load_image_reads_a_jpeg_with_scans_up_to_the_limit() -> None:
+    assert load_image(progressive_jpeg(MAX_JPEG_SCANS - 10)).size == (64, 48)
+    with pytest.raises(ImageError, match="scans"):
+        load_image(progressive_jpeg(MAX_JPEG_SCANS - 9))
+
+
+def test_scans_hidden_behind_an_unknown_marker_are_counted() -> None:
+    data = progressive_jpeg(MAX_JPEG_SCANS)
+    end = data.rindex(b"\xff\xd9")
+    scans = data.index(b"\xff\xda") + 4  # after the first scan's header
+    # a reserved marker whose "length" would step over every later scan, were it skipped
+    hidden = data[:scans] + b"\xff\x02\xff\xff" + data[scans:end] + b"\xff\xd9"
+    assert jpeg_scan_count(hidden) > MAX_JPEG_SCANS
+
+
+def tiff_of_one_strip(height: int, row: np.ndarray, rows_per_strip: int = 8) -> bytes:
+    """A one-band little-endian TIFF, ``len(row)`` × ``height``, every row ``row``.
+
+    Its strips all point at the same ``rows_per_strip`` rows, stored once: a 7000² float
+    image in a 230 kB file, built without holding its pixels. ``row``: float32 ("F") or
+    uint16 ("I;16").
+    """
+    width, strips = len(row), height // rows_per_strip
+    assert strips * rows_per_strip == height
+    strip = np.tile(row.astype(row.dtype.newbyteorder("<")), (rows_per_strip, 1)).tobytes()
+    entries = 10
+    offsets_at = 8 + 2 + 12 * entries + 4
+    counts_at = offsets_at + 4 * strips
+    strip_at = counts_at + 4 * strips
+    fields = [  # tag, type (3: SHORT, 4: LONG), count, value or offset
+        (256, 4, 1, width),
+        (257, 4, 1, height),
+        (258, 3, 1, 8 * row.dtype.itemsize),
+        (259, 3, 1, 1),  # no compression
+        (262, 3, 1, 1),  # black is zero
+        (273, 4, strips, offsets_at),
+        (277, 3, 1, 1),
+        (278, 4, 1, rows_per_strip),
+        (279, 4, strips, counts_at),
+        (339, 3, 1, 3 if row.dtype.kind == "f" else 1),  # IEEE float, or unsigned
+    ]
+    ifd = struct.pack("<H", entries) + b"".join(
+        struct.pack("<HHI", tag, kind, count)
+        + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+        for tag, kind, count, value in fields
+    )
+    return (
+        b"II*\x00"
+        + struct.pack("<I", 8)
+        + ifd
+        + struct.pack("<I", 0)
+        + struct.pack(f"<{strips}I", *[strip_at] * strips)
+        + struct.pack(f"<{strips}I", *[len(strip)] * strips)
+        + strip
+    )
+
+
+def load_under_memory_cap(data: bytes, headroom: int, tmp_path: Path) -> str:
+    """``load_image`` of ``data`` in a child process whose memory may grow ``headroom`` bytes.
+
+    The cap is on the address space (``RLIMIT_AS``, as ``prlimit --as``), set once torch and
+    the app are imported (torch alone maps ~3 GB). Returns the child's one line: "refused:
+    <message>" or "loaded: <mode> <width> <height> <first row's pixels at 0, ½, end>".
+    """
+    path = tmp_path / "upload"
+    path.write_bytes(data)
+    script = f"""
+        import resource
+        import numpy as np
+        from explorer.inputs.preprocess import ImageError, load_image
+        status = open("/proc/self/status").read()
+        size = int(status.split("VmSize:")[1].split()[0]) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (size + {headroom}, size + {headroom}))
+        try:
+            image = load_image({str(path)!r})
+        except ImageError as exc:
+            print("refused:", exc)
+        else:
+            row = np.asarray(image)[0]
+            print("loaded:", image.mode, *image.size, row[0], row[len(row) // 2], row[-1])
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1, done.stdout
+    return lines[0]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs /proc and RLIMIT_AS")
+def test_a_7000_square_float_tiff_loads_in_bounded_memory(tmp_path: Path) -> None:
+    # 49 Mpx of float32 is 196 MB; float64 copies of the whole took ~2 GB. Scaled band by
+    # band it needs the image, its 8-bit copy and a few MB: 1 GB of headroom is plenty.
+    ramp = np.linspace(0.0, 1.0, 7000, dtype=np.float32)
+    data = tiff_of_one_strip(7000, ramp)
+    assert Image.open(io.BytesIO(data)).mode == "F" and len(data) < 300_000
+    line = load_under_memory_cap(data, 1_000_000_000, tmp_path)
+    assert line == f"loaded: L 7000 7000 0 {round(ramp[3500] * 255)} 255"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs /proc and RLIMIT_AS")
+def test_a_7000_square_16_bit_tiff_loads_in_bounded_memory(tmp_path: Path) -> None:
+    ramp = np.linspace(0, 65535, 7000).round().astype(np.uint16)
+    data = tiff_of_one_strip(7000, ramp)
+    assert Image.open(io.BytesIO(data)).mode == "I;16"
+    line = load_under_memory_cap(data, 600_000_000, tmp_path)
+    assert line == f"loaded: L 7000 7000 0 {round(ramp[3500] / 257)} 255"
+
+
+def png_of_zeros(width: int, height: int) -> bytes:
+    """A valid RGB PNG of ``width`` × ``height`` black pixels, compressed a row at a time."""
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + 3 * width)  # filter byte, then the row
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs /proc and RLIMIT_AS")
+def test_running_out_of_memory_while_decoding_is_a_message(tmp_path: Path) -> None:
+    # 7000×7000 RGB: within the pixel limit, 147 MB decoded, 200 kB of PNG; with 64 MB of
+    # headroom the decoder's MemoryError must come back as a message, not a traceback
+    line = load_under_memory_cap(png_of_zeros(7000, 7000), 64_000_000, tmp_path)
+    assert line.startswith("refused: the image is too large or too intricate to decode")
 
 
 # ---------------------------------------------------------------- to_rgb

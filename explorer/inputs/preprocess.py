@@ -3,7 +3,8 @@
 Two paths: `preprocess_digit` follows the MNIST recipe (ink map, 20-px box, centre of mass at
 the centre of a 28×28 field) for the digit nets; `preprocess_photo` runs a torchvision weights
 transform for the ImageNet nets. Both start from `load_image`, which refuses what should not be
-decoded (decompression bombs, slivers, non-images) with a message fit to show a user.
+decoded (decompression bombs, JPEGs of thousands of scans, slivers, non-images) with a message
+fit to show a user, and turns running out of memory or recursion while decoding into one too.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ MAX_PHOTO_UPLOAD_MB: int = 50
 server's whole ``maxUploadSize`` (.streamlit/config.toml)."""
 MIN_SIDE: int = 8
 MAX_ASPECT: float = 50.0
+MAX_JPEG_SCANS: int = 100
+"""A progressive JPEG has ~10 scans (a baseline one 1–3), and libjpeg passes over every
+coefficient of the image for each: 20,000 empty scans in a 392 kB file took 58 s to decode.
+Counted in the bytes (:func:`jpeg_scan_count`) before decoding; 100 scans of a 49-megapixel
+image decode in under a second."""
 
 _BORDER_FRACTION = 0.05  # the outer frame that tells paper from ink
 _MIN_CONTRAST = 0.2  # never stretch a fainter signal than this up to full ink
@@ -42,6 +48,15 @@ _MIN_INK_FRACTION = 0.0005
 _MIN_INK_PIXELS = 10
 _WORK_SIDE = 1024  # digit photos are shrunk to this longer side before finding the ink
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
+_EXIF_ORIENTATION = 0x0112
+_CHUNK_PIXELS = 1 << 20  # a 16/32-bit image is scaled to 8 bits this many pixels at a time
+# A JPEG marker: 0xFF (and fill bytes), then a code that is not 0 (a stuffed 0xFF in the
+# entropy-coded data), RST0–7 (no length, inside entropy-coded data) or 0xFF. Spelt with a
+# literal first byte, which re searches for fast (over 1 GB/s; "\xff+" is 40 times slower).
+_JPEG_MARKER = re.compile(rb"\xff\xff*([^\x00\xd0-\xd7\xff])")
+# Segments libjpeg reads or skips by their length field: SOFn, DHT, DAC, DQT, DNL, DRI, APPn,
+# COM, and SOS's header. It stops at an unknown marker, so the count reads past those.
+_JPEG_SEGMENTS = frozenset([*range(0xC0, 0xD0), *range(0xDA, 0xF0), 0xFE])
 
 ImageSource = bytes | str | os.PathLike[str] | BinaryIO | Image.Image
 
@@ -86,7 +101,8 @@ def load_image(source: ImageSource) -> Image.Image:
 
     Raises:
         ImageError: The input is empty, not an image, corrupt, too big, too small or too
-            elongated.
+            elongated, a JPEG of more than :data:`MAX_JPEG_SCANS` scans, or more than this
+            process's memory can decode.
     """
     if isinstance(source, Image.Image):
         return _decode(source)
@@ -120,6 +136,13 @@ def _pillow_refusals() -> Iterator[None]:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             found = re.search(r"\((\d+) pixels\)", str(exc))
             raise ImageError(_too_big(f"{int(found.group(1)):,}" if found else "too many")) from exc
+        except (MemoryError, RecursionError, OverflowError) as exc:
+            raise ImageError(
+                "the image is too large or too intricate to decode here; "
+                "please scale it down or save it again as PNG or JPEG"
+            ) from exc
+        except ImageError:
+            raise
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
             raise ImageError("the image file is truncated or corrupt") from exc
 
@@ -153,12 +176,62 @@ def _decode(img: Image.Image) -> Image.Image:
     with _pillow_refusals():
         if img.tell() != 0:  # an animation: its first frame
             img.seek(0)
+        _refuse_many_scans(img)
         img.load()
+        return _normalise_mode(_upright(img))
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """``img`` turned as its EXIF orientation says: itself (no copy) when it says nothing."""
     try:
-        img = ImageOps.exif_transpose(img)
+        if img.getexif().get(_EXIF_ORIENTATION, 1) == 1:
+            return img  # the mode conversion copies it anyway: no need for a copy here
+        return ImageOps.exif_transpose(img)
+    except (MemoryError, RecursionError):
+        raise
     except Exception:  # a broken EXIF block is no reason to refuse the pixels
-        img = img.copy()
-    return _normalise_mode(img)
+        return img
+
+
+def _refuse_many_scans(img: Image.Image) -> None:
+    """Refuse a JPEG still to decode with more than :data:`MAX_JPEG_SCANS` scans."""
+    fp = getattr(img, "fp", None)
+    if img.format not in ("JPEG", "MPO") or not getattr(img, "tile", None) or fp is None:
+        return  # not a JPEG, or already decoded
+    where = fp.tell()
+    fp.seek(0)
+    data = fp.read()
+    fp.seek(where)
+    scans = jpeg_scan_count(data)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(
+            f"the JPEG has more than {MAX_JPEG_SCANS} scans (a progressive JPEG has about 10); "
+            "please save it again"
+        )
+
+
+def jpeg_scan_count(data: bytes, stop_after: int = MAX_JPEG_SCANS) -> int:
+    """How many scans (SOS markers) a JPEG's first image has, counting up to ``stop_after + 1``.
+
+    Reads the markers as libjpeg does: a segment's payload is skipped by its length field,
+    the entropy-coded data after a scan's header up to the next marker, and the image ends
+    at EOI. Where libjpeg would stop (an unknown marker) or resynchronise, the count reads
+    on, so it is never below the number of scans a decoder sees.
+    """
+    scans = 0
+    position = 0
+    while scans <= stop_after:
+        found = _JPEG_MARKER.search(data, position)
+        if found is None:
+            break
+        code = found.group(1)[0]
+        position = found.end()
+        if code == 0xD9:  # EOI: an MPO's further images, or anything appended, follow
+            break
+        scans += code == 0xDA
+        if code in _JPEG_SEGMENTS:
+            position += max(2, int.from_bytes(data[position : position + 2], "big"))
+    return scans
 
 
 def _normalise_mode(img: Image.Image) -> Image.Image:
@@ -187,27 +260,50 @@ def _high_depth_to_8bit(img: Image.Image) -> Image.Image:
     "I;16*" use the full 16-bit scale (65535 → 255). "I" and "F" have no fixed range: the
     smallest of 1 (floats only), 255 and 65535 that holds the data is taken as full scale,
     and data outside all of them (negative, or larger) is stretched from its min to its max.
+    A band of rows at a time (:data:`_CHUNK_PIXELS`): a 49-megapixel float image needs
+    ~50 MB beside its own pixels, not 2 GB of float64 copies of the whole.
     """
-    raw = np.asarray(img)
-    values = raw.astype(np.float64)
-    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-    if img.mode.startswith("I;16"):
-        gray = values / 65535.0
-    else:
-        scales = ([1.0] if img.mode == "F" else []) + [255.0, 65535.0]
-        full = next((s for s in scales if low >= 0 and high <= s), None)
-        if full is not None:
-            gray = values / full
-        elif high > low:
-            gray = (values - low) / (high - low)
-        else:
-            gray = np.zeros_like(values)
-    luma = Image.fromarray(np.round(np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8))
+    width, height = img.size
+    rows = max(1, _CHUNK_PIXELS // max(width, 1))
+    bands = [(top, min(height, top + rows)) for top in range(0, height, rows)]
+    offset, scale = _gray_range(img.mode, *_extrema(img, bands))
     trns = img.info.get("transparency")
-    if isinstance(trns, int | float):
-        alpha = Image.fromarray(np.where(raw == trns, 0, 255).astype(np.uint8))
-        return Image.merge("RGBA", (luma, luma, luma, alpha))
-    return luma
+    luma = np.empty((height, width), np.uint8)
+    alpha = np.empty((height, width), np.uint8) if isinstance(trns, int | float) else None
+    for top, bottom in bands:
+        raw = np.asarray(img.crop((0, top, width, bottom)))
+        values = raw.astype(np.float64)
+        gray = (values - offset) / scale if scale else np.zeros_like(values)
+        luma[top:bottom] = np.round(np.clip(gray, 0.0, 1.0) * 255).astype(np.uint8)
+        if alpha is not None:
+            alpha[top:bottom] = np.where(raw == trns, 0, 255).astype(np.uint8)
+    gray_image = Image.fromarray(luma)
+    if alpha is not None:
+        return Image.merge("RGBA", (gray_image, gray_image, gray_image, Image.fromarray(alpha)))
+    return gray_image
+
+
+def _extrema(img: Image.Image, bands: Sequence[tuple[int, int]]) -> tuple[float, float]:
+    """The smallest and largest value of a one-band image, read band by band (NaN if any)."""
+    lows, highs = [], []
+    for top, bottom in bands:
+        band = np.asarray(img.crop((0, top, img.width, bottom)))
+        lows.append(band.min())
+        highs.append(band.max())
+    return (float(np.min(lows)), float(np.max(highs))) if lows else (0.0, 0.0)
+
+
+def _gray_range(mode: str, low: float, high: float) -> tuple[float, float]:
+    """``(offset, scale)`` so that ``(value - offset) / scale`` is gray in 0–1 (scale 0: black)."""
+    if mode.startswith("I;16"):
+        return 0.0, 65535.0
+    scales = ([1.0] if mode == "F" else []) + [255.0, 65535.0]
+    full = next((s for s in scales if low >= 0 and high <= s), None)
+    if full is not None:
+        return 0.0, full
+    if high > low:
+        return low, high - low
+    return 0.0, 0.0  # one value throughout, or NaN
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
