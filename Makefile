@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test setup setup-dev lint typecheck pytest chromium nginx clean-venv
+.PHONY: run test setup setup-dev lint typecheck pytest chromium nginx bubblewrap clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is missing: browser tests will be skipped (sudo apt-get install chromium)"; fi; }
 
+# Students' model files are read in a bubblewrap sandbox (explorer/sandbox); as root, install it.
+bubblewrap:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; \
+	  else echo "bubblewrap is missing: model files run in a plain worker process (sudo apt-get install bubblewrap)"; fi; }
+
 # The local cluster's tests run Debian's nginx (deploy/local-cluster); as root, install it.
 nginx:
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
@@ -62,7 +69,7 @@ nginx:
 	  else echo "nginx is missing: cluster tests will be skipped (sudo apt-get install nginx)"; fi; }
 
 # pytest exits 5 when it collects no test: say so, but do not fail the build for it.
-pytest: setup-dev chromium nginx
+pytest: setup-dev chromium nginx bubblewrap
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 
