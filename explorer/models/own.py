@@ -44,6 +44,7 @@ from torchvision.transforms import functional as TF
 
 from explorer.models.device import pick_device
 from explorer.sandbox.boundary import RefusalCache, SandboxError, run_task
+from explorer.sandbox.plain import ALLOWED_OPERATORS
 
 if TYPE_CHECKING:
     from explorer.models.zoo import LoadedModel
@@ -58,78 +59,6 @@ FORMATS = {".pt2": "torch.export", ".onnx": "ONNX"}
 ONNX_OPSET = 17
 """The opset models are converted to before onnx2torch (its newest)."""
 _ALLOWED_NAMESPACES = ("aten",)
-ALLOWED_OPERATORS = frozenset(
-    [
-        "conv2d",
-        "convolution",
-        "_convolution",
-        "relu",
-        "relu_",
-        "relu6",
-        "sigmoid",
-        "tanh",
-        "hardtanh",
-        "hardtanh_",
-        "hardswish",
-        "hardswish_",
-        "hardsigmoid",
-        "silu",
-        "silu_",
-        "gelu",
-        "leaky_relu",
-        "elu",
-        "max_pool2d",
-        "max_pool2d_with_indices",
-        "avg_pool2d",
-        "adaptive_avg_pool2d",
-        "adaptive_max_pool2d",
-        "linear",
-        "addmm",
-        "mm",
-        "bmm",
-        "matmul",
-        "t",
-        "batch_norm",
-        "_native_batch_norm_legit_no_training",
-        "native_batch_norm",
-        "layer_norm",
-        "group_norm",
-        "flatten",
-        "view",
-        "reshape",
-        "_unsafe_view",
-        "permute",
-        "transpose",
-        "squeeze",
-        "unsqueeze",
-        "contiguous",
-        "clone",
-        "expand",
-        "slice",
-        "select",
-        "cat",
-        "add",
-        "add_",
-        "sub",
-        "mul",
-        "mul_",
-        "div",
-        "mean",
-        "sum",
-        "amax",
-        "softmax",
-        "_softmax",
-        "log_softmax",
-        "dropout",
-        "pad",
-        "constant_pad_nd",
-        "upsample_nearest2d",
-        "upsample_bilinear2d",
-        "sym_size",
-    ]
-)
-"""The ATen operators a CNN classifier is made of: nothing that reads files or runs code
-(``aten::from_file`` would read any file the server can)."""
 _SAFE_EXPRESSION = re.compile(r"-?\d+|Symbol\('s\d+', positive=True, integer=True\)")
 _PT2_REFUSED_PREFIXES = ("data/aotinductor/",)
 _PT2_OBJECT_MARKERS = ("custom_obj_", "opaque_obj_")
