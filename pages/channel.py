@@ -5,18 +5,20 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.analysis.capture import CaptureResult
-from explorer.analysis.visualize import VisualizeError
+from explorer.analysis.visualize import Visualization, VisualizeError
 from explorer.figures.channels import channel_figure
 from explorer.figures.charts import filters_figure
+from explorer.hosting.scheduler import OverBudget
 from explorer.models.zoo import LoadedModel
 from explorer.views.channel import (
+    TopPicture,
     card_layers,
     channel_filter,
     default_steps,
-    top_pictures,
-    visualization,
+    top_pictures_job,
+    visualization_job,
 )
-from pages.common import inline_image
+from pages.common import inline_image, run_job
 
 STEPS = [32, 64, 96, 128, 192, 256]
 RATES = [0.01, 0.02, 0.05, 0.1, 0.2]
@@ -32,14 +34,9 @@ def show_channel_card(
     looks, tops = st.columns([2, 3], gap="medium")
     kernel, response = st.columns([2, 3], gap="medium")
     with looks:
-        show_visualization(loaded, layer, channel, key)
+        show_visualization(loaded, result, layer, channel, key)
     with tops:
-        pictures, what = top_pictures(loaded, layer, channel)
-        st.markdown(f"**Top inputs** among {what}")
-        cells = st.columns(3)
-        for i, shown in enumerate(pictures):
-            cells[i % 3].image(inline_image(shown.picture), caption=shown.caption)
-        st.caption("The orange box: the receptive field of the unit that peaked.")
+        show_top_inputs(loaded, result, layer, channel)
     with kernel:
         weight = channel_filter(loaded, layer, channel)
         if weight is None:
@@ -58,7 +55,26 @@ def show_channel_card(
         st.caption("Its response to the current input.")
 
 
-def show_visualization(loaded: LoadedModel, layer: str, channel: int, key: str) -> None:
+def show_top_inputs(loaded: LoadedModel, result: CaptureResult, layer: str, channel: int) -> None:
+    """The inputs of the shipped set that excite the channel most (a heavy-work job)."""
+    try:
+        found: tuple[list[TopPicture], str] = run_job(
+            top_pictures_job(loaded, result, layer, channel), "Ranking the inputs"
+        )
+    except (OverBudget, VisualizeError) as exc:
+        st.warning(f"No top inputs: {exc}")
+        return
+    pictures, what = found
+    st.markdown(f"**Top inputs** among {what}")
+    cells = st.columns(3)
+    for i, shown in enumerate(pictures):
+        cells[i % 3].image(inline_image(shown.picture), caption=shown.caption)
+    st.caption("The orange box: the receptive field of the unit that peaked.")
+
+
+def show_visualization(
+    loaded: LoadedModel, result: CaptureResult, layer: str, channel: int, key: str
+) -> None:
     """The optimised input (on request: it takes a few seconds on a big model)."""
     st.markdown("**What it looks for**")
     left, right = st.columns(2)
@@ -71,18 +87,15 @@ def show_visualization(loaded: LoadedModel, layer: str, channel: int, key: str) 
             st.rerun()
         st.caption("Gradient ascent on the input, through random jitter, scale and rotation.")
         return
-    bar = st.progress(0.0, text="Optimising the input…")
-
-    def progress(done: float) -> None:  # also where Streamlit stops a run that is not wanted
-        bar.progress(done, text=f"Optimising the input: {done:.0%}")
-
     try:
-        found = visualization(loaded, layer, channel, steps, progress, rate)
+        job = visualization_job(loaded, result, layer, channel, steps, rate)
+        found: Visualization = run_job(job, "Optimising the input")
+    except OverBudget as exc:
+        st.warning(f"Not visualised: {exc}", icon="⏱️")
+        return
     except VisualizeError as exc:
         st.warning(f"Cannot visualise this channel: {exc}")
         return
-    finally:
-        bar.empty()
     picture = found.picture
     if max(picture.shape[:2]) < 100:  # a digit: enlarge it without blurring its pixels
         picture = picture.repeat(6, axis=0).repeat(6, axis=1)

@@ -3,22 +3,99 @@
 from __future__ import annotations
 
 import base64
+import functools
 import gc
-import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from explorer.analysis.capture import CaptureResult
 from explorer.figures.colour import png_data_uri
-from explorer.models.device import configure_server_threads, heavy_work_slots
+from explorer.hosting.scheduler import Job, JobCancelled, Status, Ticket, default_scheduler
+from explorer.models.device import configure_server_threads
 from explorer.models.zoo import LoadedModel, load_model
 
 configure_server_threads()
-HEAVY_WORK = threading.BoundedSemaphore(heavy_work_slots())
-"""Held while a big model runs (Image page captures, own weights): one student's upload
-queues behind the class's instead of oversubscribing the cores and the memory."""
+T = TypeVar("T")
+POLL_S = 0.25
+"""How often a waiting page updates its place in line (and notices a closed tab)."""
+
+
+def session_id() -> str:
+    """This browser session's id (one heavy job at a time per id)."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "no-session"
+
+
+def run_job(job: Job, label: str) -> Any:
+    """Submit ``job`` for this session to the heavy-work scheduler and wait for its answer.
+
+    While it waits the page shows its place in line, then its progress. A closed tab (or
+    Streamlit's Stop) cancels it; a rerun that submits the same job again finds it still
+    running; a new job from this session replaces it.
+
+    Raises:
+        explorer.hosting.scheduler.OverBudget: The job would take longer than the budget.
+        Exception: Whatever the job raised (e.g. ``AttributionError``).
+    """
+    session = session_id()
+    with default_scheduler().submit(session, job) as ticket:
+        if not ticket.done():
+            _wait(ticket, label, session)
+        try:
+            return ticket.result()
+        except JobCancelled:
+            st.info(f"{label}: stopped.")
+            st.stop()
+
+
+def heavy_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` as this session's heavy job (the long line), never cached.
+
+    For work of many passes (a sweep): in line, one job a session, the place shown.
+    """
+    found: T = run_job(Job.call(functools.partial(fn, **kwargs), *args), "Computing")
+    return found
+
+
+def quick_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Like :func:`heavy_call`, for about one pass of a model (the quick line)."""
+    work = functools.partial(fn, **kwargs)
+    found: T = run_job(Job.call(work, *args, quick=True), "Running the network")
+    return found
+
+
+def _status_text(label: str, status: Status) -> str:
+    if status.state == "queued":
+        ahead = f" ({status.running} running)" if status.running else ""
+        return f"{label}: number {status.place} in line{ahead}"
+    return f"{label}: {status.progress:.0%}"
+
+
+def _session_open(session: str) -> bool:
+    return not Runtime.exists() or Runtime.instance().is_active_session(session)
+
+
+def _wait(ticket: Ticket, label: str, session: str) -> None:
+    """Show the ticket's place in line, then its progress, until its answer is there."""
+    box = st.empty()
+    try:
+        while not ticket.wait(POLL_S):
+            if not _session_open(session):  # the tab was closed: nobody will see the answer
+                default_scheduler().cancel_session(session)
+                return
+            status = ticket.status()
+            box.progress(status.progress, text=_status_text(label, status))
+    except StopException:
+        default_scheduler().cancel_session(session)
+        raise
+    box.empty()
 
 
 def freeze_heap() -> None:

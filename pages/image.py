@@ -22,12 +22,13 @@ from explorer.figures.charts import (
     top_classes_figure,
     weight_histogram_figure,
 )
+from explorer.hosting.scheduler import capture_job
 from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, PreparedInput
 from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
 from pages.channel import show_channel_card
-from pages.common import HEAVY_WORK, TRAINED_KEY, cached_model, inline_image
+from pages.common import TRAINED_KEY, cached_model, inline_image, run_job
 from pages.own import OWN, choose_own_model
 from pages.why import show_why
 
@@ -40,21 +41,18 @@ def cached_own_model(name: str, digest: str, _data: bytes, filename: str) -> Loa
     """A zoo architecture with the user's state dict (keyed by its sha256, not its bytes)."""
     buffer = io.BytesIO(_data)
     buffer.name = filename  # shown as the weights' label
-    with HEAVY_WORK:
-        return load_model(name, buffer)
+    return load_model(name, buffer)  # read in the sandbox, which bounds its own workers
 
 
-@st.cache_resource(max_entries=6, show_spinner="Running the network…")
-def cached_capture(
-    model_key: str, input_sha: str, _loaded: LoadedModel, _prepared: PreparedInput
-) -> CaptureResult:
+def shared_capture(model_key: str, loaded: LoadedModel, prepared: PreparedInput) -> CaptureResult:
     """Every layer of one input, shared by every session that shows the same model + input.
 
-    Keyed by strings (model, weights and the input's sha256), so choosing another layer
-    never runs the network again. At most ``HEAVY_WORK`` captures run at once on a server.
+    A job of the heavy-work scheduler (its quick line: one pass), kept in its cache by strings
+    (model, weights and the input's sha256), so choosing another layer never runs the network
+    again.
     """
-    with HEAVY_WORK:
-        return _loaded.capture(_prepared)
+    result: CaptureResult = run_job(capture_job(loaded, prepared, model_key), "Running the network")
+    return result
 
 
 def read_input(family: str) -> bytes | Path | None:
@@ -334,7 +332,7 @@ with output:
         except ImageError as exc:
             st.error(f"That image cannot be used: {exc}")
         if prepared is not None:
-            result = cached_capture(model_key, prepared.sha256, loaded, prepared)
+            result = shared_capture(model_key, loaded, prepared)
             seen, chart = st.columns([1, 2])
             seen.image(
                 inline_image(prepared.display),
@@ -351,7 +349,6 @@ if loaded is not None and prepared is not None and result is not None:
     elif view == "Architecture":
         show_architecture(loaded, result, prepared)
     elif view == "Why this class?":
-        with HEAVY_WORK:  # a big model's backward pass: one at a time per core
-            show_why(loaded, result, prepared, "image")
+        show_why(loaded, result, prepared, "image")  # in the heavy-work scheduler's line
     else:
         layer_browser(loaded, result, prepared)

@@ -12,15 +12,18 @@ from explorer.analysis.attribution import (
     cam_layers,
 )
 from explorer.analysis.capture import CaptureResult
+from explorer.hosting.scheduler import OverBudget
 from explorer.inputs.preprocess import PreparedInput
 from explorer.models.zoo import LoadedModel
 from explorer.views.attribution import (
     DEFAULT_OPACITY,
     DELETED_FRACTION,
+    WhyView,
     class_choices,
     method_labels,
-    why_view,
+    why_job,
 )
+from pages.common import run_job
 
 AUTO_LAYER = "last conv block (auto)"
 
@@ -69,11 +72,15 @@ def read_settings(
 
 
 def occlusion_settings(settings: Settings, prepared: PreparedInput, key: str) -> Settings:
-    """Occlusion's window and stride, in input pixels (bounded by the input's size)."""
+    """Occlusion's window and stride, in input pixels (bounded by the input's size).
+
+    The stride starts at the window (no overlap): 49 passes at 224×224, which fit the heavy-work
+    budget on every zoo model (VGG-16 with half-window strides, 173 passes, does not).
+    """
     side = int(min(prepared.tensor.shape[-2:]))
     default_window = max(1, min(32, side // 4))
     window = st.slider("Window (px)", 1, side, default_window, key=f"{key}_why_window")
-    stride = st.slider("Stride (px)", 1, side, max(1, window // 2), key=f"{key}_why_stride")
+    stride = st.slider("Stride (px)", 1, side, window, key=f"{key}_why_stride")
     return Settings(settings.method, settings.target, window=window, stride=stride)
 
 
@@ -85,20 +92,9 @@ def show_why(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput
     )
     settings = read_settings(loaded, result, prepared, key)
     method = METHODS[settings.method]
-    bar = st.progress(0.0, text=f"{method.label}…") if method.slow else None
-
-    def progress(done: float) -> None:
-        if bar is not None:  # also where Streamlit stops this run if the input changed
-            bar.progress(done, text=f"{method.label}: {done:.0%}")
-
-    try:
-        view = why_view(loaded, prepared, settings, progress)
-    except AttributionError as exc:
-        st.warning(f"Cannot compute this map: {exc}")
+    view = answer(loaded, result, prepared, settings)
+    if view is None:
         return
-    finally:
-        if bar is not None:
-            bar.empty()
     picture, about = st.columns([3, 2], gap="medium")
     with about:
         opacity = st.slider(
@@ -120,3 +116,19 @@ def show_why(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput
                 f"max {values.max():.4g}, sum {values.sum():.4g}; colour scale {view.scale.label}."
             )
     picture.plotly_chart(view.figure(prepared.display, opacity), key=f"{key}_why_map")
+
+
+def answer(
+    loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, settings: Settings
+) -> WhyView | None:
+    """The map from the heavy-work scheduler (in line, with progress), or None and why."""
+    label = METHODS[settings.method].label
+    try:
+        found: WhyView = run_job(why_job(loaded, prepared, settings, result), label)
+    except OverBudget as exc:
+        st.warning(f"Not computed: {exc}", icon="⏱️")
+        return None
+    except AttributionError as exc:
+        st.warning(f"Cannot compute this map: {exc}")
+        return None
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer.analysis.attribution import Settings, attribute, deletion_check
+from explorer.hosting.scheduler import BUDGET_ENV, RATE_ENV, Job, Progress, default_scheduler
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
 from explorer.models.zoo import load_model
 
@@ -82,10 +84,73 @@ def test_image_page_why_view_on_resnet18_with_a_chosen_layer() -> None:
     assert z_values(heatmap_of(at, "image_why_map")).size == 224 * 224
 
 
-def test_an_occlusion_window_larger_than_the_input_is_a_message_not_a_crash() -> None:
+def test_an_occlusion_the_scheduler_refuses_is_a_message_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    macs = 416_520  # LeNet-5's conv and linear layers (tests/test_scheduler.py counts them)
+    monkeypatch.setenv(RATE_ENV, repr(0.01 / (macs / 1e9)))  # a pass: 10 ms
+    monkeypatch.setenv(BUDGET_ENV, "1.005")  # 100 passes
     at = drawn_seven(AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=120).run())
     at.segmented_control(key="draw_view").set_value("Why this class?").run()
     at.selectbox(key="draw_why_method").set_value("occlusion").run()
-    at.slider(key="draw_why_window").set_value(28).run()
-    at.slider(key="draw_why_stride").set_value(28).run()
+    at.slider(key="draw_why_window").set_value(1).run()
+    at.slider(key="draw_why_stride").set_value(1).run()
     assert not at.exception
+    assert [w.value for w in at.warning] == [
+        "Not computed: Occlusion with a 1-px window and a 1-px stride is 788 passes of LeNet-5 "
+        "(417 k multiply-adds each) ≈ 8 s on this server, over the 1 s a job may take here: "
+        "use a window and a stride of 3 px or more."
+    ]
+    assert not [c for c in at.get("plotly_chart") if "draw_why_map" in str(c.proto.id)]
+    at.slider(key="draw_why_window").set_value(3).run()
+    at.slider(key="draw_why_stride").set_value(3).run()
+    assert not at.exception and not at.warning
+    assert z_values(heatmap_of(at, "draw_why_map")).size == 28 * 28
+
+
+def test_the_image_page_refuses_the_smallest_occlusion_of_vgg16_and_says_what_to_change() -> None:
+    at = AppTest.from_file(str(REPO / "pages" / "image.py"), default_timeout=300).run()
+    at.selectbox(key="image_model").set_value("vgg16").run()
+    assert not at.exception
+    at.session_state["image_why_method"] = "occlusion"
+    at.session_state["image_why_window"] = 1
+    at.session_state["image_why_stride"] = 1
+    at.segmented_control(key="image_view").set_value("Why this class?").run()
+    assert not at.exception
+    refusals = [w.value for w in at.warning if w.value.startswith("Not computed")]
+    assert len(refusals) == 1
+    assert refusals[0].startswith(
+        "Not computed: Occlusion with a 1-px window and a 1-px stride is 50,180 passes of "
+        "VGG-16 (15.5 G multiply-adds each) ≈ "
+    )
+    assert "use a window and a stride of" in refusals[0]
+    assert not [c for c in at.get("plotly_chart") if "image_why_map" in str(c.proto.id)]
+
+
+def test_a_classmates_heavy_job_does_not_hold_up_the_draw_pages_answer() -> None:
+    started, opened, seen = threading.Event(), threading.Event(), []
+
+    def heavy(progress: Progress) -> str:
+        progress(0.0)
+        started.set()
+        while not opened.wait(0.005):
+            progress(0.5)
+        return "done"
+
+    scheduler = default_scheduler()
+    ticket = scheduler.submit("classmate", Job(("classmate's occlusion",), heavy, cache=False))
+    try:
+        assert started.wait(60)
+        at = drawn_seven(
+            AppTest.from_file(str(REPO / "pages" / "draw.py"), default_timeout=120).run()
+        )
+        seen.append(next(m.value for m in at.metric if m.label == "Prediction"))
+        at.segmented_control(key="draw_view").set_value("Why this class?").run()
+        assert not at.exception
+        assert z_values(heatmap_of(at, "draw_why_map")).size == 28 * 28
+        assert not ticket.done()  # the classmate's job still runs: nothing waited behind it
+    finally:
+        opened.set()
+        ticket.release()
+    assert ticket.wait(60) and ticket.result() == "done"
+    assert seen == ["7"]

@@ -331,7 +331,10 @@ def test_one_student_cannot_fill_the_server() -> None:
     }
     assert caches["common.cached_model"] == {}  # keyed by zoo name only: at most len(ZOO)
     assert caches["image.cached_own_model"]["max_entries"] <= 2
-    assert caches["image.cached_capture"]["max_entries"] <= 6
+    # Captures, maps, visualisations: the heavy-work scheduler's one cache, bounded in bytes.
+    from explorer.hosting.scheduler import default_scheduler
+
+    assert default_scheduler().cache.max_bytes <= 2 * 2**30
     unbounded = [name for name, options in caches.items() if "max_entries" not in options]
     assert unbounded == ["common.cached_model"]
     for page in ("image.py", "lab.py"):

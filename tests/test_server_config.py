@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import tomllib
 
@@ -53,17 +52,3 @@ def test_frozen_heap_is_out_of_the_collectors_reach() -> None:
         assert all(not any(k is o for o in gc.get_objects(generation=2)) for k in kept[:2])
     finally:
         gc.unfreeze()
-
-
-@pytest.mark.parametrize(("env", "expected"), [("3", 3), ("0", None), ("x", None), (None, None)])
-def test_heavy_work_slots(
-    env: str | None, expected: int | None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from explorer.models.device import HEAVY_WORK_ENV, heavy_work_slots
-
-    if env is None:
-        monkeypatch.delenv(HEAVY_WORK_ENV, raising=False)
-    else:
-        monkeypatch.setenv(HEAVY_WORK_ENV, env)
-    cores = len(os.sched_getaffinity(0))
-    assert heavy_work_slots() == (expected if expected is not None else cores)

@@ -11,6 +11,7 @@ import torch
 from explorer.analysis.attribution import Settings
 from explorer.analysis.attribution import attribute as real_attribute
 from explorer.figures.colour import colour_scale
+from explorer.hosting.scheduler import default_scheduler
 from explorer.models.nets import MNIST_MEAN, MNIST_STD, LeNet5
 from explorer.models.zoo import load_model
 from explorer.views import attribution as view_module
@@ -74,7 +75,7 @@ def test_answers_are_cached_by_model_input_and_the_settings_used(
         return real_attribute(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(view_module, "attribute", counting)
-    view_module._cache.clear()
+    default_scheduler().cache.clear()
     first = why_view(loaded, prepared, Settings("saliency", 3))
     again = why_view(loaded, prepared, Settings("saliency", 3, steps=99, window=5))  # unused
     assert len(calls) == 1 and again.attribution is first.attribution
@@ -89,7 +90,7 @@ def test_answers_are_cached_by_model_input_and_the_settings_used(
 def test_two_uploads_of_the_same_name_never_share_an_answer() -> None:
     import io
 
-    view_module._cache.clear()
+    default_scheduler().cache.clear()
     answers = []
     for seed in (0, 1):
         torch.manual_seed(seed)

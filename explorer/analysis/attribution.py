@@ -418,6 +418,38 @@ def occlusion_windows(size: tuple[int, int], window: int, stride: int) -> int:
     return rows * cols
 
 
+def attribution_passes(
+    settings: Settings, size: tuple[int, int], channels: int = 1, backward: float = 1.0
+) -> float:
+    """Forward-pass equivalents :func:`attribute` runs, to cost it before it runs.
+
+    Counts the class's probability (one pass) and the method's own passes, each input of a
+    batch a pass: one per occlusion window (plus Captum's unoccluded pass), one per channel of
+    Score-CAM's layer (plus the pass that counts them and the scored one), a forward and a
+    backward pass per Integrated Gradients step or SmoothGrad copy, one of each otherwise.
+
+    Args:
+        settings: The method and its settings.
+        size: The input's ``(height, width)``.
+        channels: The channels of Score-CAM's layer.
+        backward: What a backward pass costs, in forward passes.
+    """
+    both = 1.0 + backward
+    method = settings.method
+    if method == "occlusion":
+        window, stride = max(settings.window, 1), max(settings.stride, 1)
+        own = max(occlusion_windows(size, window, stride), 0) + 1.0
+    elif method == "scorecam":
+        own = 2.0 + channels
+    elif method == "integrated_gradients":
+        own = settings.steps * both
+    elif method == "smoothgrad":
+        own = settings.samples * both
+    else:
+        own = both
+    return 1.0 + own
+
+
 def _occlusion(
     model: nn.Module, x: torch.Tensor, settings: Settings, progress: Progress | None
 ) -> np.ndarray:

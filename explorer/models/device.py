@@ -108,20 +108,3 @@ def configure_server_threads(default: int = 1) -> int:
     # 50 simulated students on 2 cores at p95 71 ms, where 5 ms collapsed at 50.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     return threads
-
-
-HEAVY_WORK_ENV = "EXPLORER_HEAVY_WORK"
-
-
-def heavy_work_slots() -> int:
-    """How many big forward passes (ImageNet models) a server runs at once.
-
-    One per usable core by default (each pass runs on one thread): more would only share the
-    cores and hold more activations in memory at once (VGG-16's are ~0.5 GB), so one class
-    uploading photos together queues instead of swapping. ``$EXPLORER_HEAVY_WORK`` overrides.
-    """
-    raw = os.environ.get(HEAVY_WORK_ENV, "")
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return max(1, len(cores) if cores is not None else (os.cpu_count() or 1))

@@ -1,15 +1,15 @@
 """The "Why this class?" view: an attribution map over the input, and how faithful it is.
 
-Shared by the Draw and Image pages. Results are cached for every session by (model, weights,
-input sha256, method and the settings it uses), so a class that asks the same question
-waits once.
+Shared by the Draw and Image pages. A question is a job for the heavy-work scheduler
+(:func:`why_job`: its content key, its work, its cost); answers are kept in the scheduler's
+cache for every session by (model, weights, input sha256, method and the settings it uses),
+so a class that asks the same question waits once.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -21,23 +21,28 @@ from explorer.analysis.attribution import (
     Progress,
     Settings,
     attribute,
+    attribution_passes,
     deletion_check,
     upsample,
 )
 from explorer.analysis.capture import CaptureResult
 from explorer.figures import style
 from explorer.figures.colour import ColourScale, colour_scale, png_data_uri
+from explorer.hosting.scheduler import (
+    BACKWARD_PASSES,
+    Cost,
+    Job,
+    default_scheduler,
+    model_profile,
+)
 from explorer.inputs.preprocess import PreparedInput
 from explorer.models.zoo import LoadedModel
 
 DELETED_FRACTION = 0.1
 """The faithfulness check hides this fraction of the input: the map's top pixels."""
 DEFAULT_OPACITY = 0.6
-CACHED = 32
-"""Attributions kept (each a float32 map of the input's size: ~200 KB at 224×224)."""
-
-_cache: OrderedDict[tuple[object, ...], tuple[Attribution, float, float]] = OrderedDict()
-_cache_lock = threading.Lock()
+DELETION_PASSES = 2
+"""The faithfulness check's forward passes: the input, and the input with the top hidden."""
 
 
 @dataclass(frozen=True)
@@ -99,34 +104,121 @@ def black_input(loaded: LoadedModel, prepared: PreparedInput) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32).view(1, channels, 1, 1)
 
 
+def why_key(loaded: LoadedModel, prepared: PreparedInput, settings: Settings) -> tuple[object, ...]:
+    """What names an answer: model and weights, the input's sha256, the settings used."""
+    return ("why", loaded.cache_key, prepared.sha256, settings.used())
+
+
+def why_job(
+    loaded: LoadedModel, prepared: PreparedInput, settings: Settings, result: CaptureResult
+) -> Job:
+    """The question as a job for the heavy-work scheduler: key, work and cost.
+
+    Args:
+        loaded: The model.
+        prepared: The input.
+        settings: The method and its settings.
+        result: The input's capture (its shapes cost the job).
+    """
+    work = functools.partial(_answer, loaded, prepared, settings)
+    return Job(why_key(loaded, prepared, settings), work, why_cost(loaded, result, settings))
+
+
 def why_view(
     loaded: LoadedModel,
     prepared: PreparedInput,
     settings: Settings,
     progress: Progress | None = None,
 ) -> WhyView:
-    """The attribution of ``settings.target`` for this input, cached for every session.
+    """The attribution of ``settings.target``, computed in this thread (the command line).
+
+    Cached for every session like :func:`why_job`'s answers, but neither costed nor queued.
 
     Raises:
         explorer.analysis.attribution.AttributionError: Settings that do not fit.
     """
-    key = (loaded.cache_key, prepared.sha256, settings.used())
-    with _cache_lock:
-        found = _cache.get(key)
-        if found is not None:
-            _cache.move_to_end(key)
-    if found is None:
-        black = black_input(loaded, prepared)
-        attribution = attribute(loaded.model, prepared.tensor, settings, progress, black)
-        before, after = deletion_check(loaded.model, prepared.tensor, attribution, DELETED_FRACTION)
-        found = (attribution, before, after)
-        with _cache_lock:
-            _cache[key] = found
-            while len(_cache) > CACHED:
-                _cache.popitem(last=False)
-    attribution, before, after = found
+    work = functools.partial(_answer, loaded, prepared, settings)
+    view: WhyView = default_scheduler().run_here(
+        Job(why_key(loaded, prepared, settings), work), progress
+    )
+    return view
+
+
+def _answer(
+    loaded: LoadedModel, prepared: PreparedInput, settings: Settings, progress: Progress
+) -> WhyView:
+    black = black_input(loaded, prepared)
+    attribution = attribute(loaded.model, prepared.tensor, settings, progress, black)
+    before, after = deletion_check(loaded.model, prepared.tensor, attribution, DELETED_FRACTION)
     label = loaded.categories[settings.target]
     return WhyView(attribution, label, before, after, colour_scale(attribution.values))
+
+
+def why_cost(loaded: LoadedModel, result: CaptureResult, settings: Settings) -> Cost:
+    """What answering costs: the method's passes and the faithfulness check's, on this model."""
+    size = _size(result)
+    channels = cam_channels(result, settings.layer)
+    passes = attribution_passes(settings, size, channels, BACKWARD_PASSES) + DELETION_PASSES
+    advice = functools.partial(_advice, settings, size, channels)
+    return model_profile(loaded, result).cost(_asked(settings, channels), passes, advice=advice)
+
+
+def _size(result: CaptureResult) -> tuple[int, int]:
+    height, width = result.input.shape[-2:]
+    return int(height), int(width)
+
+
+def cam_channels(result: CaptureResult, layer: str | None) -> int:
+    """The channels of a CAM's layer as captured (``None``: the last map layer's)."""
+    maps = [out for out in result.layers if len(out.shape) == 3]
+    named = [out for out in maps if layer is not None and layer in (out.module, out.name)]
+    inside = [out for out in maps if layer and (out.module or "").startswith(f"{layer}.")]
+    found = named or inside[-1:] or maps[-1:]
+    return int(found[0].shape[0]) if found else 1
+
+
+def _asked(settings: Settings, channels: int) -> str:
+    """The question in words, for a refusal."""
+    if settings.method == "occlusion":
+        return f"occlusion with a {settings.window}-px window and a {settings.stride}-px stride"
+    if settings.method == "integrated_gradients":
+        return f"Integrated Gradients with {settings.steps} steps"
+    if settings.method == "smoothgrad":
+        return f"SmoothGrad with {settings.samples} noisy copies"
+    if settings.method == "scorecam":
+        return f"Score-CAM of {settings.layer or 'the last conv block'} ({channels} channels)"
+    return METHODS[settings.method].label
+
+
+def _advice(settings: Settings, size: tuple[int, int], channels: int, most: int) -> str:
+    """What to change so that the question fits in ``most`` passes."""
+
+    def fits(changed: Settings, channels: int = channels) -> bool:
+        passes = attribution_passes(changed, size, channels, BACKWARD_PASSES)
+        return passes + DELETION_PASSES <= most
+
+    method = settings.method
+    if method == "occlusion":
+        coarser = (
+            replace(settings, window=max(settings.window, s), stride=s)
+            for s in range(max(settings.stride, 1), min(size) + 1)
+        )
+        stride = next((c.stride for c in coarser if fits(c)), 0)
+        if stride:
+            return f"use a window and a stride of {stride} px or more"
+    elif method == "integrated_gradients":
+        steps = max((n for n in range(1, 129) if fits(replace(settings, steps=n))), default=0)
+        if steps:
+            return f"use at most {steps} steps"
+    elif method == "smoothgrad":
+        copies = max((n for n in range(1, 129) if fits(replace(settings, samples=n))), default=0)
+        if copies:
+            return f"use at most {copies} noisy copies"
+    elif method == "scorecam":
+        widest = max((n for n in range(1, channels) if fits(settings, n)), default=0)
+        if widest:
+            return f"pick Grad-CAM (one pass), or a layer of at most {widest} channels"
+    return "pick Grad-CAM or saliency (one pass each)"
 
 
 def on_picture(values: np.ndarray, display: np.ndarray) -> np.ndarray:

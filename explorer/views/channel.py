@@ -3,16 +3,14 @@
 Shared by the Draw and Image pages. The top inputs come from the shipped sets: for the digit
 nets the 1,000 validation digits of ``assets/data/mnist-8k.npz``; for the ImageNet models the
 few sample photos of ``assets/photos`` (a small set: say so). Visualisations and rankings are
-cached for every session by model, weights, layer and channel.
+jobs for the heavy-work scheduler (:func:`visualization_job`, :func:`top_pictures_job`),
+their answers cached for every session by model, weights, layer and channel.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
+import functools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +19,13 @@ from PIL import Image, ImageDraw
 from explorer.analysis.capture import CaptureResult
 from explorer.analysis.explain import UnknownField, receptive_field
 from explorer.analysis.visualize import TopInput, Visualization, top_inputs, visualize
+from explorer.hosting.scheduler import (
+    BACKWARD_PASSES,
+    Job,
+    Progress,
+    default_scheduler,
+    model_profile,
+)
 from explorer.inputs.samples import photo_samples
 from explorer.models.live import shipped_digits
 from explorer.models.train import model_input
@@ -29,21 +34,6 @@ from explorer.models.zoo import LoadedModel
 TOP = 9
 DIGIT_STEPS = 128
 PHOTO_STEPS = 96
-_cache: OrderedDict[tuple[object, ...], Any] = OrderedDict()
-_lock = threading.Lock()
-
-
-def _cached(key: tuple[object, ...], make: Callable[[], Any], size: int = 64) -> Any:
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]
-    value = make()
-    with _lock:
-        _cache[key] = value
-        while len(_cache) > size:
-            _cache.popitem(last=False)
-    return value
 
 
 def card_layers(result: CaptureResult) -> list[str]:
@@ -60,29 +50,43 @@ def default_steps(loaded: LoadedModel) -> int:
     return DIGIT_STEPS if loaded.spec.family == "digit" else PHOTO_STEPS
 
 
-def visualization(
+def visualization_job(
+    loaded: LoadedModel,
+    result: CaptureResult,
+    layer: str,
+    channel: int,
+    steps: int,
+    learning_rate: float = 0.05,
+) -> Job:
+    """The channel's visualisation as a job for the heavy-work scheduler.
+
+    Costed as a forward and a backward pass to ``layer`` a step, plus the start and the end.
+    """
+    key = ("vis", loaded.cache_key, layer, channel, steps, learning_rate)
+    work = functools.partial(_visualize, loaded, layer, channel, steps, learning_rate)
+
+    def advice(most: int) -> str:
+        fewer = max(int((most - 2) // (1 + BACKWARD_PASSES)), 0)
+        return f"use at most {fewer} steps" if fewer else "pick an earlier layer"
+
+    passes = steps * (1 + BACKWARD_PASSES) + 2
+    what = f"a visualisation of {layer}[{channel}] in {steps} steps"
+    cost = model_profile(loaded, result).cost(what, passes, layer=layer, advice=advice)
+    return Job(key, work, cost)
+
+
+def _visualize(
     loaded: LoadedModel,
     layer: str,
     channel: int,
     steps: int,
-    progress: Callable[[float], None] | None = None,
-    learning_rate: float = 0.05,
+    learning_rate: float,
+    progress: Progress,
 ) -> Visualization:
-    """The channel's visualisation (cached for every session)."""
     mean, std = loaded.normalisation
-    key = ("vis", loaded.cache_key, layer, channel, steps, learning_rate)
-    return _cached(  # type: ignore[no-any-return]
-        key,
-        lambda: visualize(
-            loaded.model,
-            layer,
-            channel,
-            loaded.spec.input_size,
-            mean,
-            std,
-            steps,
-            progress=progress,
-        ),
+    input_size = loaded.spec.input_size
+    return visualize(
+        loaded.model, layer, channel, input_size, mean, std, steps, learning_rate, progress=progress
     )
 
 
@@ -98,9 +102,14 @@ class TopPicture:
 def top_set(loaded: LoadedModel) -> tuple[torch.Tensor, list[np.ndarray], str]:
     """The set top inputs are ranked over: inputs, pictures, and what it is (in words).
 
-    Prepared once per model (cached): every channel of every layer ranks the same set.
+    Prepared once per model (in the scheduler's cache): every channel of every layer ranks
+    the same set.
     """
-    return _cached(("set", loaded.cache_key), lambda: _prepare_set(loaded), size=64)  # type: ignore[no-any-return]
+    cache = default_scheduler().cache
+    found: tuple[torch.Tensor, list[np.ndarray], str] = cache.get_or_make(
+        ("set", loaded.cache_key), lambda: _prepare_set(loaded)
+    )
+    return found
 
 
 def _prepare_set(loaded: LoadedModel) -> tuple[torch.Tensor, list[np.ndarray], str]:
@@ -117,20 +126,32 @@ def _prepare_set(loaded: LoadedModel) -> tuple[torch.Tensor, list[np.ndarray], s
     return tensor, pictures, f"the {len(pictures)} sample photos only (a small set)"
 
 
-def top_pictures(loaded: LoadedModel, layer: str, channel: int) -> tuple[list[TopPicture], str]:
-    """The inputs of :func:`top_set` that excite the channel most, their peak unit outlined."""
+def top_pictures_job(loaded: LoadedModel, result: CaptureResult, layer: str, channel: int) -> Job:
+    """The inputs of :func:`top_set` that excite the channel most, as a scheduler job.
 
-    def make() -> tuple[list[TopPicture], str]:
-        tensor, pictures, what = top_set(loaded)
-        found = top_inputs(loaded.model, layer, channel, tensor, k=TOP)
-        shown = [
-            TopPicture(_outlined(loaded, layer, pictures[f.index], f), f"peak {f.peak:.3g}", f)
-            for f in found
-        ]
-        return shown, what
+    Its answer: the pictures, each with its peak unit outlined, and what the set is in words.
+    Costed as one pass to ``layer`` per input of the set (the set is prepared here, once a
+    model).
+    """
+    size = (
+        len(shipped_digits().val_images) if loaded.spec.family == "digit" else len(photo_samples())
+    )
+    what = f"ranking the {size:,} inputs of the set"
+    cost = model_profile(loaded, result).cost(what, size, layer=layer)
+    work = functools.partial(_top_pictures, loaded, layer, channel)
+    return Job(("top", loaded.cache_key, layer, channel), work, cost)
 
-    key = ("top", loaded.cache_key, layer, channel)
-    return _cached(key, make)  # type: ignore[no-any-return]
+
+def _top_pictures(
+    loaded: LoadedModel, layer: str, channel: int, _progress: Progress
+) -> tuple[list[TopPicture], str]:
+    tensor, pictures, what = top_set(loaded)
+    found = top_inputs(loaded.model, layer, channel, tensor, k=TOP)
+    shown = [
+        TopPicture(_outlined(loaded, layer, pictures[f.index], f), f"peak {f.peak:.3g}", f)
+        for f in found
+    ]
+    return shown, what
 
 
 def _outlined(loaded: LoadedModel, layer: str, picture: np.ndarray, found: TopInput) -> np.ndarray:

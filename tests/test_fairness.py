@@ -1,0 +1,60 @@
+"""The heavy-fairness benchmark's protocol: its field numbers and messages are Streamlit's."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from explorer.bench.fairness import ARRAY_FIELDS, array_state, widgets_in, with_arrays
+from explorer.bench.loadtest import WidgetValue, encode_rerun
+
+MODULES = {
+    "Element": "Element_pb2",
+    "ButtonGroup": "ButtonGroup_pb2",
+    "Slider": "Slider_pb2",
+    "Alert": "Alert_pb2",
+    "WidgetState": "WidgetStates_pb2",
+    "StringArray": "Common_pb2",
+    "DoubleArray": "Common_pb2",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ARRAY_FIELDS))
+def test_every_field_number_is_streamlits(name: str) -> None:
+    message, field_name = name.split(".")
+    module = importlib.import_module(f"streamlit.proto.{MODULES[message]}")
+    descriptor = getattr(module, message).DESCRIPTOR
+    assert descriptor.fields_by_name[field_name].number == ARRAY_FIELDS[name]
+
+
+def test_array_values_merge_into_the_rerun_as_streamlit_reads_it() -> None:
+    base = encode_rerun([WidgetValue("$$ID-1-image_model", "string_value", "VGG-16 (2014)")])
+    payload = with_arrays(
+        base,
+        [
+            array_state("$$ID-2-image_view", ["Why this class?"]),
+            array_state("$$ID-3-image_why_window", [1.0]),
+        ],
+    )
+    states = {w.id: w for w in BackMsg.FromString(payload).rerun_script.widget_states.widgets}
+    assert states["$$ID-1-image_model"].string_value == "VGG-16 (2014)"
+    assert list(states["$$ID-2-image_view"].string_array_value.data) == ["Why this class?"]
+    assert list(states["$$ID-3-image_why_window"].double_array_value.data) == [1.0]
+
+
+def test_widget_ids_and_alerts_are_read_from_the_servers_messages() -> None:
+    group = ForwardMsg()
+    group.delta.new_element.button_group.id = "$$ID-9-image_view"
+    slider = ForwardMsg()
+    slider.delta.new_element.slider.id = "$$ID-8-image_why_stride"
+    alert = ForwardMsg()
+    alert.delta.new_element.alert.body = "Not computed: over the budget"
+    found = [widgets_in(m.SerializeToString()) for m in (group, slider, alert)]
+    assert found == [
+        [(str(ARRAY_FIELDS["Element.button_group"]), "$$ID-9-image_view", ())],
+        [(str(ARRAY_FIELDS["Element.slider"]), "$$ID-8-image_why_stride", ())],
+        [("alert", "Not computed: over the budget", ())],
+    ]
