@@ -1,48 +1,79 @@
-"""Experiment: perturb the input, knock out channels or swap the model, and see what moves."""
+"""Experiment: perturb the input, knock out channels or swap the model, and see what moves.
+
+The page lays out and caches; :mod:`explorer.views.experiment` computes. The first pass and
+the sweep are cached for every session (keyed by the model's cache key, the input's sha256
+and their settings), so a click that changes only the experiment runs only the second pass;
+the layer comparison and the sweep are fragments, so choosing another layer or sweep, or
+clicking a sweep point, reruns only that part.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import streamlit as st
-from torch import nn
 
-from explorer.analysis.capture import CaptureResult, capture
-from explorer.analysis.experiment import (
-    SWEEPABLE,
-    ExperimentError,
-    Knockout,
-    Perturbation,
-    compare,
-    knocked_out,
-    perturb,
-    sweep,
-    to_input,
-)
-from explorer.figures.charts import softmax_figure
+from explorer.analysis.capture import CaptureResult
+from explorer.analysis.experiment import ExperimentError, Knockout, Perturbation, SweepPoint
 from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, LoadedModel
 from explorer.views.experiment import (
+    KNOCKOUT_MODES,
+    MODES,
+    SWEEP_AXES,
+    Pass,
     change_figure,
+    comparison,
+    conv_channels,
+    knockout_pass,
+    pass_softmax,
+    perturbed_pass,
     picked_point,
+    plain_capture,
+    second_models,
     stage_figures,
     stage_summaries,
     sweep_figure,
+    sweep_points,
 )
-from pages.common import cached_model, inline_image
+from pages.common import cached_model, heavy_call, inline_image, quick_call
 
-MODES = ["Perturb the input", "Knock out channels", "Two digits", "Two models"]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Pass:
-    """One forward pass as the page shows it."""
+def run_heavy(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run one of the page's heavy computations through the server's scheduler.
 
-    loaded: LoadedModel
-    picture: np.ndarray
-    result: CaptureResult
-    title: str
+    A sweep (up to 19 passes) waits in the long line; a pass or a comparison in the quick one.
+    """
+    call = heavy_call if fn is sweep_points else quick_call
+    return call(fn, *args, **kwargs)
+
+
+# 4 first passes for every session: each is a capture (VGG-16's ~115 MB, ResNet-50's ~150 MB).
+@st.cache_resource(max_entries=4, show_spinner="Running the network…")
+def cached_capture(
+    model_key: str, input_sha: str, _loaded: LoadedModel, _picture: np.ndarray
+) -> CaptureResult:
+    """Every layer of an unchanged input, shared by every session (keyed by strings)."""
+    return run_heavy(plain_capture, _loaded, _picture)
+
+
+# 16 sweeps: at most 19 small pictures and their predictions each.
+@st.cache_resource(max_entries=16, show_spinner="Sweeping…")
+def cached_sweep(model_key: str, input_sha: str, name: str, _first: Pass) -> list[SweepPoint]:
+    """The sweep of ``name`` over the first pass's input, shared by every session."""
+    return run_heavy(sweep_points, _first, name)
+
+
+def plain_pass(loaded: LoadedModel, sample: str, title: str) -> tuple[Pass, str]:
+    """A sample through a model, unchanged (cached), and the input's sha256."""
+    prepared = loaded.prepare(samples_for(loaded.spec.family)[sample])
+    result = cached_capture(loaded.cache_key, prepared.sha256, loaded, prepared.display)
+    return Pass(loaded, prepared.display, result, title), prepared.sha256
 
 
 def read_perturbation(side: int) -> Perturbation:
@@ -71,61 +102,41 @@ def read_perturbation(side: int) -> Perturbation:
 
 def read_knockout(loaded: LoadedModel) -> Knockout | None:
     """A conv layer, its channels, and how they are switched off."""
-    convs = {
-        name: module.out_channels
-        for name, module in loaded.model.named_modules()
-        if isinstance(module, nn.Conv2d)
-    }
+    convs = conv_channels(loaded.model)
     a, b, c = st.columns([1, 2, 1])
     layer = str(a.selectbox("Conv layer", list(convs), key=f"exp_ko_layer_{loaded.name}"))
     channels = b.multiselect(
         "Channels to knock out", list(range(convs[layer])), key=f"exp_ko_ch_{layer}"
     )
-    labels = {"zero": "output → 0", "mean": "output → its mean", "filter": "filter weights → 0"}
-    mode = c.radio("How", list(labels), key="exp_ko_mode", format_func=labels.__getitem__)
+    mode = c.radio(
+        "How", list(KNOCKOUT_MODES), key="exp_ko_mode", format_func=KNOCKOUT_MODES.__getitem__
+    )
     return Knockout(layer, tuple(int(ch) for ch in channels), str(mode)) if channels else None
-
-
-def first_pass(loaded: LoadedModel, sample: str) -> Pass:
-    """The unchanged input through the chosen model."""
-    prepared = loaded.prepare(samples_for(loaded.spec.family)[sample])
-    x = to_input(prepared.display, *loaded.normalisation)
-    return Pass(loaded, prepared.display, capture(loaded.model, x), f"{loaded.spec.title}, as is")
 
 
 def second_pass(first: Pass, mode: str, sample: str) -> Pass:
     """The pass the experiment changes: another input, a knocked-out copy, or another model."""
-    loaded, picture = first.loaded, first.picture
+    loaded = first.loaded
     if mode == "Two digits":
         others = [s for s in samples_for(loaded.spec.family) if s != sample]
         other = str(st.selectbox("Second input", others, key="exp_sample2"))
-        second = first_pass(loaded, other)
-        return Pass(loaded, second.picture, second.result, f"{loaded.spec.title}, {other}")
+        return plain_pass(loaded, other, f"{loaded.spec.title}, {other}")[0]
     if mode == "Two models":
-        names = {
-            name: spec.title
-            for name, spec in ZOO.items()
-            if spec.family == loaded.spec.family and name != loaded.name
-        }
+        names = second_models(loaded)
         other = str(
             st.selectbox(
                 "Second model", list(names), format_func=names.__getitem__, key="exp_model2"
             )
         )
-        return first_pass(cached_model(other), sample)
+        model = cached_model(other)
+        return plain_pass(model, sample, f"{model.spec.title}, as is")[0]
     if mode == "Knock out channels":
         knockout = read_knockout(loaded)
         if knockout is None:
             st.info("Pick channels to knock out: until then both passes are the same.")
             return first
-        model = knocked_out(loaded.model, knockout)
-        x = to_input(picture, *loaded.normalisation)
-        channels = ", ".join(map(str, knockout.channels))
-        title = f"{knockout.layer} channels {channels} knocked out ({knockout.mode})"
-        return Pass(loaded, picture, capture(model, x), title)
-    changed = perturb(picture, read_perturbation(int(picture.shape[0])))
-    x = to_input(changed, *loaded.normalisation)
-    return Pass(loaded, changed, capture(loaded.model, x), "perturbed")
+        return run_heavy(knockout_pass, first, knockout)
+    return run_heavy(perturbed_pass, first, read_perturbation(int(first.picture.shape[0])))
 
 
 def show_passes(first: Pass, second: Pass) -> None:
@@ -134,45 +145,46 @@ def show_passes(first: Pass, second: Pass) -> None:
         with column:
             st.markdown(f"**{shown.title}**")
             st.image(inline_image(shown.picture), width=140)
-            probs = shown.result.probs.detach().float().cpu().numpy()
-            st.plotly_chart(
-                softmax_figure(shown.loaded.categories, probs),
-                key=f"exp_softmax_{index}",
-            )
+            st.plotly_chart(pass_softmax(shown), key=f"exp_softmax_{index}")
 
 
 def show_stages(first: Pass, second: Pass) -> None:
     """The change down the network, then one layer in both passes and their difference."""
-    changes = compare(first.result, second.result)
-    if second.loaded is not first.loaded:
+    compared = run_heavy(comparison, first, second)
+    if not compared.same_model:
         st.markdown(
             "**Each network's stages** (they differ: compared where names and shapes match)"
         )
         for column, each in zip(st.columns(2), (first, second), strict=True):
             column.dataframe(stage_summaries(each.result), hide_index=True, height=260)
-    if not changes:
+    if not compared.changes:
         st.info("The two passes share no layer of the same shape: compare their softmax above.")
         return
-    st.plotly_chart(change_figure(changes), key="exp_changes")
-    maps = [c.name for c in changes if len(first.result[c.name].shape) == 3]
-    if not maps:
-        return
+    st.plotly_chart(change_figure(compared.changes), key="exp_changes")
+    if compared.maps:
+        show_layer(first, second, compared.maps)
+
+
+@st.fragment
+def show_layer(first: Pass, second: Pass, maps: list[str]) -> None:
+    """One layer in both passes and their difference (choosing another reruns only this)."""
     layer = str(st.selectbox("Layer to compare", maps, key="exp_layer"))
-    st.caption("Top: the first pass; middle: the second, on the same kind of scale; bottom: "
-               "second − first, diverging around 0.")  # fmt: skip
-    for i, shown in enumerate(stage_figures(first.result, second.result, layer)):
-        st.plotly_chart(shown.figure, key=f"exp_stage_{i}")
+    st.caption("Top: the first pass (a); middle: the second (b); bottom: b − a, diverging "
+               "around 0. The channels that moved most come first; hover a tile for its "
+               "statistics.")  # fmt: skip
+    for i, grid in enumerate(stage_figures(first.result, second.result, layer)):
+        st.plotly_chart(grid.figure, key=f"exp_stage_{i}")
 
 
-def show_sweep(first: Pass) -> None:
+@st.fragment
+def show_sweep(first: Pass, input_sha: str) -> None:
     """One perturbation over a range: the predicted class and its probability as a curve."""
-    names = {k: v[0] for k, v in SWEEPABLE.items()}
-    name = str(st.selectbox("Sweep", list(names), format_func=names.__getitem__, key="exp_sweep"))
-    original = int(first.result.probs.argmax())
-    points = sweep(first.loaded.model, first.picture, Perturbation(), name, SWEEPABLE[name][1],
-                   *first.loaded.normalisation, original=original)  # fmt: skip
+    name = str(
+        st.selectbox("Sweep", list(SWEEP_AXES), format_func=SWEEP_AXES.__getitem__, key="exp_sweep")
+    )
+    points = cached_sweep(first.loaded.cache_key, input_sha, name, first)
     event = st.plotly_chart(
-        sweep_figure(points, names[name], first.loaded.categories),
+        sweep_figure(points, SWEEP_AXES[name], first.loaded.categories),
         key="exp_sweep_chart",
         on_select="rerun",
         selection_mode="points",
@@ -181,7 +193,7 @@ def show_sweep(first: Pass) -> None:
     if picked is not None:
         point = points[picked]
         label = first.loaded.categories[point.predicted]
-        caption = f"{names[name]} {point.value:g}: {label} ({point.probability:.0%})"
+        caption = f"{SWEEP_AXES[name]} {point.value:g}: {label} ({point.probability:.0%})"
         st.image(inline_image(point.picture), width=140, caption=caption)
 
 
@@ -205,7 +217,8 @@ mode = str(
     top[2].segmented_control("Experiment", MODES, default=MODES[0], key="exp_mode") or MODES[0]
 )
 try:
-    base = first_pass(cached_model(model_name), sample)
+    loaded_model = cached_model(model_name)
+    base, base_sha = plain_pass(loaded_model, sample, f"{loaded_model.spec.title}, as is")
     changed = second_pass(base, mode, sample)
 except ExperimentError as exc:
     st.warning(f"That experiment does not fit: {exc}")
@@ -213,4 +226,4 @@ else:
     show_passes(base, changed)
     show_stages(base, changed)
     st.divider()
-    show_sweep(base)
+    show_sweep(base, base_sha)

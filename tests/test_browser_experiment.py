@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,15 @@ pytestmark = pytest.mark.browser
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
+
+TRACE = """([key, curve, axis]) => Array.from(
+  document.querySelector(`.st-key-${key} .js-plotly-plot`)._fullData[curve][axis])"""
+"""A plotly chart's trace as the browser drew it (``_fullData``: typed arrays decoded)."""
+
+
+def trace(page: Any, key: str, axis: str, curve: int = 0) -> list[Any]:
+    """The ``axis`` values (``"x"``, ``"y"``, ``"text"``) of a chart's trace ``curve``."""
+    return list(page.evaluate(TRACE, [key, curve, axis]))
 
 
 def test_knock_out_a_channel_and_compare() -> None:
@@ -27,6 +37,19 @@ def test_knock_out_a_channel_and_compare() -> None:
         box.click()
         page.get_by_role("option", name="3", exact=True).first.click()
         page.get_by_text("conv1 channels 3 knocked out (zero)").first.wait_for(timeout=60_000)
+        page.wait_for_function(
+            "() => !document.querySelector('[data-test-script-state=running]')", timeout=60_000
+        )
+        page.wait_for_timeout(1000)  # the charts of the finished run drawn
+        # what moved: conv1 and everything after it, measured between two different passes
+        names = trace(page, "exp_changes", "x")
+        moved = dict(zip(names, trace(page, "exp_changes", "y"), strict=True))
+        assert names[0] == "conv1" and moved["conv1"] > 0 and moved["softmax"] > 0
+        first, second = trace(page, "exp_softmax_0", "y"), trace(page, "exp_softmax_1", "y")
+        assert first != second  # the two softmax outputs differ
+        # the layer compared: channel 3 moved most, so it is the first tile of all three
+        labels = [trace(page, f"exp_stage_{i}", "text", 3)[0] for i in range(3)]
+        assert labels == ["3", "3", "3"]
         page.get_by_text("What moved, layer by layer").first.evaluate("e => e.scrollIntoView()")
         page.screenshot(path=str(SCREENSHOTS / "experiment.png"))
         browser.close()

@@ -5,14 +5,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from explorer.analysis.capture import capture
+from explorer.analysis.capture import CaptureResult, LayerOutput, capture
 from explorer.analysis.experiment import (
     SWEEPABLE,
     ExperimentError,
@@ -27,6 +29,16 @@ from explorer.analysis.experiment import (
 )
 from explorer.cli import main
 from explorer.models.zoo import LoadedModel, load_model
+from explorer.views.experiment import (
+    Pass,
+    comparison,
+    knockout_pass,
+    pass_softmax,
+    perturbed_pass,
+    plain_capture,
+    stage_figures,
+    sweep_points,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DIGIT = REPO / "assets" / "digits" / "7_1.png"
@@ -144,6 +156,63 @@ def test_a_sweep_predicts_each_input_as_a_plain_forward_pass(lenet: LoadedModel)
     assert points[len(points) // 2].predicted == 7  # 0°: the digit itself
 
 
+def as_is(loaded: LoadedModel) -> Pass:
+    picture = loaded.prepare(DIGIT).display
+    return Pass(loaded, picture, plain_capture(loaded, picture), "as is")
+
+
+def test_an_unchanged_second_pass_is_the_first_and_nothing_moved(lenet: LoadedModel) -> None:
+    first = as_is(lenet)
+    same = perturbed_pass(first, Perturbation())
+    assert same.result is first.result  # no forward pass
+    compared = comparison(first, same)
+    assert [c.name for c in compared.changes] == first.result.names
+    assert all(c.relative_l2 == 0.0 and c.cosine == 1.0 for c in compared.changes)
+    assert compared.maps[:3] == ["conv1", "relu1", "pool1"] and compared.same_model
+    shifted = perturbed_pass(first, Perturbation(shift=(2, 0)))
+    expected = capture(lenet.model, to_input(shifted.picture, *lenet.normalisation))
+    np.testing.assert_array_equal(shifted.result.probs.numpy(), expected.probs.numpy())
+    points = sweep_points(first, "shift")
+    assert [p.value for p in points] == list(map(float, SWEEPABLE["shift"][1]))
+    assert points[6].value == 0 and points[6].predicted == int(first.result.probs.argmax())
+
+
+def test_the_stage_figures_put_the_channels_that_moved_most_first(lenet: LoadedModel) -> None:
+    first = as_is(lenet)
+    second = knockout_pass(first, Knockout("conv2", (9, 5)))
+    assert second.title == "conv2 channels 9, 5 knocked out (zero)"
+    a, b, difference = stage_figures(first.result, second.result, "conv2")
+    assert a.channels == b.channels == difference.channels
+    moved = sorted(a.channels[:2])
+    assert moved == [5, 9] and list(a.channels[2:]) == [c for c in range(16) if c not in moved]
+    before = first.result["conv2"].numpy()
+    y, x = difference.tiling.origin(0)
+    h, w = difference.tiling.tile
+    tile = difference.tiling.image[y : y + h, x : x + w]
+    np.testing.assert_allclose(tile, -before[a.channels[0]], atol=1e-6)  # b − a, b zeroed
+
+
+def test_big_layers_are_compared_on_one_grid_page_each() -> None:
+    def result(seed: int) -> CaptureResult:
+        maps = torch.randn(64, 224, 224, generator=torch.Generator().manual_seed(seed))
+        layer = LayerOutput("features.0", "conv", "Conv2d", "features.0", maps)
+        probs = torch.full((10,), 0.1)
+        return CaptureResult(torch.zeros(3, 224, 224), [layer], probs, probs)
+
+    grids = stage_figures(result(0), result(1), "features.0")
+    assert [len(g.channels) for g in grids] == [16, 16, 16]  # as the Image page's grid page
+
+
+def test_a_pass_shows_every_digit_and_the_ten_best_of_1000_classes(lenet: LoadedModel) -> None:
+    assert len(pass_softmax(as_is(lenet)).to_dict()["data"][0]["x"]) == 10
+    resnet = load_model("resnet18", "untrained")
+    photo = resnet.prepare(REPO / "assets" / "photos" / "cat.jpg").display
+    shown = Pass(resnet, photo, plain_capture(resnet, photo), "as is")
+    bars = pass_softmax(shown).to_dict()["data"][0]
+    best = [resnet.categories[i] for i, _ in shown.result.top(10)]
+    assert list(bars["x"]) == best
+
+
 def test_cli_compare_prints_each_layer_and_both_top5(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["compare", str(DIGIT), "--model", "lenet5", "--knockout", "conv2:0,3", "--json"]
     assert main(argv) == 0
@@ -208,3 +277,75 @@ def test_the_knockout_menu_lists_conv_layers_only() -> None:
     model = load_model("mobilenet_v3_small", "untrained").model
     convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
     assert at.selectbox(key="exp_ko_layer_mobilenet_v3_small").options == convs
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count every capture and every sweep the page runs, however it imports them."""
+    import explorer.analysis.capture as capture_module
+    import explorer.analysis.experiment as analysis
+    import explorer.views.experiment as view
+
+    calls = {"capture": 0, "sweep": 0}
+
+    def counting(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return fn(*args, **kwargs)
+
+        return counted
+
+    capture_fn, sweep_fn = capture_module.capture, analysis.sweep
+    for module in (capture_module, view):  # the page's name (before) or the view-model's
+        monkeypatch.setattr(module, "capture", counting("capture", capture_fn), raising=False)
+    for module in (analysis, view):
+        monkeypatch.setattr(module, "sweep", counting("sweep", sweep_fn), raising=False)
+    return calls
+
+
+def test_a_click_on_the_second_pass_runs_only_the_second_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = count_calls(monkeypatch)
+    page = str(REPO / "pages" / "experiment.py")
+    at = AppTest.from_file(page, default_timeout=120).run()
+    at.selectbox(key="exp_sample_digit").set_value("4 (sample 2)").run()
+    assert not at.exception
+
+    def after(change: Callable[[], object]) -> dict[str, int]:
+        calls.update(capture=0, sweep=0)
+        change()
+        assert not at.exception
+        return dict(calls)
+
+    # a perturbation's amount: one capture (the second pass), no sweep
+    assert after(lambda: at.slider(key="exp_dx").set_value(3).run()) == {"capture": 1, "sweep": 0}
+    assert after(lambda: at.slider(key="exp_contrast").set_value(1.5).run()) == {
+        "capture": 1,
+        "sweep": 0,
+    }
+    # a knocked-out channel: the knocked-out copy's pass only
+    at.segmented_control(key="exp_mode").set_value("Knock out channels").run()
+    assert after(lambda: at.multiselect(key="exp_ko_ch_conv1").set_value([1]).run()) == {
+        "capture": 1,
+        "sweep": 0,
+    }
+    # the sweep's own setting runs the sweep; back to one already run, nothing
+    assert after(lambda: at.selectbox(key="exp_sweep").set_value("blur").run())["sweep"] == 1
+    assert after(lambda: at.selectbox(key="exp_sweep").set_value("rotate").run())["sweep"] == 0
+    # another session with the same model and input: the first pass and sweep are shared
+    other = AppTest.from_file(page, default_timeout=120)
+    assert after(lambda: other.run()) == {"capture": 0, "sweep": 0}
+    other.selectbox(key="exp_sample_digit").set_value("4 (sample 2)")
+    assert after(lambda: other.run()) == {"capture": 0, "sweep": 0}
+
+
+def test_the_benchmarked_click_runs_the_pages_calls_once(
+    lenet: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from explorer.bench.experiment import experiment_click_work
+
+    first = as_is(lenet)
+    points = sweep_points(first, "rotate")
+    calls = count_calls(monkeypatch)
+    assert experiment_click_work(first, Perturbation(shift=(1, 0)), points) > 0
+    assert calls == {"capture": 1, "sweep": 0}  # the second pass; the sweep is the cached one

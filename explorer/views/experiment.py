@@ -1,20 +1,157 @@
-"""The Experiment page's view-model: the change down the network, differences, sweeps."""
+"""The Experiment page's view-model: the two passes, what moved between them, the sweep.
+
+The page caches the first pass (:func:`plain_capture`) and the sweep (:func:`sweep_points`)
+for every session, keyed by the model's cache key, the input's sha256 and the settings that
+define them; a click that changes only the experiment recomputes only the second pass
+(:func:`perturbed_pass`, :func:`knockout_pass`) and what is drawn from it.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+from torch import nn
 
-from explorer.analysis.capture import CaptureResult, LayerOutput
-from explorer.analysis.experiment import LayerChange, SweepPoint
+from explorer.analysis.capture import CaptureResult, capture
+from explorer.analysis.experiment import (
+    SWEEPABLE,
+    Knockout,
+    LayerChange,
+    Perturbation,
+    SweepPoint,
+    compare,
+    knocked_out,
+    perturb,
+    sweep,
+    to_input,
+)
 from explorer.figures import style
-from explorer.figures.maps import MapFigure, feature_maps_figure
+from explorer.figures.channels import ChannelGrid, channel_grid_figure, page_size
+from explorer.figures.charts import softmax_figure
+from explorer.models.zoo import ZOO, LoadedModel
 
 L2_COLOUR = "#d62728"
 COSINE_COLOUR = "#1f77b4"
+MODES = ("Perturb the input", "Knock out channels", "Two digits", "Two models")
+"""What the second pass changes."""
+KNOCKOUT_MODES = {"zero": "output → 0", "mean": "output → its mean", "filter": "filter weights → 0"}
+"""Knock-out modes (:class:`~explorer.analysis.experiment.Knockout`) and how the page names them."""
+SWEEP_AXES = {name: axis for name, (axis, _) in SWEEPABLE.items()}
+"""What a sweep can vary, and its axis title."""
+STAGE_TILE_PX = 70
+SOFTMAX_TOP = 10
+"""Classes a pass's softmax shows when there are many (ImageNet's 1,000 bars are unreadable)."""
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One forward pass as the page shows it.
+
+    Attributes:
+        loaded: The model it ran through.
+        picture: What the model saw (``uint8``, the model's input size).
+        result: Every layer.
+        title: How the page names it.
+    """
+
+    loaded: LoadedModel
+    picture: np.ndarray
+    result: CaptureResult
+    title: str
+
+
+def plain_capture(loaded: LoadedModel, picture: np.ndarray) -> CaptureResult:
+    """Every layer of ``picture`` through the model (normalised as it expects)."""
+    return capture(loaded.model, to_input(picture, *loaded.normalisation))
+
+
+def perturbed_pass(first: Pass, change: Perturbation) -> Pass:
+    """The first pass's picture with ``change`` applied, through the same model.
+
+    A change that changes nothing reuses the first pass's capture: no forward pass.
+    """
+    if change.is_identity:
+        return Pass(first.loaded, first.picture, first.result, "perturbed")
+    picture = perturb(first.picture, change)
+    return Pass(first.loaded, picture, plain_capture(first.loaded, picture), "perturbed")
+
+
+def knockout_pass(first: Pass, knockout: Knockout) -> Pass:
+    """The first pass's picture through a copy of its model with channels knocked out.
+
+    Raises:
+        explorer.analysis.experiment.ExperimentError: The knock-out does not fit the model.
+    """
+    loaded = first.loaded
+    model = knocked_out(loaded.model, knockout)
+    result = capture(model, to_input(first.picture, *loaded.normalisation))
+    channels = ", ".join(map(str, knockout.channels))
+    title = f"{knockout.layer} channels {channels} knocked out ({knockout.mode})"
+    return Pass(loaded, first.picture, result, title)
+
+
+def sweep_points(first: Pass, name: str) -> list[SweepPoint]:
+    """The prediction for each of :data:`SWEEPABLE`'s values of ``name`` on the first picture.
+
+    The unchanged input's class is tracked too.
+    """
+    loaded = first.loaded
+    original = int(first.result.probs.argmax())
+    values = SWEEPABLE[name][1]
+    return sweep(loaded.model, first.picture, Perturbation(), name, values, *loaded.normalisation,
+                 original=original)  # fmt: skip
+
+
+def pass_softmax(shown: Pass) -> go.Figure:
+    """A pass's softmax: every class of a digit net, the :data:`SOFTMAX_TOP` best of 1,000."""
+    categories = shown.loaded.categories
+    probs = shown.result.probs.detach().float().cpu().numpy()
+    return softmax_figure(categories, probs, SOFTMAX_TOP if len(categories) > 20 else None)
+
+
+def conv_channels(model: nn.Module) -> dict[str, int]:
+    """Every conv layer a knock-out can reach, and its number of channels."""
+    return {
+        name: module.out_channels
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Conv2d)
+    }
+
+
+def second_models(loaded: LoadedModel) -> dict[str, str]:
+    """The zoo's other models of the same family (the same inputs): name → title."""
+    return {
+        name: spec.title
+        for name, spec in ZOO.items()
+        if spec.family == loaded.spec.family and name != loaded.name
+    }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What moved between two passes.
+
+    Attributes:
+        changes: Every layer both passes share (same name and shape), in the first's order.
+        maps: Those with ``(C, H, W)`` maps: what can be drawn side by side.
+        same_model: Whether both passes ran through the same model (else each network's
+            stages are worth showing apart).
+    """
+
+    changes: list[LayerChange]
+    maps: list[str]
+    same_model: bool
+
+
+def comparison(first: Pass, second: Pass) -> Comparison:
+    """The per-layer change between ``first`` and ``second``."""
+    changes = compare(first.result, second.result)
+    maps = [c.name for c in changes if len(first.result[c.name].shape) == 3]
+    return Comparison(changes, maps, second.loaded is first.loaded)
 
 
 def change_figure(changes: Sequence[LayerChange], height: int = 320) -> go.Figure:
@@ -60,23 +197,27 @@ def change_figure(changes: Sequence[LayerChange], height: int = 320) -> go.Figur
     return style.make_figure(traces, layout)
 
 
-def difference_layer(first: LayerOutput, second: LayerOutput) -> LayerOutput:
-    """``second − first`` as a layer (a conv-like kind: drawn diverging, centred on 0)."""
-    return LayerOutput(
-        name=f"{first.name} (b − a)",
-        kind="conv",
-        op="difference",
-        module=None,
-        tensor=second.tensor.float() - first.tensor.float(),
-    )
+def moved_most(difference: np.ndarray) -> list[int]:
+    """Channel indices of a ``(C, H, W)`` difference, the one that moved most (L2) first."""
+    moved = np.linalg.norm(difference.reshape(len(difference), -1), axis=1)
+    return [int(c) for c in np.argsort(-moved, kind="stable")]
 
 
-def stage_figures(first: CaptureResult, second: CaptureResult, name: str) -> list[MapFigure]:
-    """The layer in both passes (one colour scale) and their difference."""
+def stage_figures(first: CaptureResult, second: CaptureResult, name: str) -> list[ChannelGrid]:
+    """The layer in the first pass (a), the second (b) and ``b − a``, the same tiles in each.
+
+    The channels that moved most come first, as many as one page of the Image page's grid
+    (16 of 224×224, 64 of 112×112): each figure is one PNG with a tile's statistics on hover,
+    a few MB at most, where every value as heatmap numbers was ~90 MB for VGG-16's first layer.
+    """
     a, b = first[name], second[name]
+    before, after = a.numpy(), b.numpy()
+    difference = after - before
+    chosen = moved_most(difference)[: page_size(*before.shape[1:])]
+    shown = ((before, "a", a.kind), (after, "b", b.kind), (difference, "b − a", "conv"))
     return [
-        feature_maps_figure(layer, clickable=False, tile_px=70)
-        for layer in (a, b, difference_layer(a, b))
+        channel_grid_figure(values, f"{name} ({which})", kind, chosen, tile_px=STAGE_TILE_PX)
+        for values, which, kind in shown
     ]
 
 
