@@ -26,8 +26,10 @@ setup: $(VENV)/.app-installed
 
 setup-dev: $(VENV)/.dev-installed
 
+# Serves in the foreground; prints the URL once the app's script has run (a deep link such as
+# /train then works for the first visitor). Ctrl-C stops it. See explorer/hosting/serve.py.
 run: setup
-	$(BIN)/python -m streamlit run streamlit_app.py --server.port $(PORT)
+	$(BIN)/python -m explorer.hosting.serve --port $(PORT)
 
 lint: setup-dev
 	$(BIN)/ruff check .
