@@ -16,7 +16,6 @@ from explorer.models.own import (
 )
 from explorer.models.zoo import ASSETS_DIR, LoadedModel
 from explorer.sandbox.boundary import prewarm
-from pages.common import HEAVY_WORK
 
 OWN = "own"
 """The model menu's entry for a model of your own."""
@@ -47,8 +46,7 @@ def cached_own_model(
     labels: str | None,
 ) -> LoadedModel:
     """The file read for its input settings, with its labels, checked by one forward pass."""
-    with HEAVY_WORK:
-        return load_program(_data, filename, spec, labels)
+    return load_program(_data, filename, spec, labels)  # the sandbox bounds its own workers
 
 
 def read_file() -> tuple[bytes, str] | None:

@@ -8,12 +8,15 @@
   (:func:`explorer.figures.channels.channel_grid_figure`).
 - ``layer_switch_ms_resnet18``: the Image page's layer browser showing another layer of a
   captured ResNet-18 (:func:`image_layer_switch_work`).
+- ``canvas_worst_paint_ms``: painting the costliest canvas value the Draw page's caps admit
+  (:func:`explorer.inputs.strokes.worst_case_value`), parsed once.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +32,7 @@ from explorer.bench.timing import interleaved_samples, median, ratio_of_medians,
 from explorer.figures.channels import channel_grid_figure
 from explorer.figures.maps import feature_maps_figure
 from explorer.inputs.preprocess import PreparedInput
+from explorer.inputs.strokes import parse_drawing, render_drawing, worst_case_value
 from explorer.models.zoo import ASSETS_DIR, UNTRAINED, LoadedModel, load_model
 from explorer.views import draw as draw_view
 from explorer.views import image as image_view
@@ -289,3 +293,27 @@ def layer_switch(device: torch.device, repeats: int, warmup: int) -> tuple[float
     per_layer = {name: round(median(values) * 1e3, 1) for name, values in samples.items()}
     worst = max(per_layer, key=lambda name: per_layer[name])
     return median(samples[worst]) * 1e3, {"per_layer_ms": per_layer, "worst": worst}
+
+
+def canvas_worst_paint(repeats: int, warmup: int) -> tuple[float, dict[str, Any]]:
+    """Median ms of painting the costliest canvas value the caps admit, in CPU time.
+
+    Painting holds the GIL, so its CPU time is what it takes from every other session; it
+    is timed with the thread's CPU clock, which load from other processes inflates far less
+    (the wall-clock median is in the notes). The value's parse is timed apart.
+    """
+    value = worst_case_value()
+    drawing = parse_drawing(value)
+    tasks = {"paint": lambda: render_drawing(drawing), "parse": lambda: parse_drawing(value)}
+    cpu = interleaved_samples(tasks, repeats, warmup, clock=time.thread_time)
+    wall = interleaved_samples(tasks, repeats, warmup)
+    detail = {
+        "clock": "thread CPU time",
+        "wall_ms": round(median(wall["paint"]) * 1e3, 2),
+        "parse_ms": round(median(cpu["parse"]) * 1e3, 2),
+        "canvas": list(drawing.size),
+        "strokes": len(drawing.strokes),
+        "points": sum(len(stroke.points) for stroke in drawing.strokes),
+        "samples": len(cpu["paint"]),
+    }
+    return median(cpu["paint"]) * 1e3, detail

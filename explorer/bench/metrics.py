@@ -9,8 +9,10 @@ key                        unit      cpu   cuda  better  description
 capture_overhead_resnet18  ×         1.15  -     lower   capture every layer ÷ bare forward, ResNet-18, 224×224
 capture_overhead_vgg16     ×         1.15  1.2   lower   capture every layer ÷ bare forward, VGG-16, 224×224
 lenet_rerun_ms             ms        60    60    lower   Draw page work for one stroke
+canvas_worst_paint_ms      ms        10    10    lower   Draw page: paint the costliest canvas value its caps admit
 grid_speedup_64x112        ×         10    10    higher  64×112×112 layer: naive subplots ÷ the channel grid
 layer_switch_ms_resnet18   ms        150   150   lower   Image page: show another ResNet-18 layer (worst of 5)
+experiment_click_ms_vgg16  ms        1500  1500  lower   Experiment page: a click that changes only the second pass, VGG-16
 cold_start_s               s         8     8     lower   streamlit run → Draw page in Chromium
 peak_rss_mb_resnet18       MB        1500  1500  lower   peak RSS of the server after the Image page with ResNet-18
 gradcam_ms_resnet18        ms        60    60    lower   Grad-CAM of ResNet-18's layer4, 224×224: forward + backward
@@ -24,6 +26,7 @@ image_p95_ms               ms        -     -     lower   Image page, 10 sessions
 browser_stroke_p50_ms      ms        350   350   lower   Chromium: mouse-up → the Prediction shows the digit, p50
 browser_stroke_p95_ms      ms        700   700   lower   … the same, p95
 browser_settled_p50_ms     ms        -     -     lower   Chromium: mouse-up → every stage redrawn, p50
+heavy_fairness_draw_p95_ms ms        250   250   lower   20 sessions draw (a stroke every 2 s) while 3 run VGG-16 occlusion: p95
 """
 """Every key, in report order: its unit, its target on the CPU and on a GPU (``-``: none),
 which direction is better, and what it measures. The library's own costs

@@ -11,7 +11,8 @@ fresh one is started ahead of time, so a request does not wait for torch's impor
 
 ``$EXPLORER_SANDBOX``: ``auto`` (default: bubblewrap where it works, else a plain process
 with the limits, reported by :func:`sandbox_kind`), ``bubblewrap`` (refuse to run without
-it), ``process``. ``$EXPLORER_SANDBOX_SECONDS`` (12), ``$EXPLORER_SANDBOX_MEMORY_MB`` (1536).
+it), ``process``. ``$EXPLORER_SANDBOX_SECONDS`` (12), ``$EXPLORER_SANDBOX_MEMORY_MB`` (1536),
+``$EXPLORER_SANDBOX_WORKERS`` (1 at once).
 """
 
 from __future__ import annotations
@@ -224,6 +225,11 @@ def _answer(data: bytes, code: int, limits: Limits) -> tuple[dict[str, Any], lis
     return header, blobs
 
 
+_running = threading.BoundedSemaphore(
+    max(1, int(os.environ.get("EXPLORER_SANDBOX_WORKERS", "1") or 1))
+)
+"""Workers reading at once (``$EXPLORER_SANDBOX_WORKERS``, 1): a class uploading together
+queues here instead of running a worker (up to a core and its memory limit) each."""
 _spare: _Worker | None = None
 _spare_lock = threading.Lock()
 _keep_warm = threading.Event()
@@ -244,6 +250,11 @@ def run_task(task: str, data: bytes, **fields: Any) -> tuple[dict[str, Any], lis
     Raises:
         SandboxError: The file was refused (the worker's message), or a limit stopped it.
     """
+    with _running:
+        return _run_one(task, data, fields)
+
+
+def _run_one(task: str, data: bytes, fields: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
     global _spare
     limits = Limits.from_env()
     with _spare_lock:
