@@ -50,12 +50,15 @@ def make_run_command(port: int) -> list[str]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     venv = Path(sys.prefix)
+    # Under `make test` the parent make's variables would make this one print its directory.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     dry = subprocess.run(
-        ["make", "-n", "run", f"PORT={port}", f"VENV={venv}"],
+        ["make", "--no-print-directory", "-n", "run", f"PORT={port}", f"VENV={venv}"],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
+        env=env,
     )
     line = dry.stdout.strip().splitlines()[-1]
     assert "-m explorer.hosting.serve" in line, dry.stdout
