@@ -193,6 +193,7 @@ def test_onnx_operators_that_make_up_sizes_are_refused(op: str) -> None:
 def test_a_pth_over_the_memory_limit_is_refused_in_the_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    boundary.prewarm()  # a worker waiting with the default limits must not serve these
     monkeypatch.setenv("EXPLORER_SANDBOX_MEMORY_MB", "100")
     path = tmp_path / "big.pth"
     torch.save({"conv1.weight": torch.zeros(60_000_000)}, path)  # 240 MB

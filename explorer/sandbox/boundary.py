@@ -146,6 +146,7 @@ class _Worker:
     """One started worker process, ready (torch imported) or getting ready."""
 
     def __init__(self, limits: Limits) -> None:
+        self.limits = limits  # set for good inside the worker: a spare serves only these
         command, env = _command(limits)
         self.process = subprocess.Popen(
             command,
@@ -258,7 +259,10 @@ def _run_one(task: str, data: bytes, fields: dict[str, Any]) -> tuple[dict[str, 
     global _spare
     limits = Limits.from_env()
     with _spare_lock:
-        worker = _spare if _spare is not None and _spare.process.poll() is None else _Worker(limits)
+        usable = _spare is not None and _spare.process.poll() is None and _spare.limits == limits
+        worker = _spare if usable and _spare is not None else _Worker(limits)
+        if _spare is not None and worker is not _spare:
+            _spare.process.kill()
         _spare = None
     try:
         return worker.run({"task": task, **fields}, data, limits)

@@ -15,6 +15,7 @@ Tasks:
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import sys
@@ -24,13 +25,15 @@ READY = b"ready\n"
 
 
 def _lower_limits(memory_mb: int, cpu_s: int) -> None:
-    """Limit this process for good: address space beyond what is mapped now, CPU, files."""
+    """Limit this process for good: address space and CPU beyond what it used so far, files."""
     with open("/proc/self/status") as status:
         mapped = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
     address_space = mapped * 1024 + memory_mb * 1024 * 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    spent = math.ceil(usage.ru_utime + usage.ru_stime)  # torch's import counts as CPU time too
     for limit, value in (
         (resource.RLIMIT_AS, address_space),
-        (resource.RLIMIT_CPU, cpu_s),
+        (resource.RLIMIT_CPU, spent + cpu_s),
         (resource.RLIMIT_FSIZE, 16 * 1024 * 1024),
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_NOFILE, 256),
