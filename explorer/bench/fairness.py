@@ -42,6 +42,7 @@ from explorer.bench.loadtest import (
     LoadPlan,
     LoadTestError,
     WidgetValue,
+    bytes_field,
     cookie_header,
     decode_forward_msg,
     encode_rerun,
@@ -76,40 +77,28 @@ _IDS = {
 }
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
 def array_state(widget_id: str, values: list[str] | list[float]) -> bytes:
     """A ``WidgetState`` holding a segmented control's labels or a slider's numbers."""
     if all(isinstance(v, str) for v in values):
-        data = b"".join(_field(ARRAY_FIELDS["StringArray.data"], str(v).encode()) for v in values)
-        value = _field(ARRAY_FIELDS["WidgetState.string_array_value"], data)
+        item = ARRAY_FIELDS["StringArray.data"]
+        data = b"".join(bytes_field(item, str(v).encode()) for v in values)
+        value = bytes_field(ARRAY_FIELDS["WidgetState.string_array_value"], data)
     else:
         packed = b"".join(struct.pack("<d", float(v)) for v in values)
-        value = _field(
+        value = bytes_field(
             ARRAY_FIELDS["WidgetState.double_array_value"],
-            _field(ARRAY_FIELDS["DoubleArray.data"], packed),
+            bytes_field(ARRAY_FIELDS["DoubleArray.data"], packed),
         )
-    return _field(FIELDS["WidgetState.id"], widget_id.encode()) + value
+    return bytes_field(FIELDS["WidgetState.id"], widget_id.encode()) + value
 
 
 def with_arrays(message: bytes, states: list[bytes]) -> bytes:
     """``message`` (a rerun) with more widget states, merged in by a second ``rerun_script``."""
     if not states:
         return message
-    widgets = b"".join(_field(FIELDS["WidgetStates.widgets"], state) for state in states)
-    client = _field(FIELDS["ClientState.widget_states"], widgets)
-    return message + _field(FIELDS["BackMsg.rerun_script"], client)
+    widgets = b"".join(bytes_field(FIELDS["WidgetStates.widgets"], state) for state in states)
+    client = bytes_field(FIELDS["ClientState.widget_states"], widgets)
+    return message + bytes_field(FIELDS["BackMsg.rerun_script"], client)
 
 
 def widgets_in(data: bytes) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -173,12 +173,13 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _bytes_field(number: int, payload: bytes) -> bytes:
+def bytes_field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field: its tag, its length, its bytes."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
 def _str_field(number: int, text: str) -> bytes:
-    return _bytes_field(number, text.encode("utf-8")) if text else b""  # proto3: "" is absent
+    return bytes_field(number, text.encode("utf-8")) if text else b""  # proto3: "" is absent
 
 
 def _int_field(number: int, value: int) -> bytes:
@@ -266,8 +267,8 @@ def encode_rerun(
         if widget.kind not in ("json_value", "string_value"):
             raise ValueError(f"unsupported widget value {widget.kind!r}")
         state = _str_field(_F["WidgetState.id"], widget.id)
-        state += _bytes_field(_F[f"WidgetState.{widget.kind}"], widget.value.encode("utf-8"))
-        states += _bytes_field(_F["WidgetStates.widgets"], state)
+        state += bytes_field(_F[f"WidgetState.{widget.kind}"], widget.value.encode("utf-8"))
+        states += bytes_field(_F["WidgetStates.widgets"], state)
     context = (
         _str_field(_F["ContextInfo.timezone"], CONTEXT["timezone"])
         + _int_field(_F["ContextInfo.timezone_offset"], 0)
@@ -276,13 +277,13 @@ def encode_rerun(
         + _str_field(_F["ContextInfo.color_scheme"], CONTEXT["color_scheme"])
     )
     client_state = (
-        _bytes_field(_F["ClientState.widget_states"], states)  # sent even when empty
+        bytes_field(_F["ClientState.widget_states"], states)  # sent even when empty
         + _str_field(_F["ClientState.page_script_hash"], page_script_hash)
         + _str_field(_F["ClientState.page_name"], page_name)
         + _str_field(_F["ClientState.fragment_id"], fragment_id)
-        + _bytes_field(_F["ClientState.context_info"], context)
+        + bytes_field(_F["ClientState.context_info"], context)
     )
-    return _bytes_field(_F["BackMsg.rerun_script"], client_state)
+    return bytes_field(_F["BackMsg.rerun_script"], client_state)
 
 
 @dataclass(frozen=True)
