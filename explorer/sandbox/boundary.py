@@ -213,13 +213,13 @@ def _answer(data: bytes, code: int, limits: Limits) -> tuple[dict[str, Any], lis
     try:
         header, blobs = parse_frame(data, MAX_ANSWER_BYTES)
     except FrameError:
-        if code in (-9, -24, 128 + 9, 128 + 24):  # SIGKILL or SIGXCPU (bubblewrap: 128 + n)
+        if code in (-24, 128 + 24):  # SIGXCPU (bubblewrap reports 128 + n)
             raise SandboxError(
                 f"reading it used over {limits.cpu_s} s of CPU, this server's limit"
             ) from None
         raise SandboxError(
             f"reading it stopped the sandbox (exit {code}): it may need more than this "
-            f"server's {limits.memory_mb} MB"
+            f"server's {limits.memory_mb} MB or {limits.cpu_s} s of CPU"
         ) from None
     if not header.get("ok"):
         raise SandboxError(str(header.get("error", "it cannot be read"))[:300])

@@ -33,12 +33,12 @@ def _lower_limits(memory_mb: int, cpu_s: int) -> None:
     spent = math.ceil(usage.ru_utime + usage.ru_stime)  # torch's import counts as CPU time too
     for limit, value in (
         (resource.RLIMIT_AS, address_space),
-        (resource.RLIMIT_CPU, spent + cpu_s),
+        (resource.RLIMIT_CPU, (spent + cpu_s, spent + cpu_s + 2)),  # SIGXCPU, then SIGKILL
         (resource.RLIMIT_FSIZE, 16 * 1024 * 1024),
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_NOFILE, 256),
     ):
-        resource.setrlimit(limit, (value, value))
+        resource.setrlimit(limit, value if isinstance(value, tuple) else (value, value))
 
 
 def own_model(header: dict[str, Any], data: bytes) -> tuple[dict[str, Any], list[bytes]]:
