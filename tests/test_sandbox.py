@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -237,6 +239,32 @@ def test_the_cache_key_names_the_graph_not_only_the_weights(tmp_path: Path) -> N
     x = torch.rand(1, 1, 28, 28)
     assert not torch.allclose(real.model(x), fake.model(x))
     assert real.cache_key != fake.cache_key
+
+
+def test_a_waiting_worker_outlives_the_thread_that_asked_for_it() -> None:
+    """A spare asked for by a rerun that has ended still reads files.
+
+    Streamlit runs each rerun in its own thread; bubblewrap's --die-with-parent follows the
+    thread that started it.
+    """
+
+    def one_rerun() -> None:
+        boundary.prewarm()
+        time.sleep(1.5)  # bubblewrap is up and watching its parent before this thread ends
+
+    rerun = threading.Thread(target=one_rerun)
+    rerun.start()
+    rerun.join()
+    spare = boundary._spare
+    assert spare is not None
+    time.sleep(0.5)
+    assert spare.process.poll() is None, "the waiting worker died with the rerun's thread"
+    state = load_model("lenet5", "untrained").model.state_dict()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    header, _ = boundary.run_task("state_dict", buffer.getvalue())
+    assert header["names"] == list(state)
+    assert spare.process.returncode is not None  # it was the spare that served, then ended
 
 
 def test_a_refusal_is_remembered_and_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:

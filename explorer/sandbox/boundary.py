@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,13 +143,22 @@ _ISOLATED_START = (
 )
 
 
+_launcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-launcher")
+"""The one thread that starts workers. Bubblewrap's ``--die-with-parent`` is Linux's
+``PR_SET_PDEATHSIG``, which fires when the *thread* that forked it exits, not the process: a
+worker started from a Streamlit script run (a thread per rerun) or a short helper thread was
+killed when that thread ended, sometimes in the middle of reading a file. This thread lives
+as long as the server."""
+
+
 class _Worker:
     """One started worker process, ready (torch imported) or getting ready."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits  # set for good inside the worker: a spare serves only these
         command, env = _command(limits)
-        self.process = subprocess.Popen(
+        self.process: subprocess.Popen[bytes] = _launcher.submit(
+            subprocess.Popen,
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -156,7 +166,7 @@ class _Worker:
             env=env,
             cwd="/tmp",
             start_new_session=True,
-        )
+        ).result()
 
     def run(
         self, header: dict[str, Any], data: bytes, limits: Limits
