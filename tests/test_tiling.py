@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.figures.colour import colour_scale
+from explorer.figures.colour import NAN_INDEX, ColourScale, colour_indices, colour_scale
 from explorer.figures.tiling import grid_shape, tile_channels
 
 
@@ -43,3 +43,19 @@ def test_colour_scale_diverges_around_zero_only_for_signed_values() -> None:
     flat = colour_scale(np.zeros(4), can_be_negative=False)
     assert flat.vmax > flat.vmin
     assert signed.label == "diverging, -3 … 0 … 3"
+
+
+def test_colour_indices_map_the_range_to_the_palette_and_non_finite_to_white() -> None:
+    values = np.array([[-2.0, -1.0, 0.0, 1.0, 2.0, 5.0, -7.0, np.nan, np.inf, -np.inf]])
+    scale = ColourScale(True, -2.0, 2.0)
+    expected = np.floor((np.clip(values, -2.0, 2.0) + 2.0) / 4.0 * 254 + 0.5)  # halves round up
+    expected[~np.isfinite(values)] = NAN_INDEX
+    got = colour_indices(values, scale)
+    assert got.dtype == np.uint8
+    assert got.tolist() == expected.astype(np.uint8).tolist()  # 0, 63.5→64, 127, 190.5→191, 254
+
+
+def test_colour_scale_ignores_infinities_and_nans() -> None:
+    scale = colour_scale(np.array([0.5, np.inf, 2.0, np.nan, -np.inf]), can_be_negative=False)
+    assert (scale.vmin, scale.vmax) == (0.5, 2.0)
+    assert colour_scale(np.array([np.nan, np.inf])) == ColourScale(False, 0.0, 1.0)
