@@ -1,9 +1,9 @@
 """The local cluster: nginx's template rendered, and 3 replicas behind Debian's nginx for real.
 
-The cluster is started once for the module, with ``deploy/local-cluster`` as a person would;
-its tests run in file order: sessions and uploads through the balancer, then one replica killed
-under protocol sessions and another under a browser page, then ``stop``. Loopback only. No
-test asserts a timing.
+Clusters are started with ``deploy/local-cluster`` as a person would. The tests that only use
+one (status, sessions and uploads through the balancer) share one for the module, checked
+whole before each; a test that kills a replica or stops the cluster starts its own. So each
+test passes alone and in any order. Loopback only. No test asserts a timing.
 """
 
 from __future__ import annotations
@@ -22,15 +22,10 @@ from typing import Any
 
 import pytest
 
-from explorer.bench.loadtest import (
-    REPLICA_HEADER,
-    LoadPlan,
-    Session,
-    run_load,
-    served_by,
-    stream_url,
-)
+from explorer.bench.loadplan import LoadPlan
+from explorer.bench.loadtest import run_load
 from explorer.cli import main
+from explorer.hosting.client import REPLICA_HEADER, served_by, stream_url
 from explorer.hosting.cluster import (
     AFFINITY_COOKIE,
     PLACEHOLDERS,
@@ -42,11 +37,12 @@ from explorer.hosting.cluster import (
     check_nginx_config,
     find_nginx,
     render_template,
-    start_ticks,
     upstream_servers,
     write_nginx_config,
 )
+from explorer.hosting.procfs import start_ticks
 from explorer.hosting.server import CHROMIUM, CHROMIUM_ARGS, free_port
+from explorer.hosting.session import Session
 from explorer.inputs.strokes import DIGIT_STROKES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -212,24 +208,53 @@ def _local_cluster(
     )
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
-    """3 replicas behind nginx, started once by ``deploy/local-cluster start``."""
+def _start_cluster(run_dir: Path, replicas: int) -> Cluster:
+    """``deploy/local-cluster start`` with ``replicas`` replicas on a free port."""
     if NGINX is None:
         pytest.skip(NO_NGINX)
-    run_dir = tmp_path_factory.mktemp("cluster")
     port = free_port()
     done = _local_cluster(
-        "start", "--replicas", "3", "--port", str(port), run_dir=run_dir, timeout=400
+        "start", "--replicas", str(replicas), "--port", str(port), run_dir=run_dir, timeout=400
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"http://127.0.0.1:{port} ") and done.stderr == ""
     started = Cluster.load(run_dir)
-    assert started is not None
+    assert started is not None and len(started.replicas) == replicas
+    return started
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, Path]]:
+    """3 replicas behind nginx for the tests that leave it as they found it."""
+    run_dir = tmp_path_factory.mktemp("cluster")
+    started = _start_cluster(run_dir, 3)
     try:
         yield started, run_dir
     finally:
         _local_cluster("stop", run_dir=run_dir)
+
+
+@pytest.fixture
+def cluster(shared_cluster: tuple[Cluster, Path]) -> tuple[Cluster, Path]:
+    """The shared cluster, every process of it checked alive first."""
+    started, _ = shared_cluster
+    assert all(p.alive for p in started.processes), "a test broke the shared cluster"
+    return shared_cluster
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[tuple[Cluster, Path]]:
+    """A cluster of this test's own, to kill a replica of or to stop.
+
+    2 replicas: the fewest that leave one serving when the other dies.
+    """
+    run_dir = tmp_path / "cluster"
+    run_dir.mkdir()
+    started = _start_cluster(run_dir, 2)
+    try:
+        yield started, run_dir
+    finally:
+        _local_cluster("stop", run_dir=run_dir)  # says "no cluster is running" once stopped
 
 
 def _by_address(cluster: Cluster) -> dict[str, Process]:
@@ -345,9 +370,9 @@ def test_uploads_through_the_balancer_in_three_browsers(cluster: tuple[Cluster, 
 
 
 def test_a_killed_replicas_sessions_reconnect_elsewhere_the_others_stay(
-    cluster: tuple[Cluster, Path],
+    own_cluster: tuple[Cluster, Path],
 ) -> None:
-    started, _ = cluster
+    started, _ = own_cluster
     replicas = _by_address(started)
     ws_url, page_url = stream_url(started.url)
 
@@ -400,11 +425,11 @@ def test_a_killed_replicas_sessions_reconnect_elsewhere_the_others_stay(
 @pytest.mark.browser
 @needs_chromium
 def test_a_browser_on_a_killed_replica_recovers_and_uploads_again(
-    cluster: tuple[Cluster, Path],
+    own_cluster: tuple[Cluster, Path],
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    started, _ = cluster
+    started, _ = own_cluster
     replicas = _by_address(started)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -455,15 +480,15 @@ def _descendants(pids: set[int]) -> set[int]:
         found |= more
 
 
-def test_stop_leaves_no_process_behind(cluster: tuple[Cluster, Path]) -> None:
-    started, run_dir = cluster
+def test_stop_leaves_no_process_behind(own_cluster: tuple[Cluster, Path]) -> None:
+    started, run_dir = own_cluster
     alive = {p.pid for p in started.processes if p.alive}
-    assert alive  # nginx and the replica still standing
+    assert len(alive) == 3  # nginx and its 2 replicas
     family = {pid: start_ticks(pid) for pid in _descendants(alive)}
     assert len(family) > len(alive)  # nginx's worker too
     done = _local_cluster("stop", run_dir=run_dir)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert done.stdout.startswith("stopped nginx and 3 replicas")
+    assert done.stdout.startswith("stopped nginx and 2 replicas")
     # None of them runs any more (a pid reused since has another start time).
     assert all(start_ticks(pid) != ticks for pid, ticks in family.items() if ticks is not None)
     assert not (run_dir / "cluster.json").exists()

@@ -1,33 +1,15 @@
-"""The heavy-fairness benchmark's protocol: its field numbers and messages are Streamlit's."""
+"""The heavy-fairness benchmark's protocol: its messages read as Streamlit reads them.
+
+Its field numbers are checked against Streamlit's with the client's, in ``test_loadtest.py``.
+"""
 
 from __future__ import annotations
 
-import importlib
-
-import pytest
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from explorer.bench.fairness import ARRAY_FIELDS, array_state, widgets_in, with_arrays
-from explorer.bench.loadtest import WidgetValue, encode_rerun
-
-MODULES = {
-    "Element": "Element_pb2",
-    "ButtonGroup": "ButtonGroup_pb2",
-    "Slider": "Slider_pb2",
-    "Alert": "Alert_pb2",
-    "WidgetState": "WidgetStates_pb2",
-    "StringArray": "Common_pb2",
-    "DoubleArray": "Common_pb2",
-}
-
-
-@pytest.mark.parametrize("name", sorted(ARRAY_FIELDS))
-def test_every_field_number_is_streamlits(name: str) -> None:
-    message, field_name = name.split(".")
-    module = importlib.import_module(f"streamlit.proto.{MODULES[message]}")
-    descriptor = getattr(module, message).DESCRIPTOR
-    assert descriptor.fields_by_name[field_name].number == ARRAY_FIELDS[name]
+from explorer.hosting.messages import WidgetValue, encode_rerun
 
 
 def test_array_values_merge_into_the_rerun_as_streamlit_reads_it() -> None:

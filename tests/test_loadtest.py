@@ -34,25 +34,37 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from explorer.bench import loadtest
-from explorer.bench.loadtest import (
+from explorer.bench.fairness import ARRAY_FIELDS
+from explorer.bench.loadplan import LoadPlan, schedule_offsets
+from explorer.bench.loadreport import build_report, format_table
+from explorer.bench.loadtest import run_load
+from explorer.bench.timing import percentile
+from explorer.cli import main
+from explorer.hosting.client import REPLICA_HEADER, ClientError, stream_url
+from explorer.hosting.drivers import (
     CANVAS_COMPONENT,
-    FIELDS,
     LAYER_WIDGET_KEY,
     DrawDriver,
-    Element,
     LayerDriver,
-    LoadPlan,
-    LoadTestError,
-    ProtocolError,
+    layer_of,
+)
+from explorer.hosting.messages import (
+    ALERT_ERROR,
+    FIELDS,
+    FINISHED_EARLY_FOR_RERUN,
+    FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+    FINISHED_SUCCESSFULLY,
+    FINISHED_WITH_COMPILE_ERROR,
+    Element,
     Run,
     ServerMessage,
-    SessionStats,
     WidgetValue,
     decode_forward_msg,
     encode_rerun,
 )
-from explorer.cli import main
+from explorer.hosting.procfs import cpu_seconds_from_stat, process_cpu_seconds
+from explorer.hosting.protobuf import ProtocolError, int_field
+from explorer.hosting.session import SessionStats
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,30 +109,34 @@ PROTO_MODULES = {  # message name → its streamlit.proto module
     "Navigation": "Navigation_pb2",
     "AppPage": "AppPage_pb2",
     "PageNotFound": "PageNotFound_pb2",
+    "ButtonGroup": "ButtonGroup_pb2",
+    "Slider": "Slider_pb2",
+    "StringArray": "Common_pb2",
+    "DoubleArray": "Common_pb2",
 }
+STREAMLIT_FIELDS = {**FIELDS, **ARRAY_FIELDS}
+"""Every field number the client and the fairness benchmark write or read."""
 
 
 # --- the wire format against Streamlit's descriptors ------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(FIELDS))
+@pytest.mark.parametrize("name", sorted(STREAMLIT_FIELDS))
 def test_every_field_number_is_streamlits(name: str) -> None:
     message, field_name = name.split(".")
     module = importlib.import_module(f"streamlit.proto.{PROTO_MODULES[message]}")
     descriptor = getattr(module, message).DESCRIPTOR
-    assert descriptor.fields_by_name[field_name].number == FIELDS[name]
+    assert descriptor.fields_by_name[field_name].number == STREAMLIT_FIELDS[name]
 
 
 def test_status_and_alert_numbers_are_streamlits() -> None:
     from streamlit.proto.Alert_pb2 import Alert
 
-    assert loadtest.FINISHED_SUCCESSFULLY == ForwardMsg.FINISHED_SUCCESSFULLY
-    assert loadtest.FINISHED_WITH_COMPILE_ERROR == ForwardMsg.FINISHED_WITH_COMPILE_ERROR
-    assert loadtest.FINISHED_EARLY_FOR_RERUN == ForwardMsg.FINISHED_EARLY_FOR_RERUN
-    assert (
-        loadtest.FINISHED_FRAGMENT_RUN_SUCCESSFULLY == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
-    )
-    assert loadtest.ALERT_ERROR == Alert.ERROR
+    assert FINISHED_SUCCESSFULLY == ForwardMsg.FINISHED_SUCCESSFULLY
+    assert FINISHED_WITH_COMPILE_ERROR == ForwardMsg.FINISHED_WITH_COMPILE_ERROR
+    assert FINISHED_EARLY_FOR_RERUN == ForwardMsg.FINISHED_EARLY_FOR_RERUN
+    assert FINISHED_FRAGMENT_RUN_SUCCESSFULLY == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+    assert ALERT_ERROR == Alert.ERROR
 
 
 def test_a_rerun_reads_back_as_the_browser_sends_it() -> None:
@@ -168,7 +184,7 @@ def test_negative_varints_are_ten_bytes_twos_complement() -> None:
 
     number = FIELDS["ContextInfo.timezone_offset"]
     info = ContextInfo()
-    info.ParseFromString(loadtest._int_field(number, -120))
+    info.ParseFromString(int_field(number, -120))
     assert info.timezone_offset == -120
 
 
@@ -355,8 +371,8 @@ OPTIONS = tuple(
 
 
 def test_layer_of_reads_the_layer_browser_labels() -> None:
-    assert loadtest.layer_of("12 · layer1.0.relu#2 · relu · 64×56×56") == "layer1.0.relu#2"
-    assert loadtest.layer_of("conv1") == "conv1"
+    assert layer_of("12 · layer1.0.relu#2 · relu · 64×56×56") == "layer1.0.relu#2"
+    assert layer_of("conv1") == "conv1"
 
 
 @pytest.mark.parametrize("session", range(6))
@@ -373,12 +389,12 @@ def test_layer_sessions_switch_round_the_cycle_never_to_the_layer_shown(session:
         assert LAYERS.index(after) == (LAYERS.index(before) + 1) % 5
     _, value = LayerDriver(session, LAYERS).next_input(box)
     assert value.kind == "string_value" and value.value in OPTIONS  # the option's own string
-    assert loadtest.layer_of(value.value) == names[0]
+    assert layer_of(value.value) == names[0]
 
 
 def test_a_layer_browser_without_the_layers_cannot_be_driven() -> None:
     box = Element("selectbox", id=f"$$ID-9-{LAYER_WIDGET_KEY}", options=("0 · fc · linear · 10",))
-    with pytest.raises(LoadTestError, match="too few"):
+    with pytest.raises(ClientError, match="too few"):
         LayerDriver(0, LAYERS).next_input(box)
 
 
@@ -389,14 +405,14 @@ def test_a_layer_browser_without_the_layers_cannot_be_driven() -> None:
 def test_percentiles_match_numpy(size: int) -> None:
     values = list(np.random.default_rng(size).exponential(80.0, size))
     for q in (0, 25, 50, 95, 99, 100):
-        assert loadtest.percentile(values, q) == pytest.approx(np.percentile(values, q))
-    assert loadtest.percentile([], 50) is None
+        assert percentile(values, q) == pytest.approx(np.percentile(values, q))
+    assert percentile([], 50) is None
 
 
 def test_schedule_offsets_spread_the_sessions_over_one_interval() -> None:
-    assert loadtest.schedule_offsets(4, 2.0) == [0.0, 0.5, 1.0, 1.5]
-    assert loadtest.schedule_offsets(1, 2.0) == [0.0]
-    offsets = loadtest.schedule_offsets(200, 3.0)
+    assert schedule_offsets(4, 2.0) == [0.0, 0.5, 1.0, 1.5]
+    assert schedule_offsets(1, 2.0) == [0.0]
+    offsets = schedule_offsets(200, 3.0)
     assert len(offsets) == 200 and offsets[0] == 0 and offsets[-1] < 3.0
     assert np.allclose(np.diff(offsets), 3.0 / 200)
 
@@ -404,13 +420,13 @@ def test_schedule_offsets_spread_the_sessions_over_one_interval() -> None:
 def test_cpu_seconds_come_from_utime_and_stime() -> None:
     # proc(5): pid (comm) state ppid … utime(14) stime(15) cutime(16) …; comm may hold ") ".
     stat = "4242 (python ) x) S 1 2 3 4 5 6 7 8 9 10 250 50 9999 9999 20 0 5 0 100"
-    assert loadtest.cpu_seconds_from_stat(stat, 100) == 3.0  # children's 9999s left out
+    assert cpu_seconds_from_stat(stat, 100) == 3.0  # children's 9999s left out
     before = time.process_time()
     sum(i * i for i in range(300_000))
-    own = loadtest.process_cpu_seconds(os.getpid())
+    own = process_cpu_seconds(os.getpid())
     assert own is not None and own == pytest.approx(time.process_time(), abs=0.05)
     assert own >= before - 0.05
-    assert loadtest.process_cpu_seconds(2**22 + 12345) is None  # no such process
+    assert process_cpu_seconds(2**22 + 12345) is None  # no such process
 
 
 @pytest.mark.parametrize(
@@ -428,7 +444,7 @@ def test_cpu_seconds_come_from_utime_and_stime() -> None:
     ],
 )
 def test_stream_urls_on_this_machine(url: str, ws: str, page: str) -> None:
-    assert loadtest.stream_url(url) == (ws, page)
+    assert stream_url(url) == (ws, page)
 
 
 @pytest.mark.parametrize(
@@ -436,8 +452,8 @@ def test_stream_urls_on_this_machine(url: str, ws: str, page: str) -> None:
     ["http://example.com:8501", "http://10.0.0.1:8501", "http://[::2]:1", "ftp://127.0.0.1", "x"],
 )
 def test_stream_urls_elsewhere_are_refused(url: str) -> None:
-    with pytest.raises(LoadTestError):
-        loadtest.stream_url(url)
+    with pytest.raises(ClientError):
+        stream_url(url)
 
 
 def _one_error_line(err: str) -> str:
@@ -501,7 +517,7 @@ def test_report_totals_percentiles_and_cpu_per_rerun() -> None:
     two.latencies_ms += [40.0, 50.0]
     two.first_load_ms = 300.0
     two.problems.append("drew 7, the page showed '1'")
-    report = loadtest.build_report(plan, [one, two], 10.0, server_cpu_s=0.5, client_cpu_s=0.01)
+    report = build_report(plan, [one, two], 10.0, server_cpu_s=0.5, client_cpu_s=0.01)
     latencies = [10.0, 20.0, 30.0, 40.0, 50.0]
     assert report["reruns"] == 5 and report["errors"] == 1 and report["wrong_predictions"] == 1
     assert report["late_sends"] == 1 and report["max_late_ms"] == 12.0
@@ -516,12 +532,10 @@ def test_report_totals_percentiles_and_cpu_per_rerun() -> None:
     assert report["replicas"] == {"127.0.0.1:8501": 1}
     assert [row["replica"] for row in report["per_session"]] == ["127.0.0.1:8501", None]
     json.dumps(report)  # plain JSON
-    table = loadtest.format_table({**report, "url": "x", "spawned": True})
+    table = format_table({**report, "url": "x", "spawned": True})
     assert "p50 30.0" in table and "100.0 per rerun" in table and "drew 7" in table
     assert "replicas    127.0.0.1:8501 ×1" in table
-    layer = loadtest.build_report(
-        LoadPlan("classify", 1, 1.0, 1.0), [SessionStats(0)], 1.0, None, 0.0
-    )
+    layer = build_report(LoadPlan("classify", 1, 1.0, 1.0), [SessionStats(0)], 1.0, None, 0.0)
     assert layer["wrong_predictions"] is None and layer["server_cpu_ms_per_rerun"] is None
     assert layer["p50_ms"] is None and layer["reruns"] == 0 and layer["replicas"] is None
 
@@ -556,7 +570,7 @@ def _as_the_balancer() -> dict[str, Any]:
         return response
 
     def name_replica(connection: ServerConnection, request: Request, response: Response) -> None:
-        response.headers[loadtest.REPLICA_HEADER] = f"127.0.0.1:1, {STAND_IN_REPLICA}"
+        response.headers[REPLICA_HEADER] = f"127.0.0.1:1, {STAND_IN_REPLICA}"
 
     return {"process_request": page, "process_response": name_replica}
 
@@ -653,7 +667,7 @@ async def stand_in(
 def _run(plan: LoadPlan, answer: Callable[[str, int], tuple[str | None, float]]) -> Any:
     async def go() -> tuple[dict[str, Any], list[BackMsg], list[Headers]]:
         async with stand_in(answer) as (url, received, handshakes):
-            report = await loadtest.run_load(plan, *loadtest.stream_url(url), server_pid=None)
+            report = await run_load(plan, *stream_url(url), server_pid=None)
             return report, received, handshakes
 
     return asyncio.run(go())
@@ -730,9 +744,9 @@ def test_a_page_without_its_widget_stops_at_the_warm_up() -> None:
 
         async with serve(handler, "127.0.0.1", 0, **_as_the_balancer()) as server:
             url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-            await loadtest.run_load(LoadPlan("draw", 1, 1.0, 1.0), *loadtest.stream_url(url), None)
+            await run_load(LoadPlan("draw", 1, 1.0, 1.0), *stream_url(url), None)
 
-    with pytest.raises(LoadTestError, match="landed on page None"):
+    with pytest.raises(ClientError, match="landed on page None"):
         asyncio.run(go())
 
 

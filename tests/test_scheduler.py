@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,17 +324,17 @@ def test_the_budget_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert default_scheduler() is default_scheduler()
 
 
-def test_the_pages_run_any_call_as_a_job_in_line() -> None:
+def test_the_pages_run_a_job_in_line_and_get_its_answer() -> None:
     import sys
 
     sys.path.insert(0, str(REPO))
     try:
-        from pages.common import heavy_call, quick_call
+        from pages.common import run_job
     finally:
         sys.path.remove(str(REPO))
 
     def add(a: int, b: int = 0) -> int:
         return a + b
 
-    assert heavy_call(add, 1, b=2) == 3  # the long line, outside a page (no session)
-    assert quick_call(add, 4) == 4  # the quick line
+    assert run_job(Job.call(functools.partial(add, b=2), 1), "Adding") == 3  # no session
+    assert run_job(Job.call(add, 4, quick=True), "Adding") == 4  # the quick line

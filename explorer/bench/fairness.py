@@ -13,9 +13,9 @@ another photo is timed to its top-5 (in the notes).
 
 The load generator's drivers set a selectbox or the canvas; these sessions also set a
 segmented control and sliders, whose values travel as arrays: a second ``rerun_script`` field
-appended to :func:`~explorer.bench.loadtest.encode_rerun`'s message carries them (protobuf
+appended to :func:`~explorer.hosting.messages.encode_rerun`'s message carries them (protobuf
 merges repeated embedded messages). Their field numbers are checked against Streamlit's by
-``tests/test_fairness.py``.
+``tests/test_loadtest.py``.
 """
 
 from __future__ import annotations
@@ -31,27 +31,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
-from websockets.typing import Subprotocol
 
-from explorer.bench.loadtest import (
+from explorer.bench.loadplan import LoadPlan
+from explorer.bench.loadtest import run_load
+from explorer.hosting.client import ClientError, open_stream, stream_url
+from explorer.hosting.messages import (
     FIELDS,
     FINISHED_EARLY_FOR_RERUN,
-    FIRST_LOAD_TIMEOUT_S,
-    LoadPlan,
-    LoadTestError,
     WidgetValue,
-    bytes_field,
-    cookie_header,
     decode_forward_msg,
     encode_rerun,
-    fetch_page,
-    iter_fields,
-    run_load,
-    stream_url,
 )
+from explorer.hosting.protobuf import bytes_field, iter_fields
 from explorer.hosting.server import streamlit_server
+from explorer.hosting.session import FIRST_LOAD_TIMEOUT_S
 
 DRAW_SESSIONS = 20
 HEAVY_SESSIONS = 3
@@ -60,10 +55,8 @@ STEP_TIMEOUT_S = 240.0  # VGG-16 built and captured while other sessions do the 
 ARRAY_FIELDS = {
     "Element.button_group": 55,
     "Element.slider": 21,
-    "Element.alert": 30,
     "ButtonGroup.id": 1,
     "Slider.id": 1,
-    "Alert.body": 1,
     "WidgetState.double_array_value": 7,
     "WidgetState.string_array_value": 9,
     "StringArray.data": 1,
@@ -116,11 +109,11 @@ def widgets_in(data: bytes) -> list[tuple[str, str, tuple[str, ...]]]:
             if sub != FIELDS["Delta.new_element"] or isinstance(element, int):
                 continue
             for kind, body in iter_fields(element):
-                if isinstance(body, int) or (kind not in _IDS and kind != 30):
+                if isinstance(body, int) or (kind not in _IDS and kind != FIELDS["Element.alert"]):
                     continue
                 fields = [(n, bytes(v)) for n, v in iter_fields(body) if not isinstance(v, int)]
-                if kind == ARRAY_FIELDS["Element.alert"]:
-                    texts = [v for n, v in fields if n == ARRAY_FIELDS["Alert.body"]]
+                if kind == FIELDS["Element.alert"]:
+                    texts = [v for n, v in fields if n == FIELDS["Alert.body"]]
                     found.append(("alert", texts[0].decode() if texts else "", ()))
                     continue
                 ids = [v.decode() for n, v in fields if n == _IDS[kind]]
@@ -149,16 +142,8 @@ class _Client:
         """Get the page, connect, load it."""
         cookies = http.cookiejar.CookieJar()
         url = f"{self.page_url}/{self.path}"
-        await asyncio.to_thread(fetch_page, url, cookies, FIRST_LOAD_TIMEOUT_S)
-        cookie = cookie_header(cookies, f"{self.page_url}/_stcore/stream")
-        self.connection = await connect(
-            self.ws_url,
-            subprotocols=[Subprotocol("streamlit")],
-            additional_headers={"Cookie": cookie} if cookie else None,
-            compression=None,
-            max_size=None,
-            proxy=None,
-            open_timeout=FIRST_LOAD_TIMEOUT_S,
+        self.connection = await open_stream(
+            self.ws_url, self.page_url, self.path, cookies, FIRST_LOAD_TIMEOUT_S
         )
         self.reader = asyncio.create_task(self._read())
         self.finished.clear()
@@ -170,7 +155,7 @@ class _Client:
         self.values.update(changes)
         missing = [key for key in self.values if key not in self.ids]
         if missing or self.connection is None:
-            raise LoadTestError(f"the {self.path} page shows no {', '.join(missing)}")
+            raise ClientError(f"the {self.path} page shows no {', '.join(missing)}")
         strings = [
             WidgetValue(self.ids[k], "string_value", v)
             for k, v in self.values.items()
@@ -316,7 +301,7 @@ def heavy_fairness(device: torch.device, quick: bool) -> dict[str, Any]:
         ):
             ws_url, page_url = stream_url(server.url)
             found = asyncio.run(_fairness(ws_url, page_url, server.process.pid, duration))
-    except (LoadTestError, RuntimeError, OSError, TimeoutError, KeyError, StopIteration) as exc:
+    except (ClientError, RuntimeError, OSError, TimeoutError, KeyError, StopIteration) as exc:
         return {"results": {key: None}, "notes": {key: f"not measured: {exc!r}"}}
     draw, heavy = found["draw"], found["heavy"]
     if draw["errors"]:

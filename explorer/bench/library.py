@@ -28,18 +28,19 @@ import torch
 from PIL import Image
 
 from explorer.analysis.capture import CaptureResult, LayerOutput, capture
+from explorer.assets import ASSETS_DIR
 from explorer.bench.timing import interleaved_samples, median, ratio_of_medians, synchroniser
 from explorer.figures.channels import channel_grid_figure
 from explorer.figures.maps import feature_maps_figure
+from explorer.hosting.drivers import SWITCH_LAYERS
 from explorer.inputs.preprocess import PreparedInput
 from explorer.inputs.strokes import parse_drawing, render_drawing, worst_case_value
-from explorer.models.zoo import ASSETS_DIR, UNTRAINED, LoadedModel, load_model
+from explorer.models.zoo import UNTRAINED, LoadedModel, load_model
 from explorer.views import draw as draw_view
 from explorer.views import image as image_view
 
 PHOTO_SIZE = 224
 STROKE_DIGITS = ("3_0.png", "7_1.png")  # two drawings, alternated: each run is a new stroke
-SWITCH_LAYERS = ("conv1", "layer1.0.conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1")
 
 
 # --- what the pages compute -----------------------------------------------------------------

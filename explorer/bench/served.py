@@ -1,9 +1,9 @@
 """What a person gets from the served app: the benchmark's figures taken on a real server.
 
 Each measurement starts ``streamlit run`` (:mod:`explorer.hosting.server`) and drives it as
-users do: Streamlit's own websocket protocol (:mod:`explorer.bench.loadtest`) for server CPU
-and latency under load, headless Chromium for a stroke's latency on screen. Nothing here
-copies the pages' work.
+users do: Streamlit's own websocket protocol (:mod:`explorer.bench.loadtest`'s sessions) for
+server CPU and latency under load, headless Chromium for a stroke's latency on screen.
+Nothing here copies the pages' work.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from typing import Any
 
 import torch
 
-from explorer.bench.loadtest import LoadPlan, percentile, run_load, stream_url
+from explorer.bench.loadplan import LoadPlan
+from explorer.bench.loadtest import run_load
+from explorer.bench.timing import percentile
+from explorer.hosting.client import stream_url
 from explorer.hosting.server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 from explorer.inputs.strokes import DIGIT_STROKES
 

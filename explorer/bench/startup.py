@@ -15,20 +15,16 @@ from typing import Any
 
 import torch
 
+from explorer.bench.served import DRAW_CANVAS
 from explorer.bench.timing import median
-from explorer.hosting.server import (
-    APP_FILE,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    streamlit_server,
-    vm_hwm_mb,
-)
+from explorer.hosting.procfs import vm_hwm_mb
+from explorer.hosting.server import APP_FILE, CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
 # The Draw page has rendered once its canvas is drawn and, the model loaded, its hint (empty
 # canvas) or a prediction is on screen. Playwright's CSS locators pierce the canvas
 # component's shadow DOM (document.querySelector does not).
 PAGE_READY_SELECTORS = (
-    ".st-key-draw_canvas canvas",
+    DRAW_CANVAS,
     "[data-testid=stAlert], [data-testid=stMetric]",
 )
 IMAGE_PAGE_PATH = "classify"

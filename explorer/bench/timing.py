@@ -1,4 +1,4 @@
-"""How a benchmark times: repeats, warm-up, ABBA interleaving, medians.
+"""How a benchmark times: repeats, warm-up, ABBA interleaving, medians and percentiles.
 
 Each figure is a median over repeats; the two sides of a ratio are timed in the same loop,
 alternating (ABBA), after a warm-up, so load on the machine hits both alike.
@@ -6,6 +6,7 @@ alternating (ABBA), after a warm-up, so load on the machine hits both alike.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -74,6 +75,17 @@ def median(samples: Sequence[float]) -> float:
     if not samples:
         raise ValueError("no samples")
     return float(statistics.median(samples))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile, interpolated linearly as numpy's default; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def ratio_of_medians(numerator: Sequence[float], denominator: Sequence[float]) -> float:

@@ -16,7 +16,8 @@ import numpy as np
 
 from explorer.bench.timing import median
 from explorer.figures.charts import filters_figure
-from explorer.models.live import Digits, TrainingRun, TrainSettings, shipped_digits
+from explorer.models.digits import Digits, shipped_digits
+from explorer.models.live import TrainingRun, TrainSettings
 from explorer.views.train import confusion_figure, curves_figure
 
 

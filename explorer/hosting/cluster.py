@@ -28,6 +28,8 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from explorer.hosting.client import ClientError, stream_url
+from explorer.hosting.procfs import start_ticks
 from explorer.hosting.server import (
     REPO,
     app_environment,
@@ -38,13 +40,12 @@ from explorer.hosting.server import (
     start_streamlit,
     wait_healthy,
 )
+from explorer.hosting.session import warm_up
 
 TEMPLATE = REPO / "deploy" / "nginx" / "cnn-explorer.conf.template"
 PLACEHOLDERS = ("LISTEN_PORT", "UPSTREAM_SERVERS")
 AFFINITY_COOKIE = "explorer_replica"
 """The cookie nginx sets to keep a browser on one replica (see the template)."""
-REPLICA_HEADER = "X-Upstream"
-"""The response header in which nginx names the replica that answered."""
 SERVER_PARAMETERS = "max_fails=1 fail_timeout=10s"
 """Passive health on each upstream line: one failed connection marks a replica down 10 s."""
 DEFAULT_PORT = 8080
@@ -179,18 +180,6 @@ def check_nginx_config(nginx: str, run_dir: Path) -> None:
 
 
 # --- processes ----------------------------------------------------------------------------
-
-
-def start_ticks(pid: int) -> int | None:
-    """The start time of a live process (clock ticks after boot); None if gone or a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()  # the name may hold spaces and ')'
-    if fields[0] in ("Z", "X"):  # state: ended, only not reaped yet
-        return None
-    return int(fields[19])  # field 22 of proc(5)
 
 
 @dataclass
@@ -358,11 +347,9 @@ def _start(
 
 
 async def _warm_up(urls: Sequence[str]) -> None:
-    from explorer.bench.loadtest import LoadTestError, stream_url, warm_up
-
     try:
         await asyncio.gather(*(warm_up(*stream_url(url), "draw") for url in urls))
-    except LoadTestError as exc:
+    except ClientError as exc:
         raise ClusterError(f"a replica does not serve the app: {exc}") from None
 
 

@@ -41,17 +41,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def vm_hwm_mb(pid: int | str = "self") -> float | None:
-    """Peak resident memory (VmHWM) of a process in MB, where /proc has it."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 @dataclass(frozen=True)
 class Server:
     """A running ``streamlit run`` process and its base URL."""
