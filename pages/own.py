@@ -6,25 +6,25 @@ import hashlib
 
 import streamlit as st
 
+from explorer.assets import OWN_MODELS_DIR
+from explorer.inputs.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from explorer.models.own import (
     MAX_FILE_MB,
-    InputSpec,
     OwnModelError,
     Program,
     load_program,
     read_untrusted,
 )
-from explorer.models.zoo import ASSETS_DIR, LoadedModel
-from explorer.sandbox.boundary import prewarm
+from explorer.models.sandboxed import prewarm
+from explorer.models.zoo import LoadedModel
 
 OWN = "own"
 """The model menu's entry for a model of your own."""
 EXAMPLES = {
-    "LeNet-5 as a torch.export program (.pt2)": ASSETS_DIR / "models" / "own" / "lenet5.pt2",
-    "LeNet-5 as ONNX (.onnx)": ASSETS_DIR / "models" / "own" / "lenet5.onnx",
+    "LeNet-5 as a torch.export program (.pt2)": OWN_MODELS_DIR / "lenet5.pt2",
+    "LeNet-5 as ONNX (.onnx)": OWN_MODELS_DIR / "lenet5.onnx",
 }
 UPLOAD = "Upload a file"
-IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 NORMALISATIONS = ["none", "ImageNet", "custom"]
 
 
@@ -99,7 +99,7 @@ def read_normalisation(channels: int) -> tuple[tuple[float, ...] | None, tuple[f
         "Normalisation", NORMALISATIONS, default="none", key="image_own_norm"
     )
     if choice == "ImageNet" and channels == 3:
-        return IMAGENET
+        return IMAGENET_MEAN, IMAGENET_STD
     if choice != "custom":
         return None, None
     left, right = st.columns(2)

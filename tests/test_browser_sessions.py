@@ -95,7 +95,8 @@ def expected(step: tuple[str, str], probabilities: dict[str, str]) -> tuple[str,
 
 def sample_probabilities() -> dict[str, str]:
     """Each gallery option's probability text, as pages/common.show_prediction writes it."""
-    from explorer.models.zoo import ASSETS_DIR, load_model
+    from explorer.assets import ASSETS_DIR
+    from explorer.models.zoo import load_model
 
     loaded = load_model("lenet5", None, device="cpu")
     shown = {}

@@ -53,7 +53,7 @@ def test_unreachable_host_is_one_error_line(
     torch_home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
-    monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(zoo, "host_reachable", lambda host, timeout=3.0: False)
     assert main(["fetch-weights", "--models", "squeezenet1_1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
@@ -81,7 +81,7 @@ def test_cached_weights_are_found_offline_where_the_app_loads_them(
     assert lines[1].startswith("zfnet: nothing to download")
     assert lines[2].startswith("lenet5: nothing to download")
     # and the app's loader reads that very file, offline
-    state, reason = zoo._pretrained_state(zoo._torchvision_weights(zoo.ZOO["resnet18"]))
+    state, reason = zoo.pretrained_state(zoo.torchvision_weights(zoo.ZOO["resnet18"]))
     assert reason is None and state is not None and torch.equal(state["marker"], marker["marker"])
 
 
@@ -108,7 +108,7 @@ def test_download_goes_to_the_hub_cache_with_the_hash_check(
         Path(dst).write_bytes(b"x" * 2_000_000)
 
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
-    monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(zoo, "host_reachable", lambda host, timeout=3.0: True)
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     assert main(["fetch-weights", "--models", "squeezenet1_1"]) == 0
     url = get_model_weights("squeezenet1_1").DEFAULT.url
@@ -128,7 +128,7 @@ def test_failed_download_is_one_error_line(
         raise OSError("connection reset by peer")
 
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
-    monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(zoo, "host_reachable", lambda host, timeout=3.0: True)
     monkeypatch.setattr(torch.hub, "download_url_to_file", reset)
     assert main(["fetch-weights", "--models", "squeezenet1_1", "resnet18", "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -20,11 +20,12 @@ from PIL import Image
 from torch import nn
 
 from explorer.cli import main
+from explorer.inputs.spec import InputSpec, InputSpecError
 from explorer.models import own
 from explorer.models.own import (
-    InputSpec,
     OwnModelError,
     check_classifier,
+    check_input,
     export_model,
     load_program,
     parse_labels,
@@ -162,12 +163,12 @@ def test_pickles_inside_a_program_may_hold_tensors_only(tmp_path: Path) -> None:
     marker = tmp_path / "ran.txt"
     planted = io.BytesIO()
     torch.save(Marker(marker), planted)
-    with own._tensors_only(), pytest.raises(pickle.UnpicklingError):
+    with own.tensors_only_unpickling(), pytest.raises(pickle.UnpicklingError):
         torch.load(io.BytesIO(planted.getvalue()), weights_only=False)
     assert not marker.exists()
     tensor = io.BytesIO()
     torch.save(torch.arange(3), tensor)
-    with own._tensors_only():
+    with own.tensors_only_unpickling():
         assert torch.equal(
             torch.load(io.BytesIO(tensor.getvalue()), weights_only=False), torch.arange(3)
         )
@@ -235,12 +236,25 @@ def test_hosting_limits_each_have_a_message(
 
 def test_input_settings_are_checked() -> None:
     with pytest.raises(OwnModelError, match="1 or 3 channels"):
-        InputSpec(2, 16, 16)
+        check_input(InputSpec(2, 16, 16))
     with pytest.raises(OwnModelError, match="both the mean and the std"):
-        InputSpec(3, 16, 16, mean=(0.5, 0.5, 0.5))
+        check_input(InputSpec(3, 16, 16, mean=(0.5, 0.5, 0.5)))
+    with pytest.raises(InputSpecError, match="need 3 value"):
+        InputSpec(3, 16, 16, mean=(0.5,), std=(0.5,)).check()
     for shape in ((3, 28, 28), (1, 64, 64), (1, 28, 32)):
         with pytest.raises(OwnModelError, match="for 1-channel models of 28×28 or 32×32"):
-            InputSpec(*shape, digit=True)
+            check_input(InputSpec(*shape, digit=True))
+
+
+def test_bad_input_settings_are_refused_before_the_sandbox_reads_the_file(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the sandbox was asked to read the file")
+
+    monkeypatch.setattr(own, "run_untrusted", never)
+    with pytest.raises(OwnModelError, match="need 3 value"):
+        load_program(files["onnx"].read_bytes(), "small.onnx", InputSpec(3, 16, 16, (0.5,), (1.0,)))
 
 
 def test_shipped_examples_read_as_lenet5() -> None:
@@ -320,7 +334,7 @@ def test_operators_outside_a_cnn_are_refused() -> None:
     graph = torch.fx.Graph()
     graph.output(graph.call_function(torch.ops.aten.from_file.default, ("/etc/passwd",)))
     with pytest.raises(OwnModelError, match=r"aten\.from_file, which is not an operator of a CNN"):
-        own._check_operators(graph)
+        own.check_operators(graph)
 
 
 def test_an_onnx_constant_that_names_a_file_is_refused() -> None:

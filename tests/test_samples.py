@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from explorer.inputs.samples import (
-    DIGITS_DIR,
-    digit_label,
-    digit_samples,
-    photo_samples,
-    samples_for,
-)
+from explorer.assets import DIGITS_DIR
+from explorer.inputs.samples import digit_label, digit_samples, photo_samples, samples_for
 
 
 def test_every_digit_file_has_one_label_naming_its_digit_and_sample() -> None:

@@ -23,10 +23,12 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from explorer.models.own import InputSpec, OwnModelError, export_model, load_program, read_untrusted
+from explorer.inputs.spec import InputSpec
+from explorer.models import sandboxed
+from explorer.models.own import OwnModelError, export_model, load_program, read_untrusted
 from explorer.models.weights import WeightsError, load_weights_into
 from explorer.models.zoo import load_model
-from explorer.sandbox import boundary
+from explorer.sandbox import boundary, worker
 from explorer.sandbox.plain import PlainGraphError, from_plain, parse_plain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,7 +197,7 @@ def test_onnx_operators_that_make_up_sizes_are_refused(op: str) -> None:
 def test_a_pth_over_the_memory_limit_is_refused_in_the_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    boundary.prewarm()  # a worker waiting with the default limits must not serve these
+    sandboxed.prewarm()  # a worker waiting with the default limits must not serve these
     monkeypatch.setenv("EXPLORER_SANDBOX_MEMORY_MB", "100")
     path = tmp_path / "big.pth"
     torch.save({"conv1.weight": torch.zeros(60_000_000)}, path)  # 240 MB
@@ -249,33 +251,55 @@ def test_a_waiting_worker_outlives_the_thread_that_asked_for_it() -> None:
     """
 
     def one_rerun() -> None:
-        boundary.prewarm()
+        sandboxed.prewarm()
         time.sleep(1.5)  # bubblewrap is up and watching its parent before this thread ends
 
     rerun = threading.Thread(target=one_rerun)
     rerun.start()
     rerun.join()
-    spare = boundary._spare
+    spare = boundary.waiting_worker()
     assert spare is not None
     time.sleep(0.5)
-    assert spare.process.poll() is None, "the waiting worker died with the rerun's thread"
+    assert boundary.waiting_worker() == spare, "the waiting worker died with the rerun's thread"
     state = load_model("lenet5", "untrained").model.state_dict()
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    header, _ = boundary.run_task("state_dict", buffer.getvalue())
+    header, _ = sandboxed.run_untrusted("state_dict", buffer.getvalue())
     assert header["names"] == list(state)
-    assert spare.process.returncode is not None  # it was the spare that served, then ended
+    assert boundary.waiting_worker() != spare  # it was the spare that served, then ended
+
+
+def test_the_sandbox_package_imports_no_model_code() -> None:
+    """The worker learns its tasks module from the server; the package never imports one."""
+    probe = (
+        "import sys, explorer.sandbox, explorer.sandbox.boundary, explorer.sandbox.worker; "
+        "print(sorted(m for m in sys.modules if m.startswith('explorer.models')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO,
+        check=False,
+    )  # fmt: skip
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_the_worker_imports_only_a_module_name() -> None:
+    with pytest.raises(ValueError, match="not a module name"):
+        worker.load_tasks("os; import this")
+    refusal = worker.answer_error(OwnModelError("no"), lambda exc: None)
+    assert refusal == {"ok": False, "error": "it cannot be read: no"}
+    assert worker.answer_error(MemoryError(), lambda exc: None)["error"].startswith("reading it")
+    assert worker.answer_error(ValueError("x"), lambda exc: "told")["error"] == "told"
 
 
 def test_a_refusal_is_remembered_and_not_run_again(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real_run = boundary.run_task
+    real_run = sandboxed.run_untrusted
 
     def counting(*args: object, **kwargs: object) -> object:
         calls.append(args[0])
         return real_run(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("explorer.models.own.run_task", counting)
+    monkeypatch.setattr("explorer.models.own.run_untrusted", counting)
     data = with_graph(lambda doc: doc.update(guards_code=["x"]))
     for _ in range(3):
         with pytest.raises(OwnModelError, match="guard code"):
@@ -350,7 +374,7 @@ print(",".join(seen) or "nothing")
 """
     env = {**os.environ, "SECRET_FOR_TEST": "1"}
     done = subprocess.run(
-        [*boundary._bwrap_prefix(), sys.executable, "-I", "-c", probe],
+        [*boundary.bwrap_arguments(), sys.executable, "-I", "-c", probe],
         capture_output=True, text=True, timeout=60, env=env, check=False,
     )  # fmt: skip
     assert done.stdout.strip() == "nothing", done.stderr
@@ -364,7 +388,8 @@ def test_the_servers_memory_stays_flat_while_bombs_are_refused(tmp_path: Path) -
     script = f"""
 import resource
 from pathlib import Path
-from explorer.models.own import OwnModelError, read_untrusted, load_program, InputSpec
+from explorer.inputs.spec import InputSpec
+from explorer.models.own import OwnModelError, read_untrusted, load_program
 load_program(Path({str(LENET_PT2)!r}).read_bytes(), "lenet5.pt2", InputSpec(1, 28, 28, digit=True))
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 for path in [{str(expand)!r}]:

@@ -15,10 +15,11 @@ from torch import nn
 from explorer.analysis.capture import CaptureResult, LayerOutput, capture
 from explorer.analysis.explain import receptive_field
 from explorer.analysis.geometry import Box
+from explorer.assets import ASSETS_DIR
 from explorer.bench.library import image_layer_switch_work, streamlit_spec
 from explorer.figures.channels import GRID_CURVE, UNIT_CURVE
 from explorer.inputs.preprocess import PreparedInput
-from explorer.models.zoo import ASSETS_DIR, LoadedModel, load_model
+from explorer.models.zoo import LoadedModel, load_model
 from explorer.views.image import (
     DEFAULT_OPACITY,
     UNIT_HINT,

@@ -18,10 +18,9 @@ from explorer.analysis.visualize import (
     visualize,
 )
 from explorer.cli import main
+from explorer.inputs.spec import MNIST_MEAN, MNIST_STD, digit_spec
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value
-from explorer.models.live import shipped_digits
-from explorer.models.nets import MNIST_MEAN, MNIST_STD
-from explorer.models.train import model_input
+from explorer.models.digits import shipped_digits
 from explorer.models.zoo import LoadedModel, load_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +35,7 @@ def lenet() -> LoadedModel:
 @pytest.fixture(scope="module")
 def digits() -> torch.Tensor:
     pixels = torch.from_numpy(shipped_digits().val_images).float().div(255)[:, None]
-    return model_input(pixels, "lenet5")
+    return digit_spec().digit_batch(pixels)
 
 
 def mean_activation_maps(model: torch.nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:

@@ -56,12 +56,12 @@ def test_untrained_weights_are_deterministic() -> None:
 def test_pretrained_path_uses_torchvision_weights_api(monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulate a successful download: whatever the weights API returns is what gets loaded."""
     torch.manual_seed(7)
-    fake = zoo._build(ZOO["squeezenet1_1"]).state_dict()
+    fake = zoo.build_architecture(ZOO["squeezenet1_1"]).state_dict()
     fake = {k: v + 1.0 if v.is_floating_point() else v for k, v in fake.items()}
-    weights_enum = zoo._torchvision_weights(ZOO["squeezenet1_1"])
+    weights_enum = zoo.torchvision_weights(ZOO["squeezenet1_1"])
     monkeypatch.setattr(type(weights_enum), "get_state_dict", lambda self, **kw: fake)
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
-    monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(zoo, "host_reachable", lambda host, timeout=3.0: True)
     loaded = load_model("squeezenet1_1")
     assert loaded.weights == "pretrained" and loaded.notice is None
     assert loaded.weights_label == "pretrained (ImageNet)"
@@ -71,7 +71,7 @@ def test_pretrained_path_uses_torchvision_weights_api(monkeypatch: pytest.Monkey
 
 def test_unreachable_host_gives_untrained_with_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
-    monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(zoo, "host_reachable", lambda host, timeout=3.0: False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: "/nonexistent-hub-dir")
     loaded = load_model("squeezenet1_1")
     assert loaded.weights == "untrained"
@@ -82,10 +82,10 @@ def test_failed_download_gives_untrained(monkeypatch: pytest.MonkeyPatch) -> Non
     def boom(self: object, **kwargs: object) -> None:
         raise OSError("connection reset")
 
-    weights_enum = zoo._torchvision_weights(ZOO["squeezenet1_1"])
+    weights_enum = zoo.torchvision_weights(ZOO["squeezenet1_1"])
     monkeypatch.setattr(type(weights_enum), "get_state_dict", boom)
     monkeypatch.setenv("EXPLORER_OFFLINE", "0")
-    monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(zoo, "host_reachable", lambda host, timeout=3.0: True)
     loaded = load_model("squeezenet1_1")
     assert loaded.weights == "untrained"
     assert "connection reset" in (loaded.notice or "")
@@ -177,14 +177,14 @@ def test_host_reachable_is_bounded_even_when_the_lookup_hangs(
         raise OSError("timed out")
 
     monkeypatch.setattr(socket, "create_connection", hanging_lookup)
-    zoo._host_reachable.cache_clear()
+    zoo.host_reachable.cache_clear()
     start = time.monotonic()
     try:
-        assert zoo._host_reachable("download.example", 0.2) is False
+        assert zoo.host_reachable("download.example", 0.2) is False
         assert time.monotonic() - start < 5  # not the 30 s the lookup would take
     finally:
         release.set()
-        zoo._host_reachable.cache_clear()
+        zoo.host_reachable.cache_clear()
 
 
 def test_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:

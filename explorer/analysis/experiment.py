@@ -22,6 +22,7 @@ from torch import nn
 
 from explorer.analysis.attribution import private_copy
 from explorer.analysis.capture import CaptureResult, capture
+from explorer.inputs.spec import InputSpec
 
 SWEEPABLE = {
     "rotate": ("rotation (°)", np.arange(-45, 46, 5)),
@@ -118,12 +119,13 @@ def _geometry(plane: np.ndarray, change: Perturbation) -> np.ndarray:
 
 
 def to_input(picture: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """A picture (``uint8``) as the model's ``(1, C, H, W)`` input, normalised."""
-    pixels = torch.from_numpy(picture.astype(np.float32) / 255.0)
-    pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-    return ((pixels - mean_t) / std_t)[None]
+    """A picture (``uint8``) as the model's ``(1, C, H, W)`` input, normalised (float32).
+
+    See :meth:`explorer.inputs.spec.InputSpec.from_picture`.
+    """
+    height, width = picture.shape[:2]
+    channels = 1 if picture.ndim == 2 else picture.shape[2]
+    return InputSpec(channels, height, width, tuple(mean), tuple(std)).from_picture(picture)
 
 
 @dataclass(frozen=True)

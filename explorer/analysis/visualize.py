@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.analysis.attribution import private_copy
+from explorer.inputs.spec import InputSpec
 
 Progress = Callable[[float], None]
 
@@ -111,7 +112,7 @@ def channel_activations(
     return out[:, channel]
 
 
-class _Image:
+class ParameterisedImage:
     """The parameterised image being optimised, and how to turn it into model input."""
 
     def __init__(
@@ -125,9 +126,8 @@ class _Image:
     ) -> None:
         c, h, w = shape
         self.shape, self.fourier = shape, fourier
+        self.input = InputSpec(c, h, w, tuple(mean), tuple(std))
         # Drawn on the CPU (the seeded generator), then moved to the model's device.
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1).to(device)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1).to(device)
         if fourier:
             fy = torch.fft.fftfreq(h)[:, None]
             fx = torch.fft.rfftfreq(w)[None, :]
@@ -152,7 +152,7 @@ class _Image:
 
     def model_input(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels normalised as the model expects."""
-        return (pixels - self.mean) / self.std
+        return self.input.normalise(pixels)
 
 
 def _transform(pixels: torch.Tensor, generator: torch.Generator, digit: bool) -> torch.Tensor:
@@ -180,7 +180,11 @@ def _transform(pixels: torch.Tensor, generator: torch.Generator, digit: bool) ->
 
 
 def _objective(
-    twin: nn.Module, layer: str, channel: int, unit: tuple[int, int] | None, image: _Image
+    twin: nn.Module,
+    layer: str,
+    channel: int,
+    unit: tuple[int, int] | None,
+    image: ParameterisedImage,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """What :func:`visualize` raises: a channel's mean, one of its units, or a class logit."""
 
@@ -240,7 +244,7 @@ def visualize(
     generator = torch.Generator().manual_seed(seed)
     digit = input_shape[0] == 1
     device = next(iter(model.parameters()), torch.zeros(0)).device
-    image = _Image(input_shape, mean, std, not digit, generator, device)
+    image = ParameterisedImage(input_shape, mean, std, not digit, generator, device)
     twin = private_copy(model)
 
     objective = _objective(twin, layer, channel, unit, image)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from explorer.models.nets import MNIST_MEAN, MNIST_STD
+from explorer.inputs.spec import DIGIT_SIDES, MNIST_SIDE, InputSpec, digit_spec, rgb_luma
 
 MAX_PIXELS: int = 50_000_000
 MAX_PHOTO_UPLOAD_MB: int = 50
@@ -47,7 +47,6 @@ _MIN_PEAK = 0.2
 _MIN_INK_FRACTION = 0.0005
 _MIN_INK_PIXELS = 10
 _WORK_SIDE = 1024  # digit photos are shrunk to this longer side before finding the ink
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
 _EXIF_ORIENTATION = 0x0112
 _CHUNK_PIXELS = 1 << 20  # a 16/32-bit image is scaled to 8 bits this many pixels at a time
 # A JPEG marker: 0xFF (and fill bytes), then a code that is not 0 (a stuffed 0xFF in the
@@ -339,19 +338,19 @@ def digit_ink(img: Image.Image) -> np.ndarray:
             solid = alpha > 128 / 255
             if not solid.any():
                 return np.zeros(alpha.shape, dtype=np.float32)
-            luma = rgba[..., :3] @ _LUMA
-            if luma[solid].mean() >= 0.5:  # light ink: the alpha carries the stroke
-                return _remove_background(alpha * luma)
+            gray = rgb_luma(rgba[..., :3], np.float32)
+            if gray[solid].mean() >= 0.5:  # light ink: the alpha carries the stroke
+                return _remove_background(alpha * gray)
         img = to_rgb(img)
-    luma = _luminance(img)
-    if np.median(_border(luma)) > 0.5:  # light paper, dark ink
-        luma = 1.0 - luma
-    return _remove_background(luma)
+    gray = _luminance(img)
+    if np.median(_border(gray)) > 0.5:  # light paper, dark ink
+        gray = 1.0 - gray
+    return _remove_background(gray)
 
 
 def _luminance(img: Image.Image) -> np.ndarray:
     pixels = np.asarray(img, dtype=np.float32) / 255.0
-    return pixels @ _LUMA if pixels.ndim == 3 else pixels
+    return rgb_luma(pixels, np.float32) if pixels.ndim == 3 else pixels
 
 
 def _border(values: np.ndarray) -> np.ndarray:
@@ -449,8 +448,9 @@ def preprocess_digit(source: ImageSource, size: int = 28) -> PreparedInput:
         NothingDrawn: The image holds no digit, or too little ink to be one.
         ImageError: The image cannot be read (see `load_image`).
     """
-    if size not in (28, 32):
+    if size not in DIGIT_SIDES:
         raise ValueError(f"digit inputs are 28 or 32 pixels square, not {size}")
+    spec = digit_spec(size)
     img = load_image(source)
     if max(img.size) > _WORK_SIDE:  # the digit ends up 20 px tall: no need for megapixels
         img.thumbnail((_WORK_SIDE, _WORK_SIDE), Image.Resampling.LANCZOS)
@@ -458,15 +458,11 @@ def preprocess_digit(source: ImageSource, size: int = 28) -> PreparedInput:
     enough = max(_MIN_INK_PIXELS, _MIN_INK_FRACTION * ink.size)
     if ink.max() < _MIN_PEAK or np.count_nonzero(ink > _INK_LEVEL) < enough:
         raise NothingDrawn("Nothing drawn yet: draw a digit, or upload a picture of one.")
-    layout = mnist_layout(ink, box=20, size=28)
-    if size == 32:
-        layout = np.pad(layout, 2)
+    layout = spec.digit_field(mnist_layout(ink, box=20, size=MNIST_SIDE))
     display = np.round(layout * 255.0).astype(np.uint8)
     # Normalise the uint8 picture, as torchvision's ToTensor + Normalize did in training,
-    # so the tensor is exactly what the display shows.
-    normalised = (display.astype(np.float64) / 255.0 - MNIST_MEAN) / MNIST_STD
-    tensor = torch.from_numpy(normalised.astype(np.float32)).reshape(1, 1, size, size)
-    return _prepared(tensor, display)
+    # so the tensor is exactly what the display shows (float64, then rounded once).
+    return _prepared(spec.from_picture(display, torch.float64), display)
 
 
 def preprocess_photo(
@@ -485,7 +481,8 @@ def preprocess_photo(
         std: Per-channel std the transform divided by.
 
     Returns:
-        The (1, C, H, W) tensor and its de-normalised uint8 picture (H, W, C) or (H, W).
+        The (1, C, H, W) tensor and its de-normalised uint8 picture (H, W, C) or (H, W)
+        (:meth:`InputSpec.to_picture`).
     """
     tensor = transform(to_rgb(load_image(source)))
     if not isinstance(tensor, torch.Tensor):
@@ -495,16 +492,43 @@ def preprocess_photo(
     if tensor.ndim != 4 or tensor.shape[0] != 1:
         raise ValueError(f"transform must return (C, H, W), got {tuple(tensor.shape)}")
     tensor = tensor.detach().to(torch.float32).contiguous()
-    channels = tensor.shape[1]
+    channels, height, width = tensor.shape[1:]
     if len(mean) != channels or len(std) != channels:
         raise ValueError(f"mean and std need {channels} values each")
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-    pixels = (tensor[0] * std_t + mean_t).clamp(0.0, 1.0).mul(255.0).round()
-    display = pixels.to(torch.uint8).permute(1, 2, 0).numpy()
-    if channels == 1:
-        display = display[..., 0]
-    return _prepared(tensor, np.ascontiguousarray(display))
+    spec = InputSpec(channels, height, width, tuple(mean), tuple(std))
+    return _prepared(tensor, spec.to_picture(tensor))
+
+
+def preprocess_input(
+    source: ImageSource,
+    spec: InputSpec,
+    transform: Callable[[Image.Image], torch.Tensor] | None = None,
+) -> PreparedInput:
+    """Prepare an image for a model whose input ``spec`` says.
+
+    Args:
+        source: Anything `load_image` reads.
+        spec: The model's input: a digit layout, or a picture fitted and normalised.
+        transform: For a picture: a transform of its weights that fits and normalises it
+            (torchvision's); ``None``: :meth:`InputSpec.fit`, then the spec's normalisation.
+
+    Raises:
+        NothingDrawn: A digit input, and the image holds no digit.
+        ImageError: The image cannot be read (see `load_image`).
+    """
+    if spec.digit:
+        return preprocess_digit(source, size=spec.height)
+    mean, std = spec.normalisation
+    return preprocess_photo(source, transform or _fitted(spec), mean, std)
+
+
+def _fitted(spec: InputSpec) -> Callable[[Image.Image], torch.Tensor]:
+    """``spec``'s own transform: fit the picture, then normalise it as float32."""
+
+    def transform(image: Image.Image) -> torch.Tensor:
+        return spec.from_picture(spec.fit(image))[0]
+
+    return transform
 
 
 def _prepared(tensor: torch.Tensor, display: np.ndarray) -> PreparedInput:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.models.zoo import ASSETS_DIR
-
-DIGITS_DIR = ASSETS_DIR / "digits"
-PHOTOS_DIR = ASSETS_DIR / "photos"
+from explorer.assets import DIGITS_DIR, PHOTOS_DIR
 
 
 def digit_label(path: Path) -> str:

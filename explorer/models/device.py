@@ -6,6 +6,7 @@ import os
 import sys
 
 import torch
+from torch import nn
 
 DEVICE_ENV_VAR = "EXPLORER_DEVICE"
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -86,6 +87,30 @@ def is_out_of_memory(exc: BaseException) -> bool:
     )
 
 
+def move_to_cpu(model: nn.Module) -> torch.device:
+    """Move ``model`` to the CPU and free the accelerator's cached memory; the CPU device."""
+    model.to("cpu")
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return torch.device("cpu")
+
+
+def place_model(model: nn.Module, target: torch.device) -> torch.device:
+    """Move ``model`` to ``target``, or to the CPU if ``target`` runs out of memory.
+
+    Returns:
+        Where the model now is: ``target``, or the CPU.
+    """
+    try:
+        model.to(target)
+    except Exception as exc:
+        if target.type == "cpu" or not is_out_of_memory(exc):
+            raise
+        model.to("cpu")
+        return torch.device("cpu")
+    return target
+
+
 SERVER_THREADS_ENV = "EXPLORER_TORCH_THREADS"
 SWITCH_INTERVAL_S = 0.0005
 
@@ -98,6 +123,11 @@ def configure_server_threads(default: int = 1) -> int:
     takes 0.16 ms with one thread and 4 ms with two (OpenMP's hand-offs cost more than the
     work), and far more while other sessions hold the cores. ``$EXPLORER_TORCH_THREADS``
     overrides the default.
+
+    torch's count is per thread: this sets the calling thread's and the one every thread
+    takes when it first runs torch, not a running thread's. So the server calls it once, at
+    its start, before any page runs (``streamlit_app.py``), never as a side effect of an
+    import.
     """
     raw = os.environ.get(SERVER_THREADS_ENV, "")
     threads = int(raw) if raw.isdigit() and int(raw) > 0 else default

@@ -38,12 +38,13 @@ from unittest import mock
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 from torch import fx, nn
-from torchvision.transforms import functional as TF
 
+from explorer.inputs.spec import InputSpec, InputSpecError
 from explorer.models.device import pick_device
-from explorer.sandbox.boundary import RefusalCache, SandboxError, run_task
+from explorer.models.sandboxed import run_untrusted
+from explorer.models.weights import weights_digest
+from explorer.sandbox.boundary import RefusalCache, SandboxError
 from explorer.sandbox.plain import ALLOWED_OPERATORS
 
 if TYPE_CHECKING:
@@ -75,53 +76,16 @@ class OwnModelError(ValueError):
     """A file that cannot be used as a model, with a message for the user."""
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    """What the model takes and how a picture is turned into it.
+def check_input(spec: InputSpec) -> None:
+    """Refuse input settings no model here can take (:meth:`InputSpec.check`).
 
-    Attributes:
-        channels: 1 (grayscale) or 3 (RGB).
-        height: Input height in pixels.
-        width: Input width in pixels.
-        mean: Per-channel mean subtracted after scaling to 0…1; ``None``: no normalisation.
-        std: Per-channel standard deviation divided by; ``None``: no normalisation.
-        digit: For a 1-channel model: lay the input out like MNIST (the digit nets'
-            preprocessing, normalised with MNIST's mean and std) instead of resizing it.
+    Raises:
+        OwnModelError: Channels, size, mean/std or the digit layout do not fit.
     """
-
-    channels: int
-    height: int
-    width: int
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    digit: bool = False
-
-    def __post_init__(self) -> None:
-        if self.channels not in (1, 3):
-            raise OwnModelError(f"the input must have 1 or 3 channels, not {self.channels}")
-        if not (8 <= self.height <= 1024 and 8 <= self.width <= 1024):
-            raise OwnModelError(
-                f"the input must be 8…1024 pixels a side, not {self.height}×{self.width}"
-            )
-        if (self.mean is None) != (self.std is None):
-            raise OwnModelError("give both the mean and the std, or neither")
-        for values in (self.mean, self.std):
-            if values is not None and len(values) != self.channels:
-                raise OwnModelError(f"the mean and std need {self.channels} value(s) each")
-        if self.std is not None and any(s <= 0 for s in self.std):
-            raise OwnModelError("every std must be positive")
-        if self.digit and (
-            self.channels != 1 or self.height != self.width or self.height not in (28, 32)
-        ):
-            raise OwnModelError(
-                "the digit preprocessing (MNIST's layout) is for 1-channel models of 28×28 or "
-                "32×32 inputs"
-            )
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """``(channels, height, width)``."""
-        return self.channels, self.height, self.width
+    try:
+        spec.check()
+    except InputSpecError as exc:
+        raise OwnModelError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -145,23 +109,6 @@ class Program:
     """sha256 of the file: what tells it apart in every shared cache."""
     shape: tuple[int, int, int] | None = None
     """The input the graph was converted for (``None``: read in this process, any)."""
-
-
-class OwnTransform:
-    """A picture to the model's input: fit (resize and centre-crop), channels, normalise."""
-
-    def __init__(self, spec: InputSpec) -> None:
-        self.spec = spec
-        self.mean = spec.mean or (0.0,) * spec.channels
-        self.std = spec.std or (1.0,) * spec.channels
-
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        """The normalised ``(C, H, W)`` tensor of an RGB picture."""
-        fitted = ImageOps.fit(image, (self.spec.width, self.spec.height), Image.Resampling.BILINEAR)
-        if self.spec.channels == 1:
-            fitted = fitted.convert("L")
-        tensor: torch.Tensor = TF.normalize(TF.to_tensor(fitted), list(self.mean), list(self.std))
-        return tensor
 
 
 def format_of(filename: str) -> str:
@@ -200,7 +147,7 @@ def read_program(data: bytes, filename: str) -> Program:
 
 
 @contextmanager
-def _tensors_only() -> Iterator[None]:
+def tensors_only_unpickling() -> Iterator[None]:
     """While a ``.pt2`` loads: every unpickling may build tensors only, never objects."""
     real_load = torch.load
 
@@ -310,18 +257,23 @@ def _check_expressions(raw: bytes) -> None:
 def _read_pt2(data: bytes) -> tuple[nn.Module, tuple[int, int, int] | None]:
     _check_pt2_archive(data)
     try:
-        with _tensors_only():
+        with tensors_only_unpickling():
             program = torch.export.load(io.BytesIO(data))
     except OwnModelError:
         raise
     except Exception as exc:
         raise OwnModelError(f"not a loadable torch.export program: {_short(exc)}") from None
-    _check_operators(program.graph)
+    check_operators(program.graph)
     shape = _pt2_input_shape(program)
     return program.module(check_guards=False), shape
 
 
-def _check_operators(graph: fx.Graph) -> None:
+def check_operators(graph: fx.Graph) -> None:
+    """Refuse a graph that calls anything but PyTorch's own operators of a CNN classifier.
+
+    Raises:
+        OwnModelError: A custom operator, or an ATen operator outside the allowed set.
+    """
     for node in graph.nodes:
         if node.op != "call_function" or node.target is operator.getitem:
             continue
@@ -438,7 +390,7 @@ def aten_graph(program: Program, shape: tuple[int, int, int]) -> fx.GraphModule:
             exported = torch.export.export(module, (torch.zeros(1, *shape),))
     except Exception as exc:
         raise OwnModelError(f"this ONNX model cannot be converted: {_short(exc)}") from None
-    _check_operators(exported.graph)
+    check_operators(exported.graph)
     return exported.module(check_guards=False)
 
 
@@ -567,11 +519,12 @@ def default_spec(program: Program) -> InputSpec | None:
     """The input the file states, unnormalised (``None`` where it states none)."""
     if program.input_shape is None or program.input_shape[0] not in (1, 3):
         return None
-    channels, height, width = program.input_shape
+    spec = InputSpec(*program.input_shape)
     try:
-        return InputSpec(channels, height, width)
-    except OwnModelError:
+        spec.check()
+    except InputSpecError:
         return None
+    return spec
 
 
 _answers = RefusalCache()
@@ -582,9 +535,10 @@ def read_untrusted(
 ) -> Program:
     """Read a user's ``.pt2``/``.onnx`` in the sandbox; the network rebuilt from plain data.
 
-    The worker (:mod:`explorer.sandbox.worker`) runs :func:`read_program` and the conversion;
-    this process only rebuilds the checked plain graph and works out its cost on fake
-    tensors. Answers and refusals are kept by the file's sha256 and the input shape.
+    The sandboxed worker runs :func:`read_program` and the conversion
+    (:mod:`explorer.models.untrusted`); this process only rebuilds the checked plain graph
+    and works out its cost on fake tensors. Answers and refusals are kept by the file's
+    sha256 and the input shape.
 
     Args:
         data: The file's bytes.
@@ -615,7 +569,7 @@ def _convert(data: bytes, filename: str, shape: tuple[int, int, int] | None) -> 
     from explorer.sandbox.plain import PlainGraphError, check_cost, from_plain, parse_plain
 
     try:
-        header, blobs = run_task("own_model", data, filename=filename, shape=shape)
+        header, blobs = run_untrusted("own_model", data, filename=filename, shape=shape)
         module = from_plain(parse_plain(blobs[0], blobs[1]))
         converted = tuple(int(n) for n in header["shape"])
         check_cost(module, (converted[0], converted[1], converted[2]))
@@ -648,6 +602,8 @@ def load_program(
     Raises:
         OwnModelError: Any reason the file cannot be used, with its message.
     """
+    if spec is not None:
+        check_input(spec)  # before the sandbox reads the file for that input
     program = read_untrusted(data, filename, spec.shape if spec else None)
     return program_model(program, filename, spec, labels, device)
 
@@ -669,15 +625,15 @@ def program_model(
         device: As :func:`explorer.models.device.pick_device`.
 
     Raises:
-        OwnModelError: No input shape known, or the model is not a classifier of that input.
+        OwnModelError: No input shape known, settings that do not fit, or the model is not a
+            classifier of that input.
     """
-    from explorer.models.zoo import own_loaded_model
-
     spec = spec or default_spec(program)
     if spec is None:
         raise OwnModelError(
             "the file does not say its input's shape: give the channels, height and width"
         )
+    check_input(spec)
     if program.shape is not None and program.shape != spec.shape:
         raise OwnModelError(
             f"the model was read for a {'×'.join(map(str, program.shape))} input, not "
@@ -687,6 +643,48 @@ def program_model(
     names = parse_labels(labels, count) if labels else tuple(str(i) for i in range(count))
     module = program.module.to(pick_device(device))
     return own_loaded_model(module, filename, program.format, spec, names, program.digest)
+
+
+def own_loaded_model(
+    module: nn.Module,
+    filename: str,
+    file_format: str,
+    spec: InputSpec,
+    categories: tuple[str, ...],
+    digest: str = "",
+) -> LoadedModel:
+    """A user's model as the pages and the CLI use any model.
+
+    Args:
+        module: Its graph, in eval mode, on its device.
+        filename: The file it came from (its weights' label).
+        file_format: ``"torch.export"`` or ``"ONNX"``.
+        spec: Its input.
+        categories: Its class names.
+        digest: sha256 of the file (graph and weights); ``""``: the weights' own digest.
+    """
+    from explorer.models.zoo import Family, LoadedModel, ModelSpec, Source
+
+    name = Path(filename).name
+    entry = ModelSpec(
+        name=f"own:{name}",
+        title=f"Your model ({name})",
+        family=Family.DIGIT if spec.digit else Family.PHOTO,
+        input_size=spec.shape,
+        year=0,
+        description=f"A {file_format} graph you brought.",
+        source=Source.OWN,
+        input=spec,
+    )
+    device = next(iter(module.parameters()), torch.zeros(0)).device
+    return LoadedModel(
+        spec=entry,
+        model=module,
+        device=device,
+        weights=name,
+        categories=categories,
+        identity=f"{digest or weights_digest(module)}:{spec}",  # the file's content, its input
+    )
 
 
 def export_model(model: nn.Module, input_shape: tuple[int, int, int], path: Path) -> None:

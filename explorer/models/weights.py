@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -128,21 +129,22 @@ def read_untrusted_state_dict(
 ) -> dict[str, torch.Tensor]:
     """A user's state dict, unpickled in the sandbox, checked against ``model`` before loading.
 
-    The worker (:mod:`explorer.sandbox.worker`) runs :func:`read_state_dict` under its limits
-    and answers with ``safetensors`` bytes; their header's names and shapes are checked
-    against ``model`` before a single tensor is made here.
+    The sandboxed worker (:mod:`explorer.models.untrusted`) runs :func:`read_state_dict`
+    under its limits and answers with ``safetensors`` bytes; their header's names and shapes
+    are checked against ``model`` before a single tensor is made here.
 
     Raises:
         WeightsError: Unreadable, unsafe, over a limit, or not fitting ``model``.
     """
     from safetensors.torch import load
 
-    from explorer.sandbox.boundary import SandboxError, run_task
+    from explorer.models.sandboxed import run_untrusted
+    from explorer.sandbox.boundary import SandboxError
 
     stream, label = _open_source(source)
     data = Path(stream).read_bytes() if isinstance(stream, str | os.PathLike) else stream.read()
     try:
-        header, blobs = run_task("state_dict", data)
+        header, blobs = run_untrusted("state_dict", data)
     except SandboxError as exc:
         message = str(exc)
         raise WeightsError(message if label in message else f"{label}: {message}") from None
@@ -169,6 +171,36 @@ def _safetensors_shapes(blob: bytes) -> dict[str, tuple[int, ...]]:
         }
     except (struct.error, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         raise WeightsError("the sandbox gave a malformed answer") from None
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of a model's weights (names and values): what tells two uploads apart."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_user_weights(
+    model: nn.Module, source: str | os.PathLike[str] | bytes | BinaryIO
+) -> tuple[str, str]:
+    """Load a user's state dict into ``model`` (:func:`load_weights_into`).
+
+    Returns:
+        How the weights are labelled (the path, or the upload's name) and their digest
+        (:func:`weights_digest`).
+
+    Raises:
+        WeightsError: Unreadable, unsafe, over a limit, or not fitting ``model``.
+    """
+    load_weights_into(model, source)
+    label = (
+        str(source)
+        if isinstance(source, str | os.PathLike)
+        else getattr(source, "name", "uploaded file")
+    )
+    return label, weights_digest(model)
 
 
 def load_weights_into(

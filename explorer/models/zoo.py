@@ -10,7 +10,6 @@ and flagged so, with one notice saying why.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import socket
@@ -18,6 +17,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
@@ -26,37 +26,84 @@ import torch
 from torch import nn
 
 from explorer.analysis.capture import CaptureResult, LayerOutput, capture
-from explorer.inputs.preprocess import PreparedInput, preprocess_digit, preprocess_photo
-from explorer.models.device import describe_device, is_out_of_memory, pick_device
-from explorer.models.nets import DIGIT_CLASSES, MNIST_MEAN, MNIST_STD, HarleyNet, LeNet5, ZFNet
-from explorer.models.weights import WeightsError, load_weights_into
+from explorer.assets import MODELS_DIR
+from explorer.inputs.preprocess import PreparedInput, preprocess_input
+from explorer.inputs.spec import InputSpec, digit_spec, photo_spec
+from explorer.models.device import (
+    describe_device,
+    is_out_of_memory,
+    move_to_cpu,
+    pick_device,
+    place_model,
+)
+from explorer.models.nets import DIGIT_CLASSES, HarleyNet, LeNet5, ZFNet
+from explorer.models.weights import WeightsError, load_user_weights
 
-ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
-MODELS_DIR = ASSETS_DIR / "models"
 OFFLINE_ENV_VAR = "EXPLORER_OFFLINE"
 
 PRETRAINED = "pretrained"
 UNTRAINED = "untrained"
 
 
+class Family(StrEnum):
+    """What a model reads: MNIST digits (1 channel) or photos (ImageNet, RGB)."""
+
+    DIGIT = "digit"
+    PHOTO = "photo"
+
+
+class Source(StrEnum):
+    """Where a model and its weights come from."""
+
+    SHIPPED = "shipped"
+    """A digit net, its weights in ``assets/models/``."""
+    TORCHVISION = "torchvision"
+    """Torchvision's architecture and weights API."""
+    PAPER = "paper"
+    """Built from the paper: no trained weights exist."""
+    OWN = "own"
+    """A ``.pt2``/``.onnx`` file a user brought (:mod:`explorer.models.own`)."""
+    TRAINED = "trained"
+    """Trained on the Train page in this session."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the zoo knows about a model before loading it."""
+    """What the zoo knows about a model before loading it.
+
+    Attributes:
+        input: How a picture becomes its input; ``None``: its family's (the MNIST layout for
+            digits, ImageNet's normalisation for photos) at ``input_size``.
+    """
 
     name: str
     title: str
-    family: str  # "digit" (MNIST, 1 channel) or "photo" (ImageNet, RGB)
+    family: Family
     input_size: tuple[int, int, int]
     year: int
     description: str
-    source: str  # "shipped" (weights in assets/), "torchvision", or "paper" (never trained)
+    source: Source
     torchvision_name: str | None = None
     build_kwargs: dict[str, Any] = field(default_factory=dict)
+    input: InputSpec | None = None
+
+    def __post_init__(self) -> None:
+        # Plain strings are accepted (and kept as the enums they name) from older callers.
+        object.__setattr__(self, "family", Family(self.family))
+        object.__setattr__(self, "source", Source(self.source))
 
     @property
     def has_pretrained(self) -> bool:
         """Whether trained weights exist for it (shipped or from torchvision)."""
-        return self.source != "paper"
+        return self.source != Source.PAPER
+
+    @property
+    def input_spec(self) -> InputSpec:
+        """What the model takes and how a picture is turned into it."""
+        if self.input is not None:
+            return self.input
+        _, height, width = self.input_size
+        return digit_spec(height) if self.family == Family.DIGIT else photo_spec(height, width)
 
 
 ZOO: dict[str, ModelSpec] = {
@@ -65,110 +112,110 @@ ZOO: dict[str, ModelSpec] = {
         ModelSpec(
             "lenet5",
             "LeNet-5",
-            "digit",
+            Family.DIGIT,
             (1, 28, 28),
             1998,
             "LeCun's digit reader: 2 conv + 2 pool + 3 FC; trained on MNIST, weights shipped.",
-            "shipped",
+            Source.SHIPPED,
         ),
         ModelSpec(
             "harley",
             "Harley's MNIST net",
-            "digit",
+            Family.DIGIT,
             (1, 32, 32),
             2015,
             "The net of Adam Harley's 3-D MNIST visualisation (32×32 input); weights shipped.",
-            "shipped",
+            Source.SHIPPED,
         ),
         ModelSpec(
             "alexnet",
             "AlexNet",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2012,
             "ImageNet 2012 winner: 5 conv + 3 FC, ReLU, dropout.",
-            "torchvision",
+            Source.TORCHVISION,
             "alexnet",
         ),
         ModelSpec(
             "zfnet",
             "ZFNet",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2013,
             "ImageNet 2013 winner: AlexNet with a 7×7 stride-2 first layer (Zeiler & Fergus); "
             "built from the paper, no pretrained weights exist.",
-            "paper",
+            Source.PAPER,
         ),
         ModelSpec(
             "vgg11",
             "VGG-11",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2014,
             "Stacks of 3×3 convolutions (Simonyan & Zisserman), 8 conv + 3 FC.",
-            "torchvision",
+            Source.TORCHVISION,
             "vgg11",
         ),
         ModelSpec(
             "vgg16",
             "VGG-16",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2014,
             "ImageNet 2014 runner-up: 13 conv + 3 FC, all 3×3.",
-            "torchvision",
+            Source.TORCHVISION,
             "vgg16",
         ),
         ModelSpec(
             "googlenet",
             "GoogLeNet",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2014,
             "ImageNet 2014 winner: Inception blocks, global average pooling.",
-            "torchvision",
+            Source.TORCHVISION,
             "googlenet",
             {"aux_logits": False, "transform_input": True, "init_weights": True},
         ),
         ModelSpec(
             "resnet18",
             "ResNet-18",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2015,
             "ImageNet 2015 winner's family: identity shortcut connections, 18 layers.",
-            "torchvision",
+            Source.TORCHVISION,
             "resnet18",
         ),
         ModelSpec(
             "resnet50",
             "ResNet-50",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2015,
             "Deeper ResNet with 1×1-3×3-1×1 bottleneck blocks.",
-            "torchvision",
+            Source.TORCHVISION,
             "resnet50",
         ),
         ModelSpec(
             "mobilenet_v3_small",
             "MobileNetV3-Small",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2019,
             "Depthwise separable convs, squeeze-and-excitation, hard-swish; made for phones.",
-            "torchvision",
+            Source.TORCHVISION,
             "mobilenet_v3_small",
         ),
         ModelSpec(
             "squeezenet1_1",
             "SqueezeNet 1.1",
-            "photo",
+            Family.PHOTO,
             (3, 224, 224),
             2016,
             "AlexNet accuracy with 50× fewer parameters: Fire modules (squeeze 1×1, expand).",
-            "torchvision",
+            Source.TORCHVISION,
             "squeezenet1_1",
         ),
     )
@@ -196,7 +243,7 @@ def _offline() -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _host_reachable(host: str, timeout: float = 3.0) -> bool:
+def host_reachable(host: str, timeout: float = 3.0) -> bool:
     """Whether ``host:443`` accepts a connection within ``timeout`` seconds, DNS included.
 
     ``create_connection``'s timeout does not cover the name lookup, which can hang for
@@ -218,7 +265,8 @@ def _host_reachable(host: str, timeout: float = 3.0) -> bool:
     return bool(answer and answer[0])
 
 
-def _torchvision_weights(spec: ModelSpec) -> Any:
+def torchvision_weights(spec: ModelSpec) -> Any:
+    """Torchvision's default weights enum entry of a zoo photo model (AlexNet's for ZFNet)."""
     name = spec.torchvision_name or "alexnet"  # ZFNet shares AlexNet's classes and transforms
     from torchvision.models import get_model_weights  # lazy: ~1.4 s the Draw page never needs
 
@@ -240,12 +288,12 @@ def download_blocked(url: str) -> str | None:
     if _offline():
         return f"downloads are off ({OFFLINE_ENV_VAR} is set)"
     host = urlparse(url).hostname or ""
-    if not _host_reachable(host):
+    if not host_reachable(host):
         return f"{host} cannot be reached (no internet?)"
     return None
 
 
-def _pretrained_state(weights: Any) -> tuple[dict[str, torch.Tensor] | None, str | None]:
+def pretrained_state(weights: Any) -> tuple[dict[str, torch.Tensor] | None, str | None]:
     """Torchvision's pretrained state dict, or ``None`` and the reason it is unavailable."""
     if not cached_weights_path(weights).is_file():
         blocked = download_blocked(weights.url)
@@ -257,7 +305,7 @@ def _pretrained_state(weights: Any) -> tuple[dict[str, torch.Tensor] | None, str
         return None, f"the download failed ({type(exc).__name__}: {str(exc)[:120]})"
 
 
-def _build(spec: ModelSpec) -> nn.Module:
+def build_architecture(spec: ModelSpec) -> nn.Module:
     """The architecture with deterministic untrained weights (seed 0)."""
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -284,7 +332,11 @@ def shipped_card(name: str) -> dict[str, Any] | None:
 
 @dataclass
 class LoadedModel:
-    """A zoo model ready to run.
+    """A model ready to run: a zoo model, a user's file or a run trained on the Train page.
+
+    How a picture becomes its input is its spec's :class:`~explorer.inputs.spec.InputSpec`
+    (:attr:`input_spec`); where it runs and the move to the CPU are
+    :mod:`explorer.models.device`'s.
 
     Attributes:
         spec: Its zoo entry.
@@ -307,6 +359,7 @@ class LoadedModel:
     """What tells these weights apart from others of the same name and label: the sha256 of an
     upload, a trained run's step; empty for the zoo's own weights."""
     _photo_transform: Callable[..., torch.Tensor] | None = None
+    """Torchvision's transform of its weights (fit and normalise); ``None``: the spec's own."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -330,26 +383,26 @@ class LoadedModel:
         if self.weights == PRETRAINED:
             return (
                 "pretrained (MNIST, shipped)"
-                if self.spec.family == "digit"
+                if self.spec.family == Family.DIGIT
                 else "pretrained (ImageNet)"
             )
         if self.weights == UNTRAINED:
             return "untrained (random weights)"
-        if self.spec.source == "own":
+        if self.spec.source == Source.OWN:
             return f"in the file ({Path(self.weights).name})"
-        if self.spec.source == "trained":
+        if self.spec.source == Source.TRAINED:
             return "trained by you, on the Train page"
         return f"own weights ({Path(self.weights).name})"
 
     @property
+    def input_spec(self) -> InputSpec:
+        """What the model takes and how :meth:`prepare` turns a picture into it."""
+        return self.spec.input_spec
+
+    @property
     def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """The ``(mean, std)`` per channel that :meth:`prepare` normalises the input with."""
-        if self.spec.family == "digit":
-            return (MNIST_MEAN,), (MNIST_STD,)
-        transform = self._photo_transform
-        mean = getattr(transform, "mean", (0.0,))
-        std = getattr(transform, "std", (1.0,))
-        return tuple(map(float, mean)), tuple(map(float, std))
+        return self.input_spec.normalisation
 
     @property
     def device_label(self) -> str:
@@ -379,11 +432,7 @@ class LoadedModel:
         Raises:
             explorer.inputs.preprocess.ImageError: a bad image or (digits) nothing drawn.
         """
-        if self.spec.family == "digit":
-            return preprocess_digit(source, size=self.spec.input_size[-1])
-        transform = self._photo_transform
-        assert transform is not None
-        return preprocess_photo(source, transform, transform.mean, transform.std)  # type: ignore[attr-defined]
+        return preprocess_input(source, self.input_spec, self._photo_transform)
 
     def capture(
         self, x: PreparedInput | torch.Tensor, layers: Iterable[str] | None = None
@@ -406,10 +455,7 @@ class LoadedModel:
         with self._lock:
             if self.device.type == "cpu":
                 return
-            self.model.to("cpu")
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            self.device = torch.device("cpu")
+            self.device = move_to_cpu(self.model)
             note = f"{reason}: running on the CPU instead."
             self.notice = f"{self.notice} {note}" if self.notice else note
 
@@ -426,57 +472,7 @@ class LoadedModel:
         }
 
 
-def own_loaded_model(
-    module: nn.Module,
-    filename: str,
-    file_format: str,
-    spec: Any,
-    categories: tuple[str, ...],
-    digest: str = "",
-) -> LoadedModel:
-    """A user's model (see :mod:`explorer.models.own`) as the pages and the CLI use any model.
-
-    Args:
-        module: Its graph, in eval mode, on its device.
-        filename: The file it came from (its weights' label).
-        file_format: ``"torch.export"`` or ``"ONNX"``.
-        spec: Its :class:`~explorer.models.own.InputSpec`.
-        categories: Its class names.
-        digest: sha256 of the file (graph and weights); ``""``: the weights' own digest.
-    """
-    from explorer.models.own import OwnTransform
-
-    entry = ModelSpec(
-        name=f"own:{Path(filename).name}",
-        title=f"Your model ({Path(filename).name})",
-        family="digit" if spec.digit else "photo",
-        input_size=spec.shape,
-        year=0,
-        description=f"A {file_format} graph you brought.",
-        source="own",
-    )
-    device = next(iter(module.parameters()), torch.zeros(0)).device
-    return LoadedModel(
-        spec=entry,
-        model=module,
-        device=device,
-        weights=Path(filename).name,
-        categories=categories,
-        identity=f"{digest or weights_digest(module)}:{spec}",  # the file's content, its input
-        _photo_transform=None if spec.digit else OwnTransform(spec),
-    )
-
-
-def weights_digest(model: nn.Module) -> str:
-    """sha256 of a model's weights (names and values): what tells two uploads apart."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _own_weights(
+def _user_weights(
     model: nn.Module, weights: str | os.PathLike[str] | bytes | BinaryIO
 ) -> tuple[str, str]:
     """Load the user's state dict into ``model``; its label and what tells it apart.
@@ -485,15 +481,9 @@ def _own_weights(
         ModelError: The weights do not fit (the message lists the mismatches).
     """
     try:
-        load_weights_into(model, weights)
+        return load_user_weights(model, weights)
     except WeightsError as exc:
         raise ModelError(str(exc)) from None
-    label = (
-        str(weights)
-        if isinstance(weights, str | os.PathLike)
-        else getattr(weights, "name", "uploaded file")
-    )
-    return label, weights_digest(model)
 
 
 def load_model(
@@ -516,7 +506,7 @@ def load_model(
     """
     spec = get_spec(name)
     target = device if isinstance(device, torch.device) else pick_device(device)
-    model = _build(spec)
+    model = build_architecture(spec)
     notice: str | None = None
     label: str
     identity = ""
@@ -534,22 +524,18 @@ def load_model(
     elif weights == UNTRAINED:
         label = UNTRAINED
     else:
-        label, identity = _own_weights(model, weights)
+        label, identity = _user_weights(model, weights)
     model.eval().requires_grad_(False)
-    try:
-        model.to(target)
-    except Exception as exc:
-        if target.type == "cpu" or not is_out_of_memory(exc):
-            raise
-        model.to("cpu")
+    placed = place_model(model, target)
+    if placed != target:
         note = f"{target} ran out of memory loading {spec.title}: running on the CPU instead."
         notice = f"{notice} {note}" if notice else note
-        target = torch.device("cpu")
-    if spec.family == "digit":
+        target = placed
+    if spec.family == Family.DIGIT:
         categories = DIGIT_CLASSES
         transform = None
     else:
-        tv_weights = _torchvision_weights(spec)
+        tv_weights = torchvision_weights(spec)
         categories = tuple(tv_weights.meta["categories"])
         transform = tv_weights.transforms()
     return LoadedModel(
@@ -559,21 +545,21 @@ def load_model(
         weights=label,
         categories=categories,
         notice=notice,
-        card=shipped_card(spec.name) if spec.source == "shipped" else None,
+        card=shipped_card(spec.name) if spec.source == Source.SHIPPED else None,
         identity=identity,
         _photo_transform=transform,
     )
 
 
 def _pretrained_weights(spec: ModelSpec) -> tuple[dict[str, torch.Tensor] | None, str]:
-    if spec.source == "paper":
+    if spec.source == Source.PAPER:
         return None, "none exist for this architecture (it is built from the paper)"
-    if spec.source == "shipped":
+    if spec.source == Source.SHIPPED:
         path = MODELS_DIR / f"{spec.name}.pth"
         if not path.is_file():
             return None, f"the shipped weights file {path.name} is missing"
         return torch.load(path, map_location="cpu", weights_only=True), ""
-    state, reason = _pretrained_state(_torchvision_weights(spec))
+    state, reason = pretrained_state(torchvision_weights(spec))
     return state, reason or ""
 
 
@@ -583,9 +569,9 @@ def pretrained_download(spec: ModelSpec) -> tuple[str, Path] | None:
     None for the models with nothing to download: the digit nets (weights shipped in
     ``assets/models/``) and ZFNet (no pretrained weights exist).
     """
-    if spec.source != "torchvision":
+    if spec.source != Source.TORCHVISION:
         return None
-    weights = _torchvision_weights(spec)
+    weights = torchvision_weights(spec)
     return str(weights.url), cached_weights_path(weights)
 
 
@@ -640,10 +626,10 @@ def zoo_table() -> list[dict[str, Any]]:
                 "input_size": list(spec.input_size),
                 "year": spec.year,
                 "weights": {
-                    "shipped": "shipped in assets/ (trained on MNIST)",
-                    "torchvision": f"torchvision {_torchvision_version()} weights API (download; "
-                    "untrained and labelled so when offline)",
-                    "paper": "none (untrained)",
+                    Source.SHIPPED: "shipped in assets/ (trained on MNIST)",
+                    Source.TORCHVISION: f"torchvision {_torchvision_version()} weights API "
+                    "(download; untrained and labelled so when offline)",
+                    Source.PAPER: "none (untrained)",
                 }[spec.source],
                 "description": spec.description,
             }

@@ -7,7 +7,8 @@ user, in its own process, PID and IPC namespaces, and dies with the server. Ever
 runs under a memory, CPU-time and file-size limit it sets itself before reading the request
 (see :mod:`.worker`) and a wall-clock limit the server enforces by killing it; its answer is
 read with a size cap and parsed as plain data (:mod:`.plain`). One worker reads one file; a
-fresh one is started ahead of time, so a request does not wait for torch's import.
+fresh one is started ahead of time, so a request does not wait for torch's import. Callers
+name the module whose tasks the worker runs (see :mod:`.worker`); this package imports none.
 
 ``$EXPLORER_SANDBOX``: ``auto`` (default: bubblewrap where it works, else a plain process
 with the limits, reported by :func:`sandbox_kind`), ``bubblewrap`` (refuse to run without
@@ -80,15 +81,15 @@ def sandbox_kind() -> str:
 def _bwrap_works() -> bool:
     try:
         done = subprocess.run(
-            [*_bwrap_prefix(), "/bin/true"], capture_output=True, timeout=10, check=False
+            [*bwrap_arguments(), "/bin/true"], capture_output=True, timeout=10, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return False
     return done.returncode == 0
 
 
-def _bwrap_prefix() -> list[str]:
-    """Bubblewrap's arguments: what the worker sees, and what it does not."""
+def bwrap_arguments() -> list[str]:
+    """Bubblewrap's arguments: what the worker sees, and what it does not (probed by tests)."""
     binds: list[str] = []
     for path in sorted(
         {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
@@ -124,10 +125,10 @@ def _bwrap_prefix() -> list[str]:
     ]  # fmt: skip
 
 
-def _command(limits: Limits) -> tuple[list[str], dict[str, str] | None]:
-    worker = ["-m", "explorer.sandbox.worker", str(limits.memory_mb), str(limits.cpu_s)]
+def _command(limits: Limits, tasks: str) -> tuple[list[str], dict[str, str] | None]:
+    worker = ["-m", "explorer.sandbox.worker", tasks, str(limits.memory_mb), str(limits.cpu_s)]
     if sandbox_kind() == "bubblewrap":
-        return [*_bwrap_prefix(), sys.executable, "-I", "-c", _ISOLATED_START, *worker[2:]], None
+        return [*bwrap_arguments(), sys.executable, "-I", "-c", _ISOLATED_START, *worker[2:]], None
     env = {
         "PATH": "/usr/bin:/bin",
         "PYTHONPATH": str(PACKAGE_ROOT),
@@ -152,11 +153,12 @@ as long as the server."""
 
 
 class _Worker:
-    """One started worker process, ready (torch imported) or getting ready."""
+    """One started worker process, ready (its tasks imported) or getting ready."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, tasks: str) -> None:
         self.limits = limits  # set for good inside the worker: a spare serves only these
-        command, env = _command(limits)
+        self.tasks = tasks  # imported for good too
+        command, env = _command(limits, tasks)
         self.process: subprocess.Popen[bytes] = _launcher.submit(
             subprocess.Popen,
             command,
@@ -246,31 +248,57 @@ _spare_lock = threading.Lock()
 _keep_warm = threading.Event()
 
 
-def prewarm() -> None:
-    """Start a worker now, and after every request: none waits for torch's import (servers)."""
+def prewarm(tasks: str) -> None:
+    """Start a worker for ``tasks`` now, and after every request: none waits for its imports.
+
+    Args:
+        tasks: The module whose tasks the worker runs (see :mod:`.worker`).
+    """
     global _spare
     _keep_warm.set()
     with _spare_lock:
         if _spare is None or _spare.process.poll() is not None:
-            _spare = _Worker(Limits.from_env())
+            _spare = _Worker(Limits.from_env(), tasks)
 
 
-def run_task(task: str, data: bytes, **fields: Any) -> tuple[dict[str, Any], list[bytes]]:
+def waiting_worker() -> int | None:
+    """The process id of the worker waiting for the next file, if one is alive."""
+    with _spare_lock:
+        alive = _spare is not None and _spare.process.poll() is None
+        return _spare.process.pid if alive and _spare is not None else None
+
+
+def run_task(
+    tasks: str, task: str, data: bytes, **fields: Any
+) -> tuple[dict[str, Any], list[bytes]]:
     """Run one task on one file in a fresh sandboxed worker; its answer's header and blobs.
+
+    Args:
+        tasks: The module whose ``TASKS`` the worker runs (see :mod:`.worker`).
+        task: The task's name in it.
+        data: The file.
+        **fields: More of the request's header.
 
     Raises:
         SandboxError: The file was refused (the worker's message), or a limit stopped it.
     """
     with _running:
-        return _run_one(task, data, fields)
+        return _run_one(tasks, task, data, fields)
 
 
-def _run_one(task: str, data: bytes, fields: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
+def _run_one(
+    tasks: str, task: str, data: bytes, fields: dict[str, Any]
+) -> tuple[dict[str, Any], list[bytes]]:
     global _spare
     limits = Limits.from_env()
     with _spare_lock:
-        usable = _spare is not None and _spare.process.poll() is None and _spare.limits == limits
-        worker = _spare if usable and _spare is not None else _Worker(limits)
+        usable = (
+            _spare is not None
+            and _spare.process.poll() is None
+            and _spare.limits == limits
+            and _spare.tasks == tasks
+        )
+        worker = _spare if usable and _spare is not None else _Worker(limits, tasks)
         if _spare is not None and worker is not _spare:
             _spare.process.kill()
         _spare = None
@@ -278,7 +306,16 @@ def _run_one(task: str, data: bytes, fields: dict[str, Any]) -> tuple[dict[str, 
         return worker.run({"task": task, **fields}, data, limits)
     finally:
         if _keep_warm.is_set():
-            threading.Thread(target=prewarm, daemon=True).start()
+            threading.Thread(target=_refill, args=(tasks,), daemon=True).start()
+
+
+def _refill(tasks: str) -> None:
+    """Start the next spare after a request; quietly nothing while the server exits."""
+    try:
+        prewarm(tasks)
+    except RuntimeError as exc:  # the launcher takes no work once the interpreter shuts down
+        if "shutdown" not in str(exc):
+            raise
 
 
 class RefusalCache:
