@@ -10,13 +10,8 @@ from streamlit.delta_generator import DeltaGenerator
 
 from explorer.figures.charts import filters_figure
 from explorer.models.custom import ACTIVATIONS, ARCHITECTURES, KERNELS, POOLS, NetSettings
-from explorer.models.live import (
-    TrainingRun,
-    TrainSettings,
-    as_loaded_model,
-    max_seconds,
-    shipped_digits,
-)
+from explorer.models.digits import shipped_digits
+from explorer.models.live import TrainingRun, TrainSettings, as_loaded_model, max_seconds
 from explorer.models.own import export_model
 from explorer.views.train import confusion_figure, curves_figure, status_line
 from pages.common import TRAINED_KEY, inline_image
@@ -185,7 +180,7 @@ def program_bytes(run: TrainingRun) -> bytes:
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.pt2"
-        export_model(run.model(), (1, 28, 28), path)
+        export_model(run.model(), run.input_size, path)
         return path.read_bytes()
 
 

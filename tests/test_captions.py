@@ -31,13 +31,13 @@ def test_lenet_stage_texts() -> None:
     assert "150 + 6 biases" in conv1.formula
     conv2 = describe_stage(result["conv2"], (6, 14, 14), model.conv2)
     assert "⌊(14 − 5 + 2·0) / 1⌋ + 1 = 10" in conv2.formula
-    relu = describe_stage(result["relu1"], (6, 28, 28), model.relu1)
+    relu = describe_stage(result["relu1"], (6, 28, 28), model.get_submodule("relu1"))
     zeros = float((result["relu1"].tensor == 0).float().mean())
     assert f"{zeros:.0%} of the values are now 0" in relu.caption
-    pool = describe_stage(result["pool1"], (6, 28, 28), model.pool1)
+    pool = describe_stage(result["pool1"], (6, 28, 28), model.get_submodule("pool1"))
     assert "Max pooling 2×2, stride 2" in pool.caption and "6×28×28 becomes 6×14×14" in pool.caption
     assert "⌊(28 − 2 + 2·0) / 2⌋ + 1 = 14" in pool.formula
-    flat = describe_stage(result["flatten"], (16, 5, 5), model.flatten)
+    flat = describe_stage(result["flatten"], (16, 5, 5), model.get_submodule("flatten"))
     assert "one vector of 400 numbers" in flat.caption
     fc1 = describe_stage(result["fc1"], (400,), model.fc1)
     assert "each of the 120 units" in fc1.caption and "48,000 weights" in fc1.formula

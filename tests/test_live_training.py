@@ -9,10 +9,19 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.assets import ASSETS_DIR
+from explorer.inputs.spec import MNIST_MEAN, MNIST_STD
 from explorer.models import live
 from explorer.models.custom import NetSettings, build_net
-from explorer.models.live import Progress, TrainingRun, TrainSettings, as_loaded_model
-from explorer.models.train import model_input
+from explorer.models.digits import shipped_digits
+from explorer.models.live import (
+    Progress,
+    TrainingRun,
+    TrainSettings,
+    as_loaded_model,
+    live_trainer,
+)
+from explorer.models.nets import HarleyNet, LeNet5
 
 SMALL = TrainSettings(epochs=1, train_size=2000, batch_size=64)
 
@@ -50,11 +59,11 @@ def test_a_small_run_learns_and_writes_its_card() -> None:
 def test_mistakes_and_confusion_agree_with_the_model() -> None:
     run = TrainingRun(SMALL)
     progress = finish(run)
-    digits = live.shipped_digits()
+    digits = shipped_digits()
     model = run.model()
     with torch.no_grad():
         pixels = torch.from_numpy(digits.val_images).float().div(255)[:, None]
-        predicted = model(model_input(pixels, "lenet5")).argmax(1).numpy()
+        predicted = model((pixels - MNIST_MEAN) / MNIST_STD).argmax(1).numpy()
     wrong = int((predicted != digits.val_labels).sum())
     assert progress.confusion is not None and wrong == 1000 - np.trace(progress.confusion)
     for index, true, guess, _prob in progress.mistakes:
@@ -154,6 +163,7 @@ def test_the_trained_model_runs_on_the_pages_like_any_digit_model() -> None:
     assert loaded.spec.family == "digit" and loaded.categories[3] == "3"
     result = loaded.capture(torch.zeros(1, 1, 28, 28))
     assert [layer.kind for layer in result.layers[:3]] == ["conv", "relu", "pool"]
+    assert result.names[:3] == ["conv1", "relu1", "pool1"] and "fc3" in result.names
     assert loaded.cache_key != as_loaded_model(TrainingRun(SMALL)).cache_key  # step 0 vs 32
     state = torch.load(__import__("io").BytesIO(run.state_dict_bytes()), weights_only=True)
     torch.testing.assert_close(state["conv1.weight"], run.model().state_dict()["conv1.weight"])
@@ -161,13 +171,51 @@ def test_the_trained_model_runs_on_the_pages_like_any_digit_model() -> None:
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
 @pytest.mark.parametrize("architecture", ["lenet5", "harley", "tiny"])
-def test_every_architecture_builds_for_28x28(architecture: str, activation: str) -> None:
+def test_every_architecture_builds_for_its_input(architecture: str, activation: str) -> None:
+    side = 32 if architecture == "harley" else 28
     for kernel, pooling in ((5, "max"), (3, "avg")):
         net = build_net(NetSettings(architecture, (3, 5), kernel, pooling, activation), seed=0)
-        assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+        assert net.input_size == (1, side, side)
+        assert net(torch.zeros(2, 1, side, side)).shape == (2, 10)
+        assert f"{activation}1" in dict(net.named_children())
     a = build_net(NetSettings(architecture), seed=3)
     b = build_net(NetSettings(architecture), seed=3)
     assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
+
+
+@pytest.mark.parametrize(("architecture", "shipped"), [("lenet5", LeNet5), ("harley", HarleyNet)])
+def test_the_train_pages_nets_are_the_shipped_nets(
+    architecture: str, shipped: type[torch.nn.Module]
+) -> None:
+    net = build_net(NetSettings(architecture), seed=0)
+    assert type(net) is shipped
+    assert [n for n, _ in net.named_modules()] == [n for n, _ in shipped().named_modules()]
+    weights = torch.load(ASSETS_DIR / "models" / f"{architecture}.pth", weights_only=True)
+    net.load_state_dict(weights, strict=True)  # the shipped weights fit the Train page's net
+
+
+def test_a_live_run_trains_what_its_trainer_trains_epoch_by_epoch() -> None:
+    """The run's thread (steps, evaluations, locks) changes nothing the loop would not."""
+    settings = TrainSettings(
+        net=NetSettings("harley", kernel=3, activation="tanh"),
+        optimiser="sgd",
+        batch_size=64,
+        epochs=2,
+        augmentation=True,
+        train_size=300,
+        seed=3,
+    )
+    run = TrainingRun(settings)
+    assert finish(run).step == 10 and run.input_size == (1, 32, 32)
+    trainer = live_trainer(settings, shipped_digits())
+    for _ in range(settings.epochs):
+        trainer.epoch()
+    expected, actual = trainer.net.state_dict(), run.model().state_dict()
+    assert expected.keys() == actual.keys()
+    assert all(torch.equal(expected[k], actual[k]) for k in expected)
+    loaded = as_loaded_model(run)
+    assert loaded.spec.input_size == (1, 32, 32)
+    assert loaded.capture(torch.zeros(1, 1, 32, 32)).names[:3] == ["conv1", "tanh1", "pool1"]
 
 
 @pytest.mark.slow

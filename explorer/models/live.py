@@ -25,16 +25,30 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from explorer.models.augment import DEFAULT_AUGMENTATION
 from explorer.models.custom import ARCHITECTURES, NetSettings, build_net
-from explorer.models.nets import DIGIT_CLASSES
-from explorer.models.train import augment, model_input, split_train_val
-from explorer.models.zoo import ASSETS_DIR, LoadedModel, ModelSpec
+from explorer.models.digits import Digits, limited, shipped_digits
+from explorer.models.loop import Batches, Trainer, class_scores
+from explorer.models.nets import DIGIT_CLASSES, DigitNet
+from explorer.models.zoo import Family, LoadedModel, ModelSpec, Source
 
-DIGITS_FILE = ASSETS_DIR / "data" / "mnist-8k.npz"
-VAL_SIZE = 1000
-"""Validation digits (the gallery's digits come from this split: never trained on)."""
+__all__ = [
+    "EVAL_EVERY",
+    "HEARTBEAT_S",
+    "MAX_SECONDS_ENV",
+    "MAX_STEPS",
+    "SLOTS_ENV",
+    "Point",
+    "Progress",
+    "TrainSettings",
+    "TrainingRun",
+    "as_loaded_model",
+    "live_trainer",
+    "max_seconds",
+    "training_slots",
+]
+
 EVAL_EVERY = 25
 """Steps between two points of the curves (and snapshots of conv1's filters)."""
 MAX_STEPS = 6000
@@ -57,25 +71,6 @@ def training_slots() -> threading.BoundedSemaphore:
 
 
 @dataclass(frozen=True)
-class Digits:
-    """The training and validation digits (uint8 28×28, white on black) and labels."""
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    val_images: np.ndarray
-    val_labels: np.ndarray
-
-
-@functools.cache
-def shipped_digits() -> Digits:
-    """The shipped 8,000 digits, split as the shipped models were (1,000 validation)."""
-    with np.load(DIGITS_FILE) as data:
-        images, labels = data["images"], data["labels"].astype(np.int64)
-    train, val = split_train_val(labels, VAL_SIZE, seed=0)
-    return Digits(images[train], labels[train], images[val], labels[val])
-
-
-@dataclass(frozen=True)
 class TrainSettings:
     """Everything a run depends on: the same settings and seed give the same run."""
 
@@ -95,6 +90,26 @@ class TrainSettings:
             raise ValueError("epochs 1…50, batch size 8…1024")
         if not (0 < self.learning_rate <= 1 and self.train_size >= 100):
             raise ValueError("learning rate in (0, 1], at least 100 training digits")
+
+
+def live_trainer(settings: TrainSettings, digits: Digits) -> Trainer:
+    """What a run of ``settings`` trains: its net, optimiser and batches (all from the seed).
+
+    It trains on a seeded subset of ``settings.train_size`` of ``digits``' training digits.
+    """
+    train = limited(digits, settings.train_size, settings.seed)
+    net = build_net(settings.net, settings.seed)
+    aug = DEFAULT_AUGMENTATION if settings.augmentation else None
+    batches = Batches(
+        train.train_images, train.train_labels, settings.batch_size, settings.seed, aug
+    )
+    if settings.optimiser == "sgd":
+        optimiser: torch.optim.Optimizer = torch.optim.SGD(
+            net.parameters(), lr=settings.learning_rate, momentum=0.9
+        )
+    else:
+        optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
+    return Trainer(net, optimiser, batches)
 
 
 @dataclass(frozen=True)
@@ -173,18 +188,10 @@ class TrainingRun:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_seen = clock()
-        count = min(settings.train_size, len(self._digits.train_labels))
-        self._train = np.random.default_rng(settings.seed).permutation(
-            len(self._digits.train_labels)
-        )[:count]
-        self._net = build_net(settings.net, settings.seed)
-        self._optimiser = _optimiser(self._net, settings)
-        self._order = torch.Generator().manual_seed(settings.seed + 1)
-        self._noise = torch.Generator().manual_seed(settings.seed + 2)
-        per_epoch = -(-count // settings.batch_size)
-        self._total = min(per_epoch * settings.epochs, MAX_STEPS)
-        self._permutation: torch.Tensor | None = None
-        self._position = 0
+        self._trainer = live_trainer(settings, self._digits)
+        self._net = self._trainer.net
+        self._train_size = len(self._trainer.batches.labels)
+        self._total = min(self._trainer.batches.per_epoch * settings.epochs, MAX_STEPS)
         self._window: list[tuple[float, float]] = []
         self._progress = Progress("ready", "Ready to train.", 0, self._total, 0.0)
 
@@ -216,7 +223,12 @@ class TrainingRun:
         with self._lock:
             return self._progress
 
-    def model(self) -> nn.Module:
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        """The input the network takes: ``(1, 28, 28)``, or ``(1, 32, 32)`` for Harley's."""
+        return self._net.input_size
+
+    def model(self) -> DigitNet:
         """A copy of the network as it is now (eval mode, no grad)."""
         with self._lock:
             twin = copy.deepcopy(self._net)
@@ -230,7 +242,7 @@ class TrainingRun:
         return {
             "model": f"{title}, trained on the Train page",
             "settings": asdict(self.settings),
-            "data": f"{len(self._train)} digits of assets/data/mnist-8k.npz (MNIST)",
+            "data": f"{self._train_size} digits of assets/data/mnist-8k.npz (MNIST)",
             "validation": f"{len(self._digits.val_labels)} digits never trained on",
             "val_accuracy": None if last is None else round(last.val_accuracy, 4),
             "steps": progress.step,
@@ -315,48 +327,23 @@ class TrainingRun:
         if step and (not points or points[-1].step != step):
             self._evaluate(step, self._clock() - started)
 
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        size = self.settings.batch_size
-        if self._permutation is None or self._position >= len(self._permutation):
-            self._permutation = torch.randperm(len(self._train), generator=self._order)
-            self._position = 0
-        chosen = self._train[self._permutation[self._position : self._position + size].numpy()]
-        self._position += size
-        images = torch.from_numpy(self._digits.train_images[chosen]).float().div_(255)[:, None]
-        labels = torch.from_numpy(self._digits.train_labels[chosen])
-        if self.settings.augmentation:
-            images = augment(images, self._noise)
-        return images, labels
-
     def _step(self) -> None:
-        images, labels = self._batch()
         with self._lock:  # model() may copy the net between steps, never during one
-            self._net.train()
-            logits = self._net(model_input(images, "lenet5"))
-            loss = F.cross_entropy(logits, labels)
-            self._optimiser.zero_grad(set_to_none=True)
-            torch.autograd.backward(loss)
-            self._optimiser.step()
-        accuracy = float((logits.argmax(1) == labels).float().mean())
-        self._window.append((float(loss.detach()), accuracy))
+            seen = self._trainer.step()
+        self._window.append((seen.loss, seen.accuracy))
 
-    @torch.no_grad()
     def _evaluate(self, step: int, seconds: float) -> None:
         with self._lock:
-            self._net.eval()
-            pixels = torch.from_numpy(self._digits.val_images).float().div_(255)[:, None]
-            logits = self._net(model_input(pixels, "lenet5"))
-            conv1 = self._net.get_submodule("conv1")
-            assert isinstance(conv1, nn.Conv2d)
-            filters = conv1.weight.detach().numpy().copy()
-        labels = torch.from_numpy(self._digits.val_labels)
+            logits = class_scores(self._net, self._digits.val_images)
+            filters = self._net.get_parameter("conv1.weight").detach().numpy().copy()
+        labels = torch.from_numpy(self._digits.val_labels.astype(np.int64))
         probs = logits.softmax(1)
         predicted = probs.argmax(1)
         losses, accuracies = zip(*self._window, strict=True) if self._window else ((0.0,), (0.0,))
         self._window = []
         point = Point(
             step=step,
-            epoch=step * self.settings.batch_size / len(self._train),
+            epoch=step * self.settings.batch_size / self._train_size,
             train_loss=float(np.mean(losses)),
             train_accuracy=float(np.mean(accuracies)),
             val_loss=float(F.cross_entropy(logits, labels)),
@@ -382,23 +369,17 @@ class TrainingRun:
             )
 
 
-def _optimiser(net: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
-    if settings.optimiser == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=settings.learning_rate, momentum=0.9)
-    return torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
-
-
 def as_loaded_model(run: TrainingRun) -> LoadedModel:
     """The run's network as the Draw and Image pages use any digit model."""
     title = ARCHITECTURES[run.settings.net.architecture][0]
     spec = ModelSpec(
         name=f"trained:{run.id}",
         title=f"Your trained {title} (run {run.id})",
-        family="digit",
-        input_size=(1, 28, 28),
+        family=Family.DIGIT,
+        input_size=run.input_size,
         year=0,
         description="Trained on the Train page in this session.",
-        source="trained",
+        source=Source.TRAINED,
     )
     return LoadedModel(
         spec=spec,
