@@ -9,7 +9,7 @@ from explorer.analysis.visualize import Visualization, VisualizeError
 from explorer.figures.channels import channel_figure
 from explorer.figures.charts import filters_figure
 from explorer.hosting.scheduler import OverBudget
-from explorer.models.zoo import LoadedModel
+from explorer.models.zoo import Family, LoadedModel
 from explorer.views.channel import (
     TopPicture,
     card_layers,
@@ -81,7 +81,7 @@ def show_visualization(
     steps = int(left.select_slider("Steps", STEPS, default_steps(loaded), key=f"{key}_card_steps"))
     rate = float(right.select_slider("Learning rate", RATES, 0.05, key=f"{key}_card_lr"))
     asked = st.session_state.get(f"{key}_card_asked") == (loaded.name, layer, channel)
-    if not asked and loaded.spec.family != "digit":
+    if not asked and loaded.spec.family != Family.DIGIT:
         if st.button(f"Visualise ({steps} steps)", key=f"{key}_card_go"):
             st.session_state[f"{key}_card_asked"] = (loaded.name, layer, channel)
             st.rerun()

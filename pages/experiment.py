@@ -1,21 +1,17 @@
 """Experiment: perturb the input, knock out channels or swap the model, and see what moves.
 
-The page lays out and caches; :mod:`explorer.views.experiment` computes. The first pass and
-the sweep are cached for every session (keyed by the model's cache key, the input's sha256
-and their settings), so a click that changes only the experiment runs only the second pass;
-the layer comparison and the sweep are fragments, so choosing another layer or sweep, or
-clicking a sweep point, reruns only that part.
+The page lays out; :mod:`explorer.views.experiment` computes, every pass and the sweep a job
+for the server's scheduler. The first pass and the sweep are kept in its cache for every
+session (keyed by the model's cache key, the input's sha256 and their settings), so a click
+that changes only the experiment runs only the second pass; the layer comparison and the
+sweep are fragments, so choosing another layer or sweep, or clicking a sweep point, reruns
+only that part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
-
-import numpy as np
 import streamlit as st
 
-from explorer.analysis.capture import CaptureResult
 from explorer.analysis.experiment import ExperimentError, Knockout, Perturbation, SweepPoint
 from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, LoadedModel
@@ -23,57 +19,36 @@ from explorer.views.experiment import (
     KNOCKOUT_MODES,
     MODES,
     SWEEP_AXES,
+    Comparison,
     Pass,
     change_figure,
-    comparison,
+    comparison_job,
     conv_channels,
-    knockout_pass,
+    first_pass_job,
+    knockout_job,
+    other_samples,
     pass_softmax,
-    perturbed_pass,
+    perturbed_job,
     picked_point,
-    plain_capture,
+    plain_pass,
+    sample_input,
     second_models,
     stage_figures,
     stage_summaries,
     sweep_figure,
-    sweep_points,
+    sweep_job,
 )
-from pages.common import cached_model, heavy_call, inline_image, quick_call
+from pages.common import cached_model, inline_image, run_job
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def run_heavy(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run one of the page's heavy computations through the server's scheduler.
-
-    A sweep (up to 19 passes) waits in the long line; a pass or a comparison in the quick one.
-    """
-    call = heavy_call if fn is sweep_points else quick_call
-    return call(fn, *args, **kwargs)
+PASS_LABEL = "Running the network"
+SWEEP_LABEL = "Computing"
 
 
-# 4 first passes for every session: each is a capture (VGG-16's ~115 MB, ResNet-50's ~150 MB).
-@st.cache_resource(max_entries=4, show_spinner="Running the network…")
-def cached_capture(
-    model_key: str, input_sha: str, _loaded: LoadedModel, _picture: np.ndarray
-) -> CaptureResult:
-    """Every layer of an unchanged input, shared by every session (keyed by strings)."""
-    return run_heavy(plain_capture, _loaded, _picture)
-
-
-# 16 sweeps: at most 19 small pictures and their predictions each.
-@st.cache_resource(max_entries=16, show_spinner="Sweeping…")
-def cached_sweep(model_key: str, input_sha: str, name: str, _first: Pass) -> list[SweepPoint]:
-    """The sweep of ``name`` over the first pass's input, shared by every session."""
-    return run_heavy(sweep_points, _first, name)
-
-
-def plain_pass(loaded: LoadedModel, sample: str, title: str) -> tuple[Pass, str]:
-    """A sample through a model, unchanged (cached), and the input's sha256."""
-    prepared = loaded.prepare(samples_for(loaded.spec.family)[sample])
-    result = cached_capture(loaded.cache_key, prepared.sha256, loaded, prepared.display)
-    return Pass(loaded, prepared.display, result, title), prepared.sha256
+def unchanged_pass(loaded: LoadedModel, sample: str, what: str) -> tuple[Pass, str]:
+    """A sample through a model, unchanged (shared by every session), and the input's sha256."""
+    prepared = sample_input(loaded, sample)
+    result = run_job(first_pass_job(loaded, prepared), PASS_LABEL)
+    return plain_pass(loaded, prepared, result, what), prepared.sha256
 
 
 def read_perturbation(side: int) -> Perturbation:
@@ -118,9 +93,8 @@ def second_pass(first: Pass, mode: str, sample: str) -> Pass:
     """The pass the experiment changes: another input, a knocked-out copy, or another model."""
     loaded = first.loaded
     if mode == "Two digits":
-        others = [s for s in samples_for(loaded.spec.family) if s != sample]
-        other = str(st.selectbox("Second input", others, key="exp_sample2"))
-        return plain_pass(loaded, other, f"{loaded.spec.title}, {other}")[0]
+        other = str(st.selectbox("Second input", other_samples(loaded, sample), key="exp_sample2"))
+        return unchanged_pass(loaded, other, other)[0]
     if mode == "Two models":
         names = second_models(loaded)
         other = str(
@@ -128,15 +102,17 @@ def second_pass(first: Pass, mode: str, sample: str) -> Pass:
                 "Second model", list(names), format_func=names.__getitem__, key="exp_model2"
             )
         )
-        model = cached_model(other)
-        return plain_pass(model, sample, f"{model.spec.title}, as is")[0]
+        return unchanged_pass(cached_model(other), sample, "as is")[0]
     if mode == "Knock out channels":
         knockout = read_knockout(loaded)
         if knockout is None:
             st.info("Pick channels to knock out: until then both passes are the same.")
             return first
-        return run_heavy(knockout_pass, first, knockout)
-    return run_heavy(perturbed_pass, first, read_perturbation(int(first.picture.shape[0])))
+        found: Pass = run_job(knockout_job(first, knockout), PASS_LABEL)
+        return found
+    change = read_perturbation(int(first.picture.shape[0]))
+    perturbed: Pass = run_job(perturbed_job(first, change), PASS_LABEL)
+    return perturbed
 
 
 def show_passes(first: Pass, second: Pass) -> None:
@@ -150,7 +126,7 @@ def show_passes(first: Pass, second: Pass) -> None:
 
 def show_stages(first: Pass, second: Pass) -> None:
     """The change down the network, then one layer in both passes and their difference."""
-    compared = run_heavy(comparison, first, second)
+    compared: Comparison = run_job(comparison_job(first, second), PASS_LABEL)
     if not compared.same_model:
         st.markdown(
             "**Each network's stages** (they differ: compared where names and shapes match)"
@@ -182,7 +158,7 @@ def show_sweep(first: Pass, input_sha: str) -> None:
     name = str(
         st.selectbox("Sweep", list(SWEEP_AXES), format_func=SWEEP_AXES.__getitem__, key="exp_sweep")
     )
-    points = cached_sweep(first.loaded.cache_key, input_sha, name, first)
+    points: list[SweepPoint] = run_job(sweep_job(first, input_sha, name), SWEEP_LABEL)
     event = st.plotly_chart(
         sweep_figure(points, SWEEP_AXES[name], first.loaded.categories),
         key="exp_sweep_chart",
@@ -218,7 +194,7 @@ mode = str(
 )
 try:
     loaded_model = cached_model(model_name)
-    base, base_sha = plain_pass(loaded_model, sample, f"{loaded_model.spec.title}, as is")
+    base, base_sha = unchanged_pass(loaded_model, sample, "as is")
     changed = second_pass(base, mode, sample)
 except ExperimentError as exc:
     st.warning(f"That experiment does not fit: {exc}")

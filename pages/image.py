@@ -25,7 +25,7 @@ from explorer.figures.charts import (
 from explorer.hosting.scheduler import capture_job
 from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, PreparedInput
 from explorer.inputs.samples import samples_for
-from explorer.models.zoo import ZOO, LoadedModel, ModelError, load_model
+from explorer.models.zoo import ZOO, Family, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
 from pages.channel import show_channel_card
 from pages.common import TRAINED_KEY, cached_model, inline_image, run_job
@@ -72,7 +72,7 @@ def read_input(family: str) -> bytes | Path | None:
         shot = st.camera_input("Take a photo", key="image_camera")
         return shot.getvalue() if shot is not None else None
     shipped = samples_for(family)
-    label = "Sample digit (real MNIST)" if family == "digit" else "Sample photo"
+    label = "Sample digit (real MNIST)" if family == Family.DIGIT else "Sample photo"
     choice = st.selectbox(label, list(shipped), key=f"image_sample_{family}")
     return shipped[choice] if choice else None
 
@@ -317,7 +317,7 @@ st.caption(
 controls, output = st.columns([1, 2])
 with controls:
     loaded, model_key = choose_model()
-    raw = read_input(loaded.spec.family if loaded is not None else "photo")
+    raw = read_input(loaded.spec.family if loaded is not None else Family.PHOTO)
 
 prepared: PreparedInput | None = None
 result: CaptureResult | None = None

@@ -7,25 +7,25 @@ import hashlib
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from explorer.figures.colour import ColourScale, colour_scale
 from explorer.figures.style import SELECTED_COLOUR, shape_text
-from explorer.inputs.preprocess import (
-    MAX_PHOTO_UPLOAD_MB,
-    ImageError,
-    NothingDrawn,
-    preprocess_digit,
-)
-from explorer.inputs.samples import PHOTOS_DIR, digit_samples
+from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, NothingDrawn
+from explorer.inputs.samples import digit_samples
 from explorer.inputs.strokes import DrawingError, parse_drawing, render_drawing
 from explorer.lab import figures as lf
 from explorer.lab import maths
 from explorer.views import lab as lab_view
-from explorer.views.lab import ConvSettings, ValueTable
+from explorer.views.lab import (
+    ACTIVATION_LABELS,
+    ConvSettings,
+    ValueTable,
+    drawn_input,
+    named_input,
+    uploaded_input,
+)
 from pages.canvas import drawing_canvas
 
-PHOTO = PHOTOS_DIR / "grace_hopper.jpg"
 VIEWS = ["2-D convolution", "Activation & pooling", "Pipeline", "1-D convolution"]
 INPUTS = ["7×7 square", "5×5 binary", "Sample digit", "Draw a digit", "Photo", "Upload an image"]
 CUSTOM = "custom (edit below)"
@@ -43,57 +43,12 @@ BOUNDARY_HELP = (
     "**wrap** c d | a b c d | a b"
 )
 PLAY_SECONDS = 0.8
-ACTIVATION_NAMES = {
-    "none": "none",
-    "relu": "ReLU",
-    "leaky_relu": "leaky ReLU",
-    "tanh": "tanh",
-    "sigmoid": "sigmoid",
-}
 # What suits each input when it is picked: (kernel, padding).
 INPUT_DEFAULTS = {
     "7×7 square": ("box blur (1/9)", "valid"),
     "5×5 binary": ("X (teaching)", "valid"),
 }
 N = maths.number_text
-
-
-# --- inputs, cached by name ----------------------------------------------------------------
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def named_input(name: str, detail: str = "", channel: str = "gray") -> np.ndarray:
-    """A teaching array, a gallery digit (``detail``: its label) or the photo, by name."""
-    if name == "7×7 square":
-        return maths.teaching_square()
-    if name == "5×5 binary":
-        return maths.teaching_binary()
-    if name == "Sample digit":
-        return maths.prepare_image(digit_samples()[detail], side=28, square=False)
-    if name == "Photo":
-        return maths.prepare_image(PHOTO, side=300, channel=channel)  # type: ignore[arg-type]
-    raise ValueError(f"unknown input {name!r}")
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def uploaded_input(digest: str, _data: bytes, channel: str) -> np.ndarray:
-    """An uploaded image (keyed by its sha256), longer side shrunk to 300."""
-    return maths.prepare_image(_data, side=300, channel=channel, square=False)  # type: ignore[arg-type]
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def drawn_input(digest: str, _drawing: Image.Image) -> np.ndarray:
-    """A canvas drawing laid out like MNIST (28×28), keyed by its pixels' sha256."""
-    return preprocess_digit(_drawing).display.astype(np.float64) / 255.0
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def pipeline(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The classic pipeline on the photo: input, edge conv (SAME), ReLU, 2×2 max-pool."""
-    image = named_input("Photo", channel="gray")
-    conv = maths.correlate2d(image, maths.KERNELS[name], padding="same").output
-    rectified = maths.activate(conv, "relu")
-    return image, conv, rectified, maths.pool2d(rectified, 2, 2, "max").output
 
 
 def on_input_change() -> None:
@@ -126,9 +81,7 @@ def read_drawing() -> np.ndarray | None:
         st.info("Draw a digit (white on black); it is laid out 28×28 like MNIST.")
         return None
     try:
-        drawing = render_drawing(parse_drawing(value))
-        digest = hashlib.sha256(drawing.tobytes()).hexdigest()
-        return drawn_input(digest, drawing)
+        return drawn_input(render_drawing(parse_drawing(value)))
     except NothingDrawn:  # an ImageError: caught first
         st.info("Nothing drawn yet: draw a digit in the black box.")
     except (DrawingError, ImageError) as exc:
@@ -159,9 +112,8 @@ def read_photo(name: str) -> np.ndarray | None:
     if upload is None:
         st.info("Upload an image, or pick the photo.")
         return None
-    data = upload.getvalue()
     try:
-        return uploaded_input(hashlib.sha256(data).hexdigest(), data, str(channel))
+        return uploaded_input(upload.getvalue(), str(channel))
     except ImageError as exc:
         st.error(f"That image cannot be read: {exc}")
         return None
@@ -211,7 +163,7 @@ def read_settings() -> ConvSettings:
         help="valid: none · same: the output keeps ⌈W / S⌉ pixels (TensorFlow / PyTorch: the "
         "odd pixel goes right / bottom) · full: F − 1 each side · number: that many each side",
     )
-    padding: maths.Padding = str(padding_mode)
+    padding: maths.PaddingSetting = str(padding_mode)
     if padding_mode == "number":
         padding = int(st.number_input("Padding (pixels each side)", 0, 10, 1, key="lab_pad_pixels"))
     boundary = st.selectbox(
@@ -327,24 +279,22 @@ def show_flip(
     image: np.ndarray, kernel: np.ndarray, settings: ConvSettings, corr: np.ndarray
 ) -> None:
     """Cross-correlation (what CNNs compute) next to true convolution (flipped kernel)."""
-    conv = settings.convolve(image, kernel)
-    difference = corr - conv.output
-    worst = float(np.abs(difference).max())
-    if maths.is_flip_symmetric(kernel):
+    flip = lab_view.flip_view(image, kernel, settings, corr)
+    conv, difference = flip.convolution, flip.difference
+    if flip.symmetric:
         st.success("This kernel looks the same turned by 180°: both give the same map.")
     else:
-        r, c = np.unravel_index(int(np.argmax(np.abs(difference))), difference.shape)
+        r, c = flip.worst_at
         st.warning(
-            f"The flipped kernel differs: the maps differ by up to {N(worst)} "
+            f"The flipped kernel differs: the maps differ by up to {N(flip.worst)} "
             f"(at row {r}, column {c}). np.convolve and scipy.ndimage.convolve give the "
             "flipped map."
         )
-    scale = colour_scale(np.concatenate([corr.ravel(), conv.output.ravel()]), True)
     k_col, flip_col, conv_col, d = st.columns([1, 1, 2, 2])
     k_col.plotly_chart(lf.kernel_figure(kernel, "kernel (CNN)", 240), key="lab_flip_kernel")
     flip_col.plotly_chart(lf.kernel_figure(conv.kernel[0], "flipped", 240), key="lab_flip_flipped")
     conv_col.plotly_chart(
-        lf.grid_figure(conv.output, "convolution (flipped)", "signed", scale=scale),
+        lf.grid_figure(conv.output, "convolution (flipped)", "signed", scale=flip.scale),
         key="lab_flip_conv",
     )
     d.plotly_chart(
@@ -362,11 +312,7 @@ def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: ConvSettin
     kind = lab_view.input_kind(image)
     show_output_size(result)
     with st.expander("Formula and numbers"):
-        st.markdown(
-            "Output size ⌊(W − F + 2P) / S⌋ + 1 with W the input size, F the kernel size, "
-            "P the padding on each side and S the stride. 'same' padding may put one more "
-            "pixel after than before (P₁ + P₂)."
-        )
+        st.markdown(lab_view.output_size_text())
         st.markdown(
             f"Output values ({shape_text(result.output.shape)}), "
             f"rounded to {maths.DECIMALS} decimals:"
@@ -432,9 +378,7 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: ConvSettings) 
         maths.ACTIVATIONS,
         index=1,
         key="lab_activation",
-        format_func=lambda n: {"none": "none", "relu": "ReLU", "leaky_relu": "leaky ReLU"}.get(
-            n, n
-        ),
+        format_func=ACTIVATION_LABELS.__getitem__,
     )
     slope = 0.1
     if activation == "leaky_relu":
@@ -442,29 +386,24 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: ConvSettings) 
     mode = b.selectbox("Pooling", maths.POOL_MODES, key="lab_pool_mode")
     size = c.slider("Window", 1, 4, 2, key="lab_pool_size")
     stride = d.slider("Pool stride", 1, 4, 2, key="lab_pool_stride")
-    activated = maths.activate(conv, str(activation), slope)
-    e.markdown(f"`{maths.activation_formula(str(activation), slope)}`")
     # Before and after on one scale, so what the activation changes is visible.
-    both = np.concatenate([conv.ravel(), activated.ravel()])
-    kind: lf.Kind = "signed" if both.min() < 0 else "nonnegative"
-    shared = lf.scale_for(both, kind, robust=max(conv.shape) > lf.ROBUST_FROM)
+    shown = lab_view.activation_view(conv, str(activation), slope)
+    activated, kind, shared = shown.after, shown.kind, shown.scale
+    e.markdown(f"`{shown.formula}`")
     left, right = st.columns(2)
     left.plotly_chart(
         lf.grid_figure(conv, "before: conv output", kind, scale=shared, height=map_height(conv)),
         key="lab_act_before",
     )
     right.plotly_chart(
-        lf.grid_figure(
-            activated, f"after: {ACTIVATION_NAMES[str(activation)]}", kind, scale=shared
-        ),
+        lf.grid_figure(activated, f"after: {shown.label}", kind, scale=shared),
         key="lab_act_after",
     )
-    negatives = maths.count_negative(conv)
     st.caption(
         f"Same colour scale on both ({shared.label}"
-        + (", colours saturate beyond it" if max(conv.shape) > lf.ROBUST_FROM else "")
+        + (", colours saturate beyond it" if shown.robust else "")
         + "). "
-        f"{negatives} of {conv.size} values were negative."
+        f"{shown.negatives} of {conv.size} values were negative."
     )
     try:
         pooled = maths.pool2d(activated, int(size), int(stride), str(mode))
@@ -484,24 +423,23 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: ConvSettings) 
 
 def view_pipeline() -> None:
     """The classic pipeline on the photo: conv → ReLU → max-pool, each map with its shape."""
-    name = "edge: outline (8-centre)"
+    shown = lab_view.pipeline()
+    image, conv, rectified, pooled = shown.image, shown.conv, shown.rectified, shown.pooled
     st.caption(
-        "The classic pipeline on a 300×300 grayscale photo: convolve with the 8-centre edge "
-        "kernel (SAME padding) → ReLU → 2×2 max-pool, stride 2."
+        f"The classic pipeline on a {'×'.join(map(str, image.shape))} grayscale photo: convolve "
+        "with the 8-centre edge kernel (SAME padding) → ReLU → 2×2 max-pool, stride 2."
     )
-    image, conv, rectified, pooled = pipeline(name)
     shapes = " → ".join(shape_text(a.shape) for a in (image, conv, rectified, pooled))
     st.markdown(f"**Shapes** {shapes}")
     with st.expander("Formula and numbers"):
         st.markdown(
-            f"conv: {maths.output_size_formula(300, 3, 1, 1)} (SAME: P = 1)  \n"
+            f"conv: {shown.conv_formula} (SAME: P = {shown.pad})  \n"
             "ReLU: element-wise, shape unchanged  \n"
-            f"max-pool: {maths.output_size_formula(300, 2, 0, 2)}"
+            f"max-pool: {shown.pool_formula}"
         )
-        st.dataframe(pd.DataFrame(maths.KERNELS[name]), key="lab_pipeline_kernel")
-        negatives = maths.count_negative(conv)
+        st.dataframe(pd.DataFrame(maths.KERNELS[shown.kernel]), key="lab_pipeline_kernel")
         st.markdown(
-            f"{negatives} of {conv.size} conv outputs are negative; ReLU sets them to 0. "
+            f"{shown.negatives} of {conv.size} conv outputs are negative; ReLU sets them to 0. "
             f"Largest edge response {N(float(conv.max()))}."
         )
     positive = colour_scale(rectified, False)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from explorer.analysis.attribution import (
-    BASELINES,
+    AUTO_LAYER,
+    KNOBS,
+    LAYER_LABEL,
+    METHOD_SETTINGS,
     METHODS,
     AttributionError,
     Settings,
     cam_layers,
+    start_value,
 )
 from explorer.analysis.capture import CaptureResult
 from explorer.hosting.scheduler import OverBudget
@@ -20,12 +26,11 @@ from explorer.views.attribution import (
     DELETED_FRACTION,
     WhyView,
     class_choices,
+    input_side,
     method_labels,
     why_job,
 )
 from pages.common import run_job
-
-AUTO_LAYER = "last conv block (auto)"
 
 
 def read_settings(
@@ -44,44 +49,30 @@ def read_settings(
         format_func=choices.__getitem__,
         key=f"{key}_why_class_{loaded.name}",
     )
-    settings = Settings(str(method), int(target))
-    family = METHODS[str(method)].family
+    chosen: dict[str, Any] = {}
     with layer_column:
-        if family == "cam":
-            layers = [AUTO_LAYER, *cam_layers(loaded.model)]
-            layer = st.selectbox("Layer", layers, key=f"{key}_why_layer_{loaded.name}")
-            settings = Settings(
-                str(method), int(target), layer=None if layer == AUTO_LAYER else layer
-            )
-        elif method == "integrated_gradients":
-            steps = st.slider("Steps", 8, 128, 32, 8, key=f"{key}_why_steps")
-            baseline = st.radio(
-                "Baseline", BASELINES, horizontal=True, key=f"{key}_why_baseline",
-                help="black: every pixel 0 before normalisation · zero: the all-zero tensor "
-                "(the data set's mean colour for a normalised model)",
-            )  # fmt: skip
-            settings = Settings(str(method), int(target), steps=steps, baseline=str(baseline))
-        elif method == "smoothgrad":
-            samples = st.slider("Noisy copies", 4, 64, 16, 4, key=f"{key}_why_samples")
-            noise = st.slider("Noise σ (fraction of the range)", 0.05, 0.5, 0.15, 0.05,
-                              key=f"{key}_why_noise")  # fmt: skip
-            settings = Settings(str(method), int(target), samples=samples, noise=noise)
-        elif method == "occlusion":
-            settings = occlusion_settings(settings, prepared, key)
-    return settings
+        for name in METHOD_SETTINGS.get(str(method), ()):
+            chosen[name] = read_setting(name, loaded, input_side(prepared), chosen, key)
+    return Settings(str(method), int(target), **chosen)
 
 
-def occlusion_settings(settings: Settings, prepared: PreparedInput, key: str) -> Settings:
-    """Occlusion's window and stride, in input pixels (bounded by the input's size).
-
-    The stride starts at the window (no overlap): 49 passes at 224×224, which fit the heavy-work
-    budget on every zoo model (VGG-16 with half-window strides, 173 passes, does not).
-    """
-    side = int(min(prepared.tensor.shape[-2:]))
-    default_window = max(1, min(32, side // 4))
-    window = st.slider("Window (px)", 1, side, default_window, key=f"{key}_why_window")
-    stride = st.slider("Stride (px)", 1, side, window, key=f"{key}_why_stride")
-    return Settings(settings.method, settings.target, window=window, stride=stride)
+def read_setting(
+    name: str, loaded: LoadedModel, side: int, chosen: dict[str, Any], key: str
+) -> Any:
+    """One setting's widget (:data:`~explorer.analysis.attribution.KNOBS`), and its value."""
+    if name == "layer":
+        layers = [AUTO_LAYER, *cam_layers(loaded.model)]
+        layer = st.selectbox(LAYER_LABEL, layers, key=f"{key}_why_layer_{loaded.name}")
+        return None if layer == AUTO_LAYER else layer
+    knob = KNOBS[name]
+    if knob.choices:
+        picked = st.radio(
+            knob.label, knob.choices, horizontal=True, key=f"{key}_why_{name}", help=knob.details
+        )
+        return str(picked)
+    low, high = knob.bounds(side)
+    start = start_value(name, side, chosen)
+    return st.slider(knob.label, low, high, start, knob.step, key=f"{key}_why_{name}")
 
 
 def show_why(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, key: str) -> None:

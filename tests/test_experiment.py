@@ -349,3 +349,34 @@ def test_the_benchmarked_click_runs_the_pages_calls_once(
     calls = count_calls(monkeypatch)
     assert experiment_click_work(first, Perturbation(shift=(1, 0)), points) > 0
     assert calls == {"capture": 1, "sweep": 0}  # the second pass; the sweep is the cached one
+
+
+def test_the_first_pass_and_the_sweep_are_shared_by_content_key(lenet: LoadedModel) -> None:
+    from explorer.hosting.scheduler import default_scheduler
+    from explorer.views.experiment import first_pass_job, plain_pass, sweep_job
+
+    scheduler = default_scheduler()
+    prepared = lenet.prepare(DIGIT)
+    job = first_pass_job(lenet, prepared)
+    assert job.key == ("experiment pass", lenet.cache_key, prepared.sha256)
+    result = scheduler.run_here(job)
+    assert scheduler.run_here(first_pass_job(lenet, prepared)) is result
+    first = plain_pass(lenet, prepared, result, "as is")
+    assert first.title == "LeNet-5, as is" and first.picture is prepared.display
+    sweep = sweep_job(first, prepared.sha256, "rotate")
+    assert sweep.key == ("sweep", lenet.cache_key, prepared.sha256, "rotate")
+    assert scheduler.run_here(sweep) is scheduler.run_here(
+        sweep_job(first, prepared.sha256, "rotate")
+    )
+
+
+def test_the_page_and_the_command_line_report_the_same_comparison(lenet: LoadedModel) -> None:
+    from explorer.views.experiment import comparison_report, stage_summaries
+
+    first = as_is(lenet)
+    second = knockout_pass(first, Knockout("conv2", (1,)))
+    compared = comparison(first, second)
+    report = comparison_report(first.result, second.result, same_model=True)
+    assert report == {"layers": [change._asdict() for change in compared.changes]}
+    other = comparison_report(first.result, second.result, same_model=False)
+    assert other["stages"] == [stage_summaries(first.result), stage_summaries(second.result)]

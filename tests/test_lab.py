@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
+from explorer.analysis.geometry import output_size, output_size_formula
 from explorer.inputs.preprocess import ImageError
 from explorer.lab import maths as lab
 
@@ -243,8 +244,8 @@ def test_property_matches_torch(
     # the formula's number is the real shape
     out_h, out_w = result.output.shape
     assert result.formulas() == (
-        lab.output_size_formula(h, kh, pads[0], stride),
-        lab.output_size_formula(w, kw, pads[1], stride),
+        output_size_formula(h, kh, stride, pads[0]),
+        output_size_formula(w, kw, stride, pads[1]),
     )
     assert result.formulas()[0].endswith(f"= {out_h}")
     assert result.formulas()[1].endswith(f"= {out_w}")
@@ -318,7 +319,7 @@ def test_step_is_located_in_input_coordinates() -> None:
     ],
 )
 def test_output_size_formula(w: int, f: int, p: int | tuple[int, int], s: int, text: str) -> None:
-    assert lab.output_size_formula(w, f, p, s) == text
+    assert output_size_formula(w, f, s, p) == text
 
 
 @given(w=st.integers(1, 64), f=st.integers(1, 9), s=st.integers(1, 5))
@@ -326,14 +327,14 @@ def test_output_size_formula(w: int, f: int, p: int | tuple[int, int], s: int, t
 def test_property_padding_modes(w: int, f: int, s: int) -> None:
     before, after = lab.padding_amounts(w, f, s, "same")
     assert after - before in (0, 1)
-    assert lab.output_size(w, f, (before, after), s) == math.ceil(w / s)
+    assert output_size(w, f, s, (before, after)) == math.ceil(w / s)
     assert lab.padding_amounts(w, f, s, "full") == (f - 1, f - 1)
-    assert lab.output_size(w, f, f - 1, s) == (w + f - 2) // s + 1
+    assert output_size(w, f, s, f - 1) == (w + f - 2) // s + 1
     if f <= w:
-        assert lab.output_size(w, f, 0, s) == (w - f) // s + 1
+        assert output_size(w, f, s) == (w - f) // s + 1
     else:
         with pytest.raises(ValueError):
-            lab.output_size(w, f, 0, s)
+            output_size(w, f, s)
 
 
 def test_bad_parameters_are_refused() -> None:

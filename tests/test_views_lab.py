@@ -128,3 +128,50 @@ def test_pooled_value_text_names_the_value_and_how_it_was_made(mode: str) -> Non
         assert text.endswith("won by input row 1, column 3")
     else:
         assert "of the 4 values" in text
+
+
+def test_the_flip_view_differs_where_the_kernel_is_not_symmetric() -> None:
+    from explorer.views.lab import flip_view
+
+    image = np.arange(25, dtype=np.float64).reshape(5, 5)
+    kernel = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # takes the left
+    settings = ConvSettings()
+    corr = settings.correlate(image, kernel).output
+    shown = flip_view(image, kernel, settings, corr)
+    np.testing.assert_array_equal(shown.convolution.output, image[1:4, 2:5])  # flipped: right
+    np.testing.assert_array_equal(shown.difference, corr - image[1:4, 2:5])
+    assert shown.worst == 2.0 and shown.worst_at == (0, 0) and not shown.symmetric
+    box = np.ones((3, 3))
+    same = flip_view(image, box, settings, settings.correlate(image, box).output)
+    assert same.symmetric and same.worst == 0.0
+
+
+def test_the_activation_view_draws_both_maps_on_one_scale() -> None:
+    from explorer.views.lab import ACTIVATION_LABELS, activation_view
+
+    conv = np.array([[-2.0, 1.0], [3.0, -0.5]])
+    relu = activation_view(conv, "relu")
+    np.testing.assert_array_equal(relu.after, [[0.0, 1.0], [3.0, 0.0]])
+    assert relu.kind == "signed" and relu.negatives == 2 and relu.label == "ReLU"
+    assert relu.scale.diverging and (relu.scale.vmin, relu.scale.vmax) == (-3.0, 3.0)
+    assert not relu.robust
+    positive = activation_view(np.abs(conv), "leaky_relu", 0.2)
+    assert positive.kind == "nonnegative" and positive.label == "leaky ReLU"
+    assert "0.2" in positive.formula
+    assert set(ACTIVATION_LABELS) == set(maths.ACTIVATIONS)
+
+
+def test_the_pipeline_is_the_photo_through_conv_relu_and_pool() -> None:
+    from explorer.views.lab import PIPELINE_KERNEL, named_input, pipeline
+
+    shown = pipeline()
+    image = named_input("Photo")
+    assert shown.image is image and not image.flags.writeable  # shared, read-only
+    conv = maths.correlate2d(image, maths.KERNELS[PIPELINE_KERNEL], padding="same").output
+    np.testing.assert_array_equal(shown.conv, conv)
+    np.testing.assert_array_equal(shown.pooled, maths.pool2d(np.maximum(conv, 0), 2).output)
+    w = image.shape[1]
+    assert shown.conv_formula.endswith(f"/ 1⌋ + 1 = {w}") and shown.pad == 1
+    assert shown.pool_formula.endswith(f"/ 2⌋ + 1 = {w // 2}")
+    assert shown.negatives == int((conv < -1e-9).sum())
+    assert pipeline() is shown  # kept for every session

@@ -18,6 +18,7 @@ an input made under inference mode is cloned into a normal tensor first.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 import threading
@@ -96,11 +97,100 @@ BASELINES = ("black", "zero")
 
 
 @dataclass(frozen=True)
+class Knob:
+    """One of a method's settings: its default, its range, and its names in the page and CLI.
+
+    Attributes:
+        label: Its name in the pages.
+        help: What it is, in a few words (the command line's help).
+        default: Its value when none is given (:class:`Settings`' default, the command
+            line's, and where the page's widget starts; see :func:`start_value`).
+        low: The page slider's smallest value (None: not a slider).
+        high: Its largest (None: the input's side, in pixels).
+        step: Its step (None: Streamlit's default, 1 for whole numbers).
+        choices: The values of a setting picked from a list.
+        details: A longer explanation the page shows on hover.
+    """
+
+    label: str
+    help: str
+    default: Any
+    low: Any = None
+    high: Any = None
+    step: Any = None
+    choices: tuple[str, ...] = ()
+    details: str = ""
+
+    def bounds(self, side: int) -> tuple[Any, Any]:
+        """The slider's ``(low, high)`` for an input of ``side`` pixels."""
+        return self.low, side if self.high is None else self.high
+
+
+KNOBS: dict[str, Knob] = {
+    "steps": Knob("Steps", "Integrated Gradients' steps", 32, 8, 128, 8),
+    "baseline": Knob(
+        "Baseline",
+        "Integrated Gradients' baseline",
+        "black",
+        choices=BASELINES,
+        details="black: every pixel 0 before normalisation · zero: the all-zero tensor "
+        "(the data set's mean colour for a normalised model)",
+    ),
+    "samples": Knob("Noisy copies", "SmoothGrad's noisy copies", 16, 4, 64, 4),
+    "noise": Knob(
+        "Noise σ (fraction of the range)",
+        "SmoothGrad's σ, a fraction of the input's value range",
+        0.15,
+        0.05,
+        0.5,
+        0.05,
+    ),
+    "window": Knob("Window (px)", "occlusion window (px)", 32, 1),
+    "stride": Knob("Stride (px)", "occlusion stride (px)", 16, 1),
+}
+"""Every method setting but a CAM's layer, by its :class:`Settings` field (and its command
+line option, ``--steps`` …)."""
+LAYER_LABEL = "Layer"
+AUTO_LAYER = "last conv block (auto)"
+"""How the page names a CAM's default layer (:func:`default_cam_layer`)."""
+METHOD_SETTINGS: dict[str, tuple[str, ...]] = {
+    "gradcam": ("layer",),
+    "gradcampp": ("layer",),
+    "layercam": ("layer",),
+    "scorecam": ("layer",),
+    "integrated_gradients": ("steps", "baseline"),
+    "smoothgrad": ("samples", "noise"),
+    "occlusion": ("window", "stride"),
+}
+"""The :class:`Settings` fields each method uses, in the order the page shows them (a method
+not listed uses none)."""
+
+
+def start_value(name: str, side: int, chosen: dict[str, Any]) -> Any:
+    """Where the page's widget for ``name`` starts, for an input of ``side`` pixels.
+
+    Occlusion's window starts at a quarter of the input (at most its default) and its stride
+    at the window (no overlap): 49 passes at 224×224, which fit the heavy-work budget on every
+    zoo model (VGG-16 with half-window strides, 173 passes, does not).
+
+    Args:
+        name: A key of :data:`KNOBS`.
+        side: The input's shorter side, in pixels.
+        chosen: The settings chosen so far, in :data:`METHOD_SETTINGS`' order.
+    """
+    if name == "window":
+        return max(1, min(KNOBS["window"].default, side // 4))
+    if name == "stride" and "window" in chosen:
+        return chosen["window"]
+    return KNOBS[name].default
+
+
+@dataclass(frozen=True)
 class Settings:
     """What to attribute and how.
 
     Fields a method does not use are ignored (and normalised away by :meth:`used`, so they do
-    not split a cache).
+    not split a cache). Defaults, ranges and names: :data:`KNOBS`.
 
     Attributes:
         method: A key of :data:`METHODS`.
@@ -118,25 +208,17 @@ class Settings:
     method: str
     target: int
     layer: str | None = None
-    steps: int = 32
-    baseline: str = "black"
-    samples: int = 16
-    noise: float = 0.15
-    window: int = 32
-    stride: int = 16
+    steps: int = KNOBS["steps"].default
+    baseline: str = KNOBS["baseline"].default
+    samples: int = KNOBS["samples"].default
+    noise: float = KNOBS["noise"].default
+    window: int = KNOBS["window"].default
+    stride: int = KNOBS["stride"].default
 
     def used(self) -> Settings:
         """These settings with the fields the method ignores set to their defaults."""
         default = Settings(self.method, self.target)
-        keep = {
-            "gradcam": ("layer",),
-            "gradcampp": ("layer",),
-            "layercam": ("layer",),
-            "scorecam": ("layer",),
-            "integrated_gradients": ("steps", "baseline"),
-            "smoothgrad": ("samples", "noise"),
-            "occlusion": ("window", "stride"),
-        }.get(self.method, ())
+        keep = METHOD_SETTINGS.get(self.method, ())
         return replace(default, **{name: getattr(self, name) for name in keep})
 
 
@@ -323,6 +405,8 @@ def _cam(
     import torchcam.methods
 
     kind = getattr(torchcam.methods, CAM_CLASSES[settings.method])
+    if settings.method == "gradcampp":
+        kind = _grad_cam_pp()
     score = settings.method == "scorecam"
     options: dict[str, Any] = {"batch_size": _batch(SCORECAM_BATCH)} if score else {}
     extractor = kind(model, layer, input_shape=tuple(x.shape[1:]), **options)
@@ -336,6 +420,38 @@ def _cam(
     finally:
         extractor.remove_hooks()
     return upsample(cam.detach()[0], (int(x.shape[-2]), int(x.shape[-1])))
+
+
+@functools.cache
+def _grad_cam_pp() -> type:
+    """Grad-CAM++ as the paper defines α (torchcam's class, one method replaced).
+
+    torchcam 0.5 divides ``alpha[mask]`` in place, a copy made by boolean indexing, so its
+    weights come out as ``Σ (∂y/∂A)² ReLU(∂y/∂A)``: the denominator is never applied.
+    """
+    from torchcam.methods import GradCAMpp
+
+    class PaperGradCAMpp(GradCAMpp):
+        def _get_weights(
+            self,
+            class_idx: int | list[int],
+            scores: torch.Tensor,
+            eps: float = 1e-8,
+            **kwargs: Any,
+        ) -> list[torch.Tensor]:
+            self._backprop(scores, class_idx, **kwargs)
+            weights = []
+            for activation, grad in zip(self.hook_a, self.hook_g, strict=True):
+                squared = grad.pow(2)
+                spatial = (None,) * (activation.ndim - 2)
+                sums = (squared * grad * activation).flatten(2).sum(-1)[(..., *spatial)]
+                alpha = torch.where(
+                    squared > 0, squared / (2 * squared + sums + eps), torch.zeros_like(squared)
+                )
+                weights.append((alpha * torch.relu(grad)).flatten(2).sum(-1))
+            return weights
+
+    return PaperGradCAMpp
 
 
 def _layer_channels(model: nn.Module, layer: str, x: torch.Tensor) -> int:

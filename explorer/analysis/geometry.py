@@ -100,3 +100,11 @@ def output_size_numbers(
     pads = f"2·{before}" if before == after else f"{before} + {after}"
     out = output_size(size, kernel, stride, (before, after), dilation)
     return f"⌊({size} − {window_span(kernel, dilation)} + {pads}) / {stride}⌋ + 1 = {out}"
+
+
+def output_size_formula(size: int, kernel: int, stride: int = 1, padding: Padding = 0) -> str:
+    """The rule and the numbers: ``⌊(W − F + 2P) / S⌋ + 1 = ⌊(7 − 3 + 2·1) / 2⌋ + 1 = 4``.
+
+    Uneven padding ``(before, after)`` is written ``P₁ + P₂``.
+    """
+    return f"{output_size_rule(padding)} = {output_size_numbers(size, kernel, stride, padding)}"

@@ -41,6 +41,7 @@ from scipy.special import expit
 
 from explorer.analysis import geometry
 from explorer.inputs.preprocess import ImageSource, load_image, to_rgb
+from explorer.inputs.spec import rgb_luma
 
 DECIMALS = 4
 """Every number the lab writes out (tables, sums) is rounded to this many decimals."""
@@ -66,10 +67,10 @@ POOL_MODES = ("max", "average", "sum")
 NUMPY_CONVOLVE_MODES = ("full", "same", "valid")
 PHOTO_CHANNELS = ("gray", "red", "green", "blue", "rgb")
 
-Padding = str | int
+PaddingSetting = str | int
+"""The lab's padding: ``"valid"``, ``"same"``, ``"full"`` (:data:`PADDINGS`) or pixels on each
+side. :func:`padding_amounts` turns it into pixels (:data:`explorer.analysis.geometry.Padding`)."""
 Channel = Literal["gray", "red", "green", "blue", "rgb"]
-
-_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def number_text(value: float) -> str:
@@ -196,7 +197,7 @@ def prepare_image(
         img.thumbnail((side, side), Image.Resampling.LANCZOS)
     rgb = np.asarray(img, dtype=np.float64) / 255.0
     if channel == "gray":
-        return np.asarray(rgb @ _LUMA)
+        return rgb_luma(rgb)
     if channel == "rgb":
         return np.ascontiguousarray(rgb.transpose(2, 0, 1))
     return np.ascontiguousarray(rgb[..., ("red", "green", "blue").index(channel)])
@@ -205,7 +206,9 @@ def prepare_image(
 # --- output size and padding -----------------------------------------------------------
 
 
-def padding_amounts(size: int, kernel: int, stride: int, padding: Padding) -> tuple[int, int]:
+def padding_amounts(
+    size: int, kernel: int, stride: int, padding: PaddingSetting
+) -> tuple[int, int]:
     """Pixels added before and after one axis.
 
     Args:
@@ -235,24 +238,6 @@ def padding_amounts(size: int, kernel: int, stride: int, padding: Padding) -> tu
         total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
         return total // 2, total - total // 2
     raise ValueError(f"padding must be one of {PADDINGS} or a number, got {padding!r}")
-
-
-def output_size(size: int, kernel: int, padding: int | tuple[int, int], stride: int) -> int:
-    """``⌊(W − F + 2P) / S⌋ + 1`` in the lab's argument order (:func:`geometry.output_size`).
-
-    Raises:
-        ValueError: The kernel does not fit in the padded input.
-    """
-    return geometry.output_size(size, kernel, stride, padding)
-
-
-def output_size_formula(w: int, f: int, p: int | tuple[int, int], s: int) -> str:
-    """The output-size formula with the numbers filled in.
-
-    E.g. ``"⌊(W − F + 2P) / S⌋ + 1 = ⌊(7 − 3 + 2·1) / 2⌋ + 1 = 4"``. Asymmetric padding
-    ``(before, after)`` is written ``P₁ + P₂``.
-    """
-    return f"{geometry.output_size_rule(p)} = {geometry.output_size_numbers(w, f, s, p)}"
 
 
 def pad(
@@ -361,8 +346,8 @@ class Conv2dResult:
         """The output-size formula for the rows and for the columns."""
         (h, w), (kh, kw) = self.input_shape, self.kernel.shape[1:]
         return (
-            output_size_formula(h, kh, self.pad[0], self.stride[0]),
-            output_size_formula(w, kw, self.pad[1], self.stride[1]),
+            geometry.output_size_formula(h, kh, self.stride[0], self.pad[0]),
+            geometry.output_size_formula(w, kw, self.stride[1], self.pad[1]),
         )
 
 
@@ -371,7 +356,7 @@ def correlate2d(
     kernel: np.ndarray,
     bias: float = 0.0,
     stride: int | tuple[int, int] = 1,
-    padding: Padding = "valid",
+    padding: PaddingSetting = "valid",
     boundary: str = "zero",
 ) -> Conv2dResult:
     """What a CNN conv layer computes: cross-correlation (no flip), with bias, stride, padding.
@@ -410,8 +395,8 @@ def correlate2d(
     (h, w), (kh, kw) = pixels.shape[1:], weights.shape[1:]
     pad_rows = padding_amounts(h, kh, strides[0], padding)
     pad_cols = padding_amounts(w, kw, strides[1], padding)
-    out_h = output_size(h, kh, pad_rows, strides[0])
-    out_w = output_size(w, kw, pad_cols, strides[1])
+    out_h = geometry.output_size(h, kh, strides[0], pad_rows)
+    out_w = geometry.output_size(w, kw, strides[1], pad_cols)
     padded = pad(pixels, pad_rows, pad_cols, boundary)
     patches = sliding_window_view(padded, (kh, kw), axis=(1, 2))
     patches = patches[:, :: strides[0], :: strides[1]][:, :out_h, :out_w]
@@ -547,8 +532,8 @@ class Pool2dResult:
         """The output-size formula for the rows and for the columns."""
         h, w = self.input.shape
         return (
-            output_size_formula(h, self.size, 0, self.stride),
-            output_size_formula(w, self.size, 0, self.stride),
+            geometry.output_size_formula(h, self.size, self.stride),
+            geometry.output_size_formula(w, self.size, self.stride),
         )
 
 
@@ -574,7 +559,7 @@ def pool2d(
         raise ValueError(f"size and stride must be ≥ 1, got {size}, {step}")
     if mode not in POOL_MODES:
         raise ValueError(f"mode must be one of {POOL_MODES}, got {mode!r}")
-    out_h, out_w = output_size(x.shape[0], size, 0, step), output_size(x.shape[1], size, 0, step)
+    out_h, out_w = (geometry.output_size(side, size, step) for side in x.shape)
     windows = sliding_window_view(x, (size, size))[::step, ::step][:out_h, :out_w]
     if mode == "max":
         output = windows.max(axis=(2, 3))

@@ -98,10 +98,8 @@ def class_choices(loaded: LoadedModel, result: CaptureResult) -> dict[int, str]:
 
 def black_input(loaded: LoadedModel, prepared: PreparedInput) -> torch.Tensor:
     """A black input as the model sees it (every pixel 0 before normalisation), ``(1, C, 1, 1)``."""
-    mean, std = loaded.normalisation
-    channels = prepared.tensor.shape[1]
-    values = [(0.0 - mean[c % len(mean)]) / std[c % len(std)] for c in range(channels)]
-    return torch.tensor(values, dtype=torch.float32).view(1, channels, 1, 1)
+    black = torch.zeros(1, prepared.tensor.shape[1], 1, 1, dtype=torch.float64)
+    return loaded.input_spec.normalise(black)
 
 
 def why_key(loaded: LoadedModel, prepared: PreparedInput, settings: Settings) -> tuple[object, ...]:
@@ -272,3 +270,8 @@ def overlay_figure(
 def method_labels() -> dict[str, str]:
     """Every method's key and its name in the pages, CAMs first."""
     return {key: method.label for key, method in METHODS.items()}
+
+
+def input_side(prepared: PreparedInput) -> int:
+    """The input's shorter side in pixels: what bounds occlusion's window and stride."""
+    return int(min(prepared.tensor.shape[-2:]))

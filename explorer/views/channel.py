@@ -19,17 +19,11 @@ from PIL import Image, ImageDraw
 from explorer.analysis.capture import CaptureResult
 from explorer.analysis.explain import UnknownField, receptive_field
 from explorer.analysis.visualize import TopInput, Visualization, top_inputs, visualize
-from explorer.hosting.scheduler import (
-    BACKWARD_PASSES,
-    Job,
-    Progress,
-    default_scheduler,
-    model_profile,
-)
+from explorer.hosting.scheduler import BACKWARD_PASSES, Job, Progress, model_profile
 from explorer.inputs.samples import photo_samples
-from explorer.models.live import shipped_digits
-from explorer.models.train import model_input
-from explorer.models.zoo import LoadedModel
+from explorer.models.digits import shipped_digits
+from explorer.models.zoo import Family, LoadedModel
+from explorer.views.cache import shared
 
 TOP = 9
 DIGIT_STEPS = 128
@@ -47,7 +41,7 @@ def card_layers(result: CaptureResult) -> list[str]:
 
 def default_steps(loaded: LoadedModel) -> int:
     """Gradient steps of a visualisation: more for the small digit nets."""
-    return DIGIT_STEPS if loaded.spec.family == "digit" else PHOTO_STEPS
+    return DIGIT_STEPS if loaded.spec.family == Family.DIGIT else PHOTO_STEPS
 
 
 def visualization_job(
@@ -102,22 +96,17 @@ class TopPicture:
 def top_set(loaded: LoadedModel) -> tuple[torch.Tensor, list[np.ndarray], str]:
     """The set top inputs are ranked over: inputs, pictures, and what it is (in words).
 
-    Prepared once per model (in the scheduler's cache): every channel of every layer ranks
-    the same set.
+    Prepared once per model (:func:`~explorer.views.cache.shared`): every channel of every
+    layer ranks the same set.
     """
-    cache = default_scheduler().cache
-    found: tuple[torch.Tensor, list[np.ndarray], str] = cache.get_or_make(
-        ("set", loaded.cache_key), lambda: _prepare_set(loaded)
-    )
-    return found
+    return shared(("set", loaded.cache_key), lambda: _prepare_set(loaded))
 
 
 def _prepare_set(loaded: LoadedModel) -> tuple[torch.Tensor, list[np.ndarray], str]:
-    if loaded.spec.family == "digit":
+    if loaded.spec.family == Family.DIGIT:
         digits = shipped_digits()
         pixels = torch.from_numpy(digits.val_images).float().div(255)[:, None]
-        padded = loaded.spec.input_size[-1] == 32
-        tensor = model_input(pixels, "harley" if padded else "lenet5")
+        tensor = loaded.input_spec.digit_batch(pixels)
         pictures = [np.asarray(image) for image in digits.val_images]
         return tensor, pictures, f"the {len(pictures):,} shipped validation digits"
     prepared = [loaded.prepare(path) for path in photo_samples().values()]
@@ -133,9 +122,8 @@ def top_pictures_job(loaded: LoadedModel, result: CaptureResult, layer: str, cha
     Costed as one pass to ``layer`` per input of the set (the set is prepared here, once a
     model).
     """
-    size = (
-        len(shipped_digits().val_images) if loaded.spec.family == "digit" else len(photo_samples())
-    )
+    digits = loaded.spec.family == Family.DIGIT
+    size = len(shipped_digits().val_images) if digits else len(photo_samples())
     what = f"ranking the {size:,} inputs of the set"
     cost = model_profile(loaded, result).cost(what, size, layer=layer)
     work = functools.partial(_top_pictures, loaded, layer, channel)

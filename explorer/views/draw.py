@@ -24,10 +24,10 @@ from explorer.figures.colour import (
 from explorer.figures.maps import feature_maps_figure, input_figure
 from explorer.figures.tiling import Tiling, tile_channels
 from explorer.inputs.preprocess import PreparedInput
-from explorer.models.zoo import ZOO, LoadedModel
+from explorer.models.zoo import ZOO, Family, LoadedModel
 from explorer.views.captions import describe_stage
 
-DIGIT_MODELS = {name: spec.title for name, spec in ZOO.items() if spec.family == "digit"}
+DIGIT_MODELS = {name: spec.title for name, spec in ZOO.items() if spec.family == Family.DIGIT}
 """The digit nets the Draw page offers, by the zoo's names and titles."""
 CLICKABLE_KINDS = frozenset({"conv", "pool"})
 """Stages whose units can be clicked for their arithmetic."""

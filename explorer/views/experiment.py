@@ -1,9 +1,11 @@
 """The Experiment page's view-model: the two passes, what moved between them, the sweep.
 
-The page caches the first pass (:func:`plain_capture`) and the sweep (:func:`sweep_points`)
-for every session, keyed by the model's cache key, the input's sha256 and the settings that
-define them; a click that changes only the experiment recomputes only the second pass
-(:func:`perturbed_pass`, :func:`knockout_pass`) and what is drawn from it.
+Every pass and the sweep are jobs for the heavy-work scheduler. The first pass
+(:func:`first_pass_job`) and the sweep (:func:`sweep_job`) are kept in its cache for every
+session, keyed like every shared answer: the model's cache key, the input's sha256 and the
+settings that define them. A click that changes only the experiment recomputes only the
+second pass (:func:`perturbed_job`, :func:`knockout_job`) and what is drawn from it. The
+command line's ``compare`` reports what moved through :func:`comparison_report`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -32,6 +35,9 @@ from explorer.analysis.experiment import (
 from explorer.figures import style
 from explorer.figures.channels import ChannelGrid, channel_grid_figure, page_size
 from explorer.figures.charts import softmax_figure
+from explorer.hosting.scheduler import Job
+from explorer.inputs.preprocess import PreparedInput
+from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, LoadedModel
 
 L2_COLOUR = "#d62728"
@@ -69,6 +75,38 @@ def plain_capture(loaded: LoadedModel, picture: np.ndarray) -> CaptureResult:
     return capture(loaded.model, to_input(picture, *loaded.normalisation))
 
 
+def sample_input(loaded: LoadedModel, sample: str) -> PreparedInput:
+    """One of the samples of the model's family, prepared as the model expects."""
+    return loaded.prepare(samples_for(loaded.spec.family)[sample])
+
+
+def other_samples(loaded: LoadedModel, sample: str) -> list[str]:
+    """The samples a second pass can take instead of ``sample`` (same family)."""
+    return [other for other in samples_for(loaded.spec.family) if other != sample]
+
+
+def pass_title(loaded: LoadedModel, what: str) -> str:
+    """How the page names a pass: the model's title and what went in, e.g. ``"LeNet-5, as is"``."""
+    return f"{loaded.spec.title}, {what}"
+
+
+def first_pass_job(loaded: LoadedModel, prepared: PreparedInput) -> Job:
+    """An unchanged input's capture (:func:`plain_capture`) as a scheduler job.
+
+    One pass, in the quick line; its answer is kept for every session under
+    ``("experiment pass", model cache key, input sha256)``.
+    """
+    key = ("experiment pass", loaded.cache_key, prepared.sha256)
+    return Job(key, lambda _progress: plain_capture(loaded, prepared.display), lane="quick")
+
+
+def plain_pass(
+    loaded: LoadedModel, prepared: PreparedInput, result: CaptureResult, what: str
+) -> Pass:
+    """The :class:`Pass` of an unchanged input, from its capture (:func:`first_pass_job`)."""
+    return Pass(loaded, prepared.display, result, pass_title(loaded, what))
+
+
 def perturbed_pass(first: Pass, change: Perturbation) -> Pass:
     """The first pass's picture with ``change`` applied, through the same model.
 
@@ -92,6 +130,26 @@ def knockout_pass(first: Pass, knockout: Knockout) -> Pass:
     channels = ", ".join(map(str, knockout.channels))
     title = f"{knockout.layer} channels {channels} knocked out ({knockout.mode})"
     return Pass(loaded, first.picture, result, title)
+
+
+def perturbed_job(first: Pass, change: Perturbation) -> Job:
+    """:func:`perturbed_pass` as a job of the quick line, never cached (each click differs)."""
+    return Job.call(perturbed_pass, first, change, quick=True)
+
+
+def knockout_job(first: Pass, knockout: Knockout) -> Job:
+    """:func:`knockout_pass` as a job of the quick line, never cached."""
+    return Job.call(knockout_pass, first, knockout, quick=True)
+
+
+def sweep_job(first: Pass, input_sha: str, name: str) -> Job:
+    """:func:`sweep_points` as a job of the long line (up to 19 passes).
+
+    Its answer is kept for every session under ``("sweep", model cache key, input sha256,
+    name)``.
+    """
+    key = ("sweep", first.loaded.cache_key, input_sha, name)
+    return Job(key, lambda _progress: sweep_points(first, name), lane="long")
 
 
 def sweep_points(first: Pass, name: str) -> list[SweepPoint]:
@@ -149,9 +207,39 @@ class Comparison:
 
 def comparison(first: Pass, second: Pass) -> Comparison:
     """The per-layer change between ``first`` and ``second``."""
-    changes = compare(first.result, second.result)
-    maps = [c.name for c in changes if len(first.result[c.name].shape) == 3]
-    return Comparison(changes, maps, second.loaded is first.loaded)
+    return compare_results(first.result, second.result, second.loaded is first.loaded)
+
+
+def compare_results(a: CaptureResult, b: CaptureResult, same_model: bool) -> Comparison:
+    """The per-layer change from capture ``a`` to capture ``b``.
+
+    Args:
+        a: The first pass's layers.
+        b: The second pass's layers.
+        same_model: Whether both ran through the same model.
+    """
+    changes = compare(a, b)
+    maps = [c.name for c in changes if len(a[c.name].shape) == 3]
+    return Comparison(changes, maps, same_model)
+
+
+def comparison_job(first: Pass, second: Pass) -> Job:
+    """:func:`comparison` as a job of the quick line, never cached."""
+    return Job.call(comparison, first, second, quick=True)
+
+
+def comparison_report(a: CaptureResult, b: CaptureResult, same_model: bool) -> dict[str, Any]:
+    """What moved from ``a`` to ``b``, as the command line's ``compare`` writes it (JSON).
+
+    Returns:
+        ``{"layers": [...]}``: each shared layer's change (:class:`LayerChange`'s fields),
+        and ``"stages"``: each network's :func:`stage_summaries` when the models differ.
+    """
+    compared = compare_results(a, b, same_model)
+    report: dict[str, Any] = {"layers": [change._asdict() for change in compared.changes]}
+    if not compared.same_model:
+        report["stages"] = [stage_summaries(a), stage_summaries(b)]
+    return report
 
 
 def change_figure(changes: Sequence[LayerChange], height: int = 320) -> go.Figure:

@@ -1,17 +1,114 @@
-"""The Convolution lab's view-model: its settings, and the 1-D view's alignment and tables.
+"""The Convolution lab's view-model: its inputs, settings, the views' numbers and tables.
 
-``pages/lab.py`` lays these out; the numbers all come from :mod:`explorer.lab.maths`.
+``pages/lab.py`` lays these out; the numbers all come from :mod:`explorer.lab.maths`. Inputs
+and the pipeline are kept for every session (:func:`~explorer.views.cache.shared`), keyed by
+name or by the content's sha256, and handed out read-only.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+from PIL import Image
 
+from explorer.analysis import geometry
+from explorer.figures.colour import ColourScale, colour_scale
+from explorer.inputs.preprocess import preprocess_digit
+from explorer.inputs.samples import digit_samples, photo_samples
 from explorer.lab import figures as lf
 from explorer.lab import maths
+from explorer.views.cache import shared
+
+PHOTO = "grace hopper"
+"""The lab's photo (a key of :func:`~explorer.inputs.samples.photo_samples`)."""
+PHOTO_SIDE = 300
+"""The photo's and an upload's longer side, in pixels."""
+ACTIVATION_LABELS = {
+    "none": "none",
+    "relu": "ReLU",
+    "leaky_relu": "leaky ReLU",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+}
+"""How the page names each of :data:`maths.ACTIVATIONS`."""
+PIPELINE_KERNEL = "edge: outline (8-centre)"
+"""The pipeline's kernel (a key of :data:`maths.KERNELS`)."""
+PIPELINE_POOL = 2
+"""The pipeline's max-pool window and stride."""
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
+
+
+def _channel(name: str) -> maths.Channel:
+    if name not in maths.PHOTO_CHANNELS:
+        raise ValueError(f"channel must be one of {maths.PHOTO_CHANNELS}, got {name!r}")
+    return cast(maths.Channel, name)
+
+
+def named_input(name: str, detail: str = "", channel: str = "gray") -> np.ndarray:
+    """A teaching array, a gallery digit (``detail``: its label) or the photo, by name.
+
+    Raises:
+        ValueError: An unknown name.
+    """
+
+    def make() -> np.ndarray:
+        if name == "7×7 square":
+            return maths.teaching_square()
+        if name == "5×5 binary":
+            return maths.teaching_binary()
+        if name == "Sample digit":
+            return maths.prepare_image(digit_samples()[detail], side=28, square=False)
+        if name == "Photo":
+            return maths.prepare_image(
+                photo_samples()[PHOTO], side=PHOTO_SIDE, channel=_channel(channel)
+            )
+        raise ValueError(f"unknown input {name!r}")
+
+    return shared(("lab input", name, detail, channel), lambda: _read_only(make()))
+
+
+def uploaded_input(data: bytes, channel: str) -> np.ndarray:
+    """An uploaded image (kept by its sha256), its longer side shrunk to :data:`PHOTO_SIDE`.
+
+    Raises:
+        explorer.inputs.preprocess.ImageError: The bytes are not an image.
+    """
+    key = ("lab upload", hashlib.sha256(data).hexdigest(), channel)
+    return shared(
+        key,
+        lambda: _read_only(
+            maths.prepare_image(data, side=PHOTO_SIDE, channel=_channel(channel), square=False)
+        ),
+    )
+
+
+def drawn_input(drawing: Image.Image) -> np.ndarray:
+    """A canvas drawing laid out like MNIST (28×28), in 0…1, kept by its pixels' sha256.
+
+    Raises:
+        explorer.inputs.preprocess.NothingDrawn: The drawing is empty.
+    """
+    key = ("lab drawing", hashlib.sha256(drawing.tobytes()).hexdigest())
+    return shared(
+        key, lambda: _read_only(preprocess_digit(drawing).display.astype(np.float64) / 255.0)
+    )
+
+
+def output_size_text() -> str:
+    """The output-size rule in words, for the 2-D view's formula box."""
+    return (
+        f"Output size {geometry.output_size_rule()} with W the input size, F the kernel size, "
+        "P the padding on each side and S the stride. 'same' padding may put one more "
+        "pixel after than before (P₁ + P₂)."
+    )
 
 
 @dataclass(frozen=True)
@@ -20,7 +117,7 @@ class ConvSettings:
 
     bias: float = 0.0
     stride: int = 1
-    padding: maths.Padding = "valid"
+    padding: maths.PaddingSetting = "valid"
     boundary: str = "zero"
 
     def correlate(self, image: np.ndarray, kernel: np.ndarray) -> maths.Conv2dResult:
@@ -33,6 +130,139 @@ class ConvSettings:
         The result's ``kernel`` is the flipped one, the one the products use.
         """
         return self.correlate(image, maths.flip(kernel))
+
+
+@dataclass(frozen=True)
+class FlipView:
+    """Cross-correlation (what CNNs compute) against true convolution (the kernel flipped).
+
+    Attributes:
+        convolution: The convolution; its ``kernel`` is the flipped one.
+        difference: Cross-correlation − convolution.
+        worst: The largest absolute difference.
+        worst_at: Where it is, ``(row, column)``.
+        symmetric: Whether the kernel is the same turned by 180° (both maps agree).
+        scale: One colour scale for both maps.
+    """
+
+    convolution: maths.Conv2dResult
+    difference: np.ndarray
+    worst: float
+    worst_at: tuple[int, int]
+    symmetric: bool
+    scale: ColourScale
+
+
+def flip_view(
+    image: np.ndarray, kernel: np.ndarray, settings: ConvSettings, correlation: np.ndarray
+) -> FlipView:
+    """The flip comparison of ``kernel`` on ``image`` (``correlation``: its cross-correlation)."""
+    conv = settings.convolve(image, kernel)
+    difference = correlation - conv.output
+    row, col = np.unravel_index(int(np.argmax(np.abs(difference))), difference.shape)
+    return FlipView(
+        convolution=conv,
+        difference=difference,
+        worst=float(np.abs(difference).max()),
+        worst_at=(int(row), int(col)),
+        symmetric=maths.is_flip_symmetric(kernel),
+        scale=colour_scale(np.concatenate([correlation.ravel(), conv.output.ravel()]), True),
+    )
+
+
+@dataclass(frozen=True)
+class ActivationView:
+    """A feature map before and after an activation, drawn on one colour scale.
+
+    Attributes:
+        before: The map.
+        after: The map through the activation.
+        kind: How both are drawn: signed when either has a negative value.
+        scale: The shared scale (robust, saturating, for photo-sized maps).
+        robust: Whether the scale saturates (a map side over :data:`lf.ROBUST_FROM`).
+        negatives: How many values of ``before`` are negative.
+        formula: The activation's formula.
+        label: The activation's name.
+    """
+
+    before: np.ndarray
+    after: np.ndarray
+    kind: lf.Kind
+    scale: ColourScale
+    robust: bool
+    negatives: int
+    formula: str
+    label: str
+
+
+def activation_view(conv: np.ndarray, activation: str, slope: float = 0.1) -> ActivationView:
+    """``conv`` through ``activation`` (a leaky ReLU's negative ``slope``), on one scale."""
+    activated = maths.activate(conv, activation, slope)
+    both = np.concatenate([conv.ravel(), activated.ravel()])
+    kind: lf.Kind = "signed" if both.min() < 0 else "nonnegative"
+    robust = max(conv.shape) > lf.ROBUST_FROM
+    return ActivationView(
+        before=conv,
+        after=activated,
+        kind=kind,
+        scale=lf.scale_for(both, kind, robust=robust),
+        robust=robust,
+        negatives=maths.count_negative(conv),
+        formula=maths.activation_formula(activation, slope),
+        label=ACTIVATION_LABELS[activation],
+    )
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The classic pipeline on the photo: conv (SAME) → ReLU → max-pool, each stage's numbers.
+
+    Attributes:
+        image: The grayscale photo.
+        conv: The kernel's map (SAME padding).
+        rectified: Its ReLU.
+        pooled: The ReLU's max-pool.
+        conv_formula: The conv's output-size formula, with its numbers.
+        pool_formula: The pool's.
+        pad: The conv's padding on each side (SAME).
+        kernel: The kernel's name (:data:`PIPELINE_KERNEL`).
+    """
+
+    image: np.ndarray
+    conv: np.ndarray
+    rectified: np.ndarray
+    pooled: np.ndarray
+    conv_formula: str
+    pool_formula: str
+    pad: int
+    kernel: str
+
+    @property
+    def negatives(self) -> int:
+        """How many conv outputs are negative (ReLU sets them to 0)."""
+        return maths.count_negative(self.conv)
+
+
+def pipeline(kernel: str = PIPELINE_KERNEL) -> Pipeline:
+    """The pipeline on the photo with ``kernel`` (kept for every session)."""
+    return shared(("lab pipeline", kernel), lambda: _pipeline(kernel))
+
+
+def _pipeline(kernel: str) -> Pipeline:
+    image = named_input("Photo", channel="gray")
+    conv = maths.correlate2d(image, maths.KERNELS[kernel], padding="same")
+    rectified = _read_only(maths.activate(conv.output, "relu"))
+    pooled = maths.pool2d(rectified, PIPELINE_POOL, PIPELINE_POOL, "max")
+    return Pipeline(
+        image=image,
+        conv=conv.output,
+        rectified=rectified,
+        pooled=pooled.output,
+        conv_formula=conv.formulas()[1],
+        pool_formula=pooled.formulas()[1],
+        pad=conv.pad[1][0],
+        kernel=kernel,
+    )
 
 
 def input_kind(image: np.ndarray) -> lf.Kind:
