@@ -2,6 +2,13 @@
 
 import streamlit as st
 
+from explorer.models.device import configure_server_threads
+
+# The server's thread policy, in its entry script: every run of the server's script threads
+# starts here, before any page runs torch. torch's thread count is per thread, and a thread
+# takes the last one set when it first runs torch, so after the first run this finds it set
+# and changes nothing. Pages never set it: a test that imports one keeps its own settings.
+configure_server_threads()
 st.set_page_config(page_title="CNN Explorer", page_icon="🔬", layout="wide")
 
 # url_paths differ from the file names on purpose: while a server's first run still treats

@@ -21,11 +21,10 @@ from typing import Any, TypeAlias
 import numpy as np
 import torch
 
-from explorer.analysis.attribution import METHODS, AttributionError
+from explorer.analysis.attribution import KNOBS, METHODS, AttributionError
 from explorer.analysis.capture import CaptureError
 from explorer.analysis.experiment import ExperimentError
 from explorer.analysis.visualize import VisualizeError
-from explorer.bench.loadtest import MAX_DURATION_S, MAX_SESSIONS, PAGES
 from explorer.inputs.preprocess import ImageError
 from explorer.models.device import DEVICE_CHOICES, DeviceError
 from explorer.models.own import OwnModelError
@@ -42,6 +41,9 @@ from explorer.models.zoo import (
     zoo_table,
 )
 
+ATTRIBUTE_OPTIONS = ("steps", "baseline", "samples", "window", "stride")
+"""The method settings ``attribute`` takes as options (``--steps`` …; see
+:data:`~explorer.analysis.attribution.KNOBS`)."""
 _Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """What :func:`build_parser`'s subcommands are added to (one ``_add_*_command`` each)."""
 
@@ -103,7 +105,8 @@ def _load(args: argparse.Namespace) -> LoadedModel:
     """The zoo model, or the user's file, that the arguments name."""
     if args.model_file is None:
         return load_model(args.model, args.weights, args.device)
-    from explorer.models.own import InputSpec, load_program
+    from explorer.inputs.spec import InputSpec
+    from explorer.models.own import load_program
 
     if args.weights is not None:
         raise OwnModelError("--weights goes with --model: a model file carries its weights")
@@ -258,9 +261,8 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     prepared = loaded.prepare(Path(args.image))
     result = loaded.capture(prepared, layers=[])
     target = int(result.top(1)[0][0]) if args.target is None else args.target
-    settings = Settings(args.method, target, layer=args.layer, steps=args.steps,
-                        baseline=args.baseline, samples=args.samples, window=args.window,
-                        stride=args.stride)  # fmt: skip
+    chosen = {name: getattr(args, name) for name in ATTRIBUTE_OPTIONS}
+    settings = Settings(args.method, target, layer=args.layer, **chosen)
     view = why_view(loaded, prepared, settings)
     values = view.attribution.values
     out = Path(args.out)
@@ -339,15 +341,8 @@ def cmd_visualize(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """``python -m explorer compare``: two forward passes, and what moved in each layer."""
-    from explorer.analysis.experiment import (
-        Knockout,
-        Perturbation,
-        compare,
-        knocked_out,
-        perturb,
-        to_input,
-    )
-    from explorer.views.experiment import stage_summaries
+    from explorer.analysis.experiment import Knockout, Perturbation, knocked_out, perturb, to_input
+    from explorer.views.experiment import comparison_report
 
     first = _load(args)
     prepared = first.prepare(Path(args.image))
@@ -366,11 +361,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         model2 = knocked_out(model2, Knockout.parse(args.knockout, args.knockout_mode))
     a = first.capture(prepared)
     b = second.capture(x2) if model2 is second.model else _capture(model2, x2)
-    layers = [change._asdict() for change in compare(a, b)]
+    moved = comparison_report(a, b, same_model=second is first)
+    layers = moved.pop("layers")
     tops = [_top(first, a.probs, 5), _top(second, b.probs, 5)]
-    report: dict[str, Any] = {"layers": layers, "top5": tops}
-    if second is not first:  # different networks: each one's stages too
-        report["stages"] = [stage_summaries(a), stage_summaries(b)]
+    report: dict[str, Any] = {"layers": layers, "top5": tops, **moved}
     if args.json:
         print(json.dumps(report))
         return 0
@@ -440,7 +434,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_loadtest(args: argparse.Namespace) -> int:
     """``python -m explorer loadtest``: rerun latencies of many sessions on a live server."""
-    from explorer.bench.loadtest import cmd_loadtest as run_loadtest
+    from explorer.bench.loadcommand import cmd_loadtest as run_loadtest
 
     return run_loadtest(args)
 
@@ -550,12 +544,16 @@ def _add_attribute_command(sub: _Subcommands) -> None:
     attribute.add_argument(
         "--target", type=int, default=None, help="class index (default: the top class)"
     )
-    attribute.add_argument("--steps", type=int, default=32, help="Integrated Gradients' steps")
-    attribute.add_argument("--baseline", default="black", choices=["black", "zero"],
-                           help="Integrated Gradients' baseline")  # fmt: skip
-    attribute.add_argument("--samples", type=int, default=16, help="SmoothGrad's noisy copies")
-    attribute.add_argument("--window", type=int, default=32, help="occlusion window (px)")
-    attribute.add_argument("--stride", type=int, default=16, help="occlusion stride (px)")
+    for name in ATTRIBUTE_OPTIONS:
+        knob = KNOBS[name]
+        if knob.choices:
+            attribute.add_argument(
+                f"--{name}", default=knob.default, choices=list(knob.choices), help=knob.help
+            )
+        else:
+            attribute.add_argument(
+                f"--{name}", type=type(knob.default), default=knob.default, help=knob.help
+            )
     attribute.add_argument("--out", required=True, help="output folder")
     attribute.set_defaults(func=cmd_attribute)
 
@@ -622,6 +620,9 @@ def _add_bench_command(sub: _Subcommands) -> None:
 
 
 def _add_loadtest_command(sub: _Subcommands) -> None:
+    from explorer.bench.loadplan import MAX_DURATION_S, MAX_SESSIONS
+    from explorer.hosting.drivers import PAGES
+
     loadtest = sub.add_parser(
         "loadtest", help="drive a live server with many browser-like sessions, time each rerun"
     )

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import functools
 import gc
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -18,11 +16,8 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from explorer.analysis.capture import CaptureResult
 from explorer.figures.colour import png_data_uri
 from explorer.hosting.scheduler import Job, JobCancelled, Status, Ticket, default_scheduler
-from explorer.models.device import configure_server_threads
-from explorer.models.zoo import LoadedModel, load_model
+from explorer.models.zoo import Family, LoadedModel, load_model
 
-configure_server_threads()
-T = TypeVar("T")
 POLL_S = 0.25
 """How often a waiting page updates its place in line (and notices a closed tab)."""
 
@@ -53,22 +48,6 @@ def run_job(job: Job, label: str) -> Any:
         except JobCancelled:
             st.info(f"{label}: stopped.")
             st.stop()
-
-
-def heavy_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` as this session's heavy job (the long line), never cached.
-
-    For work of many passes (a sweep): in line, one job a session, the place shown.
-    """
-    found: T = run_job(Job.call(functools.partial(fn, **kwargs), *args), "Computing")
-    return found
-
-
-def quick_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Like :func:`heavy_call`, for about one pass of a model (the quick line)."""
-    work = functools.partial(fn, **kwargs)
-    found: T = run_job(Job.call(work, *args, quick=True), "Running the network")
-    return found
 
 
 def _status_text(label: str, status: Status) -> str:
@@ -111,7 +90,11 @@ def freeze_heap() -> None:
 
 @st.cache_resource(show_spinner="Loading the model…")
 def cached_model(name: str, weights: str | None = None) -> LoadedModel:
-    """One copy of each zoo model per server process (read-only after loading)."""
+    """One copy of each zoo model per server process (read-only after loading).
+
+    The models are the one thing kept here; everything computed from them is kept by
+    :mod:`explorer.views.cache`'s policy.
+    """
     loaded = load_model(name, weights)
     freeze_heap()
     return loaded
@@ -140,7 +123,7 @@ def show_prediction(container: DeltaGenerator, loaded: LoadedModel, result: Capt
         delta_arrow="off",
         help="The largest softmax probability. The digit nets were trained with label "
         "smoothing, so even a clear digit gets about 92–95 %, not 100 %."
-        if loaded.spec.family == "digit"
+        if loaded.spec.family == Family.DIGIT
         else "The largest softmax probability.",
     )
 

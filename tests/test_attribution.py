@@ -20,6 +20,7 @@ from torch import nn
 
 from explorer.analysis.attribution import (
     METHODS,
+    SMOOTHGRAD_BATCH,
     AttributionError,
     Settings,
     attribute,
@@ -28,7 +29,6 @@ from explorer.analysis.attribution import (
     deletion_check,
     occlusion_windows,
     private_copy,
-    upsample,
 )
 from explorer.analysis.capture import capture
 from explorer.cli import main
@@ -106,7 +106,7 @@ def test_gradcam_is_the_formula_with_plain_autograd(tiny: nn.Module, image: torc
     activation = conv_out["A"].detach()[0]
     alpha = grad[0].mean(dim=(1, 2))
     cam = F.relu((alpha[:, None, None] * activation).sum(0))
-    expected = upsample(cam, (12, 12))
+    expected = bilinear(cam, (12, 12))
     np.testing.assert_allclose(found.values, expected, rtol=1e-5, atol=1e-7)
     assert found.settings.layer == "features.2"
     assert untouched(tiny)
@@ -168,19 +168,119 @@ def test_occlusion_is_a_brute_force_loop_over_windows(tiny: nn.Module, image: to
     assert occlusion_windows((12, 12), window, stride) == 25
 
 
-def test_smoothgrad_and_guided_backprop_give_maps_of_the_input(
+def bilinear(cam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """A ``(h, w)`` map resized to ``size``: bilinear, corners not aligned (as the pages show)."""
+    grown = F.interpolate(cam[None, None].float(), size=size, mode="bilinear", align_corners=False)
+    return grown[0, 0].numpy()
+
+
+def layer_output_and_gradient(
+    model: nn.Module, image: torch.Tensor, layer: str, target: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``layer``'s output ``A`` and ``∂y_target/∂A`` for one input, by plain autograd."""
+    twin = private_copy(model)
+    seen: dict[str, torch.Tensor] = {}
+    twin.get_submodule(layer).register_forward_hook(lambda _m, _i, out: seen.update(A=out))
+    with torch.enable_grad():
+        score = twin(image.clone().requires_grad_(True))[0, target]
+        (grad,) = torch.autograd.grad(score, seen["A"])
+    return seen["A"].detach()[0], grad[0]
+
+
+def test_gradcampp_is_the_papers_formula(tiny: nn.Module, image: torch.Tensor) -> None:
+    target = 2
+    # "features" ends with the max-pool: a 6×6 map, upsampled to the 12×12 input.
+    found = attribute(tiny, image, Settings("gradcampp", target, layer="features"))
+    activation, grad = layer_output_and_gradient(tiny, image, "features", target)
+    # Chattopadhay et al. (2018), eq. 19 with exp(score): α = g² / (2g² + Σ_ab A_ab g³),
+    # w_k = Σ_ij α_ij ReLU(g_ij), L = ReLU(Σ_k w_k A_k); the denominator has torchcam's 1e-8
+    # added (its guard against 0/0, not negligible here: g² is about 1e-6).
+    g = grad.double()
+    a = activation.double()
+    denominator = 2 * g**2 + (a * g**3).sum(dim=(1, 2), keepdim=True) + 1e-8
+    alpha = torch.where(g != 0, g**2 / denominator, torch.zeros_like(g))
+    weights = (alpha * F.relu(g)).sum(dim=(1, 2))
+    cam = F.relu((weights[:, None, None] * a).sum(0))
+    expected = bilinear(cam, (12, 12))
+    assert float(cam.max()) > 0  # the test means something
+    np.testing.assert_allclose(found.values, expected, rtol=1e-4, atol=1e-6)
+    # Grad-CAM's mean gradient would weigh the channels otherwise.
+    grad_cam = bilinear(F.relu((g.mean(dim=(1, 2))[:, None, None] * a).sum(0)), (12, 12))
+    assert not np.allclose(found.values / found.values.max(), grad_cam / grad_cam.max())
+
+
+def test_scorecam_weights_channels_by_the_masked_inputs_scores(
     tiny: nn.Module, image: torch.Tensor
 ) -> None:
+    target = 1
+    found = attribute(tiny, image, Settings("scorecam", target, layer="features"))
+    activation, _ = layer_output_and_gradient(tiny, image, "features", target)
+    # Each channel scaled to 0…1 (at the layer's resolution, as torchcam does), upsampled
+    # bilinearly to a mask over the input; its weight is the softmax over channels of the class
+    # score of the masked input.
+    low = activation.amin(dim=(1, 2), keepdim=True)
+    scaled = (activation - low) / ((activation - low).amax(dim=(1, 2), keepdim=True) + 1e-8)
+    masks = F.interpolate(scaled[:, None], size=(12, 12), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        scores = torch.stack([tiny(image * mask)[0, target] for mask in masks])
+    weights = torch.softmax(scores.double(), dim=0)
+    cam = F.relu((weights[:, None, None] * activation.double()).sum(0))
+    assert float(cam.max()) > 0
+    np.testing.assert_allclose(found.values, bilinear(cam, (12, 12)), rtol=1e-4, atol=1e-6)
+
+
+def test_smoothgrad_is_the_mean_input_gradient_over_seeded_noisy_copies(
+    tiny: nn.Module, image: torch.Tensor
+) -> None:
+    target, samples, noise = 0, 12, 0.1
     torch.manual_seed(3)
-    smooth = attribute(tiny, image, Settings("smoothgrad", 0, samples=8, noise=0.1))
-    guided = attribute(tiny, image, Settings("guided_backprop", 0))
-    plain = attribute(tiny, image, Settings("saliency", 0))
-    for found in (smooth, guided):
-        assert found.values.shape == (12, 12) and (found.values >= 0).all()
-        assert not np.allclose(found.values, plain.values)  # each is its own method
-    # Guided backprop keeps only positive gradients through ReLUs: zero noise → guided ≤ |grad|
-    # does not hold in general, but it is zero wherever every path is blocked: compare support.
-    assert np.count_nonzero(guided.values) <= np.count_nonzero(plain.values)
+    found = attribute(tiny, image, Settings("smoothgrad", target, samples=samples, noise=noise))
+    # The same noise drawn again: N(0, σ²), σ a fraction of the input's range, drawn
+    # SMOOTHGRAD_BATCH copies at a time from the global generator (Captum's NoiseTunnel).
+    sigma = noise * float(image.max() - image.min())
+    torch.manual_seed(3)
+    sizes = [SMOOTHGRAD_BATCH] * (samples // SMOOTHGRAD_BATCH) + [samples % SMOOTHGRAD_BATCH]
+    draws = [torch.normal(0.0, torch.full((n, 3, 12, 12), sigma)) for n in sizes if n]
+    noisy = image + torch.cat(draws)
+    model = private_copy(tiny)
+    total = torch.zeros(3, 12, 12, dtype=torch.float64)
+    for copy in noisy:
+        x = copy[None].clone().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(model(x)[0, target], x)
+        total += grad[0].abs().double()
+    expected = (total / samples).amax(dim=0).numpy()
+    np.testing.assert_allclose(found.values, expected, rtol=1e-5, atol=1e-7)
+    plain = attribute(tiny, image, Settings("saliency", target))
+    assert not np.allclose(found.values, plain.values)  # the noise changed the answer
+
+
+def test_guided_backprop_is_the_backward_pass_with_relus_passing_positive_signals(
+    tiny: nn.Module, image: torch.Tensor
+) -> None:
+    target = 0
+    found = attribute(tiny, image, Settings("guided_backprop", target))
+    conv1, conv2 = tiny.get_submodule("features.0"), tiny.get_submodule("features.2")
+    head = tiny.get_submodule("head")
+    assert isinstance(conv1, nn.Conv2d) and isinstance(conv2, nn.Conv2d)
+    assert isinstance(head, nn.Linear)
+    with torch.no_grad():  # the forward pass, every pre-activation kept
+        z1 = F.conv2d(image, conv1.weight, conv1.bias, padding=1)
+        z2 = F.conv2d(F.relu(z1), conv2.weight, conv2.bias, padding=1)
+        _, where = F.max_pool2d(F.relu(z2), 2, return_indices=True)
+        # The backward pass by hand: the head's row, routed to each pool window's maximum,
+        # then at each ReLU the input's sign mask and the gradient's own (clamped at 0).
+        grad_pool = head.weight[target].view(1, 6, 6, 6)
+        grad_a2 = F.max_unpool2d(grad_pool, where, (2, 2), output_size=z2.shape[-2:])
+        grad_z2 = (z2 > 0) * grad_a2.clamp(min=0)
+        grad_a1 = F.conv_transpose2d(grad_z2, conv2.weight, padding=1)
+        grad_z1 = (z1 > 0) * grad_a1.clamp(min=0)
+        grad_x = F.conv_transpose2d(grad_z1, conv1.weight, padding=1)
+    expected = grad_x[0].abs().amax(dim=0).numpy()
+    assert float(grad_x.abs().max()) > 0
+    np.testing.assert_allclose(found.values, expected, rtol=1e-5, atol=1e-7)
+    plain = attribute(tiny, image, Settings("saliency", target))
+    assert not np.allclose(found.values, plain.values)  # the clamping changed the answer
 
 
 def test_scorecam_and_gradcampp_run_on_a_digit_net() -> None:
@@ -296,9 +396,10 @@ def test_cli_writes_the_map_the_overlay_and_a_summary(tmp_path: Path) -> None:
                  "--target", "2", "--out", str(out)]) == 0  # fmt: skip
     values = np.load(out / "attribution.npy")
     loaded = load_model("lenet5")
-    prepared = loaded.prepare(digit)
-    expected = attribute(loaded.model, prepared.tensor, Settings("saliency", 2)).values
-    np.testing.assert_array_equal(values, expected)
+    x = loaded.prepare(digit).tensor.clone().requires_grad_(True)
+    with torch.enable_grad():  # saliency: |∂y₂/∂x|, by plain autograd on a private copy
+        (grad,) = torch.autograd.grad(private_copy(loaded.model)(x)[0, 2], x)
+    np.testing.assert_allclose(values, grad[0].abs().amax(0).numpy(), rtol=1e-6)
     assert values.dtype == np.float32 and values.shape == (28, 28)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "saliency" and summary["layer"] is None
@@ -335,7 +436,8 @@ def test_cli_bad_settings_are_one_error_line(
 
 @pytest.mark.parametrize("name", ["lenet5.pt2", "lenet5.onnx"])
 def test_a_users_graph_for_a_batch_of_one_gets_every_method(name: str) -> None:
-    from explorer.models.own import InputSpec, load_program
+    from explorer.inputs.spec import InputSpec
+    from explorer.models.own import load_program
 
     loaded = load_program(
         (REPO / "assets" / "models" / "own" / name).read_bytes(),

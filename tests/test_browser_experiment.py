@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.browser import CHROMIUM, SCREENSHOTS, open_app, streamlit_server
@@ -46,7 +47,14 @@ def test_knock_out_a_channel_and_compare() -> None:
         moved = dict(zip(names, trace(page, "exp_changes", "y"), strict=True))
         assert names[0] == "conv1" and moved["conv1"] > 0 and moved["softmax"] > 0
         first, second = trace(page, "exp_softmax_0", "y"), trace(page, "exp_softmax_1", "y")
-        assert first != second  # the two softmax outputs differ
+        assert trace(page, "exp_softmax_0", "x") == trace(page, "exp_softmax_1", "x")
+        a, b = np.array(first, dtype=np.float64), np.array(second, dtype=np.float64)
+        assert a.shape == (10,) and a.sum() == pytest.approx(1, abs=1e-5)
+        assert np.abs(b - a).max() > 1e-3  # the two softmax outputs shown differ
+        # and the change shown for the softmax is that difference: ‖b − a‖ / ‖a‖ and cos(a, b)
+        cosine = dict(zip(names, trace(page, "exp_changes", "y", 1), strict=True))
+        assert moved["softmax"] == pytest.approx(np.linalg.norm(b - a) / np.linalg.norm(a), 1e-4)
+        assert cosine["softmax"] == pytest.approx(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
         # the layer compared: channel 3 moved most, so it is the first tile of all three
         labels = [trace(page, f"exp_stage_{i}", "text", 3)[0] for i in range(3)]
         assert labels == ["3", "3", "3"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
 import sys
 import tomllib
 
@@ -52,3 +55,41 @@ def test_frozen_heap_is_out_of_the_collectors_reach() -> None:
         assert all(not any(k is o for o in gc.get_objects(generation=2)) for k in kept[:2])
     finally:
         gc.unfreeze()
+
+
+THREAD_PROBE = """
+import json, sys, threading
+import torch
+from streamlit.testing.v1 import AppTest
+
+def seen() -> list[float]:
+    found: list[int] = []
+    thread = threading.Thread(target=lambda: found.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return [torch.get_num_threads(), found[0], sys.getswitchinterval()]
+
+torch.set_num_threads(2)
+sys.setswitchinterval(0.005)
+runs = {}
+for name, script in (("page", sys.argv[1]), ("app", sys.argv[2])):
+    assert not AppTest.from_file(script, default_timeout=120).run().exception
+    runs[name] = seen()
+print(json.dumps(runs))
+"""
+
+
+def test_a_page_keeps_the_threads_and_the_apps_entry_script_sets_them() -> None:
+    # A fresh process, whatever this one imported before: [this thread's torch threads, a new
+    # thread's, the switch interval] after a page that imports pages/common, then the app.
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop(SERVER_THREADS_ENV, None)
+    scripts = [str(REPO / "pages" / "home.py"), str(REPO / "streamlit_app.py")]
+    done = subprocess.run(
+        [sys.executable, "-c", THREAD_PROBE, *scripts],
+        capture_output=True, text=True, timeout=300, env=env, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert runs["page"] == [2, 2, pytest.approx(0.005)]  # importing a page set nothing
+    assert runs["app"][1:] == [1, pytest.approx(SWITCH_INTERVAL_S)]  # the server's policy

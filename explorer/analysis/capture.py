@@ -425,10 +425,12 @@ class _Sources:
         return tuple(found)
 
 
+MAX_KEPT_GRAPHS = 8
+"""Capture graphs kept per model (one per subset of layers asked for), least recent dropped."""
+
+
 class _Traced:
     """A model's trace, its layer list, and capture graphs (one per requested subset)."""
-
-    _MAX_VARIANTS = 8
 
     def __init__(self, model: nn.Module) -> None:
         try:
@@ -476,7 +478,7 @@ class _Traced:
         gm = fx.GraphModule(self.base, graph)
         with self._lock:
             self._variants[names] = gm
-            while len(self._variants) > self._MAX_VARIANTS:
+            while len(self._variants) > MAX_KEPT_GRAPHS:
                 self._variants.popitem(last=False)
         return gm
 
@@ -507,6 +509,13 @@ def _traced(model: nn.Module) -> _Traced:
             traced = _Traced(model)
             _TRACES[model] = traced
         return traced
+
+
+def kept_graphs(model: nn.Module) -> int:
+    """How many capture graphs of ``model`` are kept now (at most :data:`MAX_KEPT_GRAPHS`)."""
+    with _TRACES_LOCK:
+        traced = _TRACES.get(model)
+    return 0 if traced is None else len(traced._variants)
 
 
 def list_layers(model: nn.Module) -> list[LayerInfo]:
