@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from explorer.hosting.addresses import URL_PATHS
 from explorer.models.device import configure_server_threads
 
 # The server's thread policy, in its entry script: every run of the server's script threads
@@ -11,26 +12,17 @@ from explorer.models.device import configure_server_threads
 configure_server_threads()
 st.set_page_config(page_title="CNN Explorer", page_icon="🔬", layout="wide")
 
-# url_paths differ from the file names on purpose: while a server's first run still treats
-# pages/ as a legacy pages folder, a URL equal to a file name would run that file alone.
-PAGES = [
-    st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True),
-    st.Page(
-        "pages/image.py", title="Image classifier", icon=":material/image:", url_path="classify"
-    ),
-    st.Page(
-        "pages/lab.py",
-        title="Convolution lab",
-        icon=":material/grid_on:",
-        url_path="convolution-lab",
-    ),
-    st.Page(
-        "pages/train.py", title="Train a CNN", icon=":material/model_training:", url_path="train"
-    ),
-    st.Page(
-        "pages/experiment.py", title="Experiment", icon=":material/science:", url_path="experiment"
-    ),
-    st.Page("pages/home.py", title="Overview", icon=":material/info:", url_path="overview"),
-]
+PAGES = [st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:", default=True)]
+for name, title, icon in [
+    ("image", "Image classifier", "image"),
+    ("lab", "Convolution lab", "grid_on"),
+    ("train", "Train a CNN", "model_training"),
+    ("experiment", "Experiment", "science"),
+    ("home", "Overview", "info"),
+]:
+    page = st.Page(
+        f"pages/{name}.py", title=title, icon=f":material/{icon}:", url_path=URL_PATHS[name]
+    )
+    PAGES.append(page)
 
 st.navigation(PAGES).run()

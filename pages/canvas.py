@@ -11,9 +11,9 @@ from typing import Any
 
 import streamlit as st
 
+from explorer.hosting.addresses import CANVAS_COMPONENT
 from explorer.inputs.strokes import CANVAS_SIZE
 
-COMPONENT_NAME = "cnn_explorer_canvas"
 CSS = """
 .cnn-canvas { display: inline-flex; flex-direction: column; gap: 6px; }
 .cnn-canvas canvas { touch-action: none; cursor: crosshair; border-radius: 4px; }
@@ -26,7 +26,7 @@ CSS = """
 """
 
 _canvas = st.components.v2.component(
-    COMPONENT_NAME,
+    CANVAS_COMPONENT,
     html="",
     css=CSS,
     js=Path(__file__).with_name("canvas.js").read_text(encoding="utf-8"),

@@ -14,6 +14,7 @@ from explorer.figures.charts import filters_figure
 from explorer.figures.maps import input_figure, numbers_figure
 from explorer.figures.selection import unit_from_selection
 from explorer.figures.tiling import Tiling
+from explorer.hosting.addresses import DRAW_CANVAS_KEY
 from explorer.inputs.preprocess import ImageError, NothingDrawn, PreparedInput
 from explorer.inputs.samples import digit_samples
 from explorer.inputs.strokes import DrawingError, parse_drawing, render_drawing
@@ -25,7 +26,6 @@ from pages.channel import show_channel_card
 from pages.common import TRAINED_KEY, digit_model, inline_image, show_prediction
 from pages.why import show_why
 
-CANVAS_KEY = "draw_canvas"
 FULL_RUN_FLAG = "draw_full_run"  # True only while the whole page runs, not a fragment alone
 SHOWN_KEY = "draw_shown"  # the input, prediction and capture the panel shows now
 
@@ -41,7 +41,7 @@ def read_input(source: str) -> tuple[Any, bool]:
             "Sample digit (real MNIST, never trained on)", list(samples), key="draw_sample"
         )
         return (samples[choice] if choice else None), True
-    value = drawing_canvas(CANVAS_KEY)
+    value = drawing_canvas(DRAW_CANVAS_KEY)
     st.caption("Draw with the mouse or a finger: the prediction follows your pen.")
     try:
         drawing = parse_drawing(value)

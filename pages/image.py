@@ -22,6 +22,7 @@ from explorer.figures.charts import (
     top_classes_figure,
     weight_histogram_figure,
 )
+from explorer.hosting.addresses import layer_widget_key
 from explorer.hosting.scheduler import capture_job
 from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, PreparedInput
 from explorer.inputs.samples import samples_for
@@ -231,7 +232,7 @@ def layer_browser(loaded: LoadedModel, result: CaptureResult, prepared: Prepared
     st.caption(image_view.layers_summary(result))
     labels = image_view.layer_choices(result)
     name = st.selectbox(
-        "Layer", list(labels), format_func=labels.__getitem__, key=f"image_layer_{loaded.name}"
+        "Layer", list(labels), format_func=labels.__getitem__, key=layer_widget_key(loaded.name)
     )
     shown = image_view.layer_page(loaded.categories, result, name)
     show_stats(shown.stats)

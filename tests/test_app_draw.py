@@ -14,12 +14,13 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Node
 from torch import nn
 
+from explorer.hosting.addresses import DRAW_CANVAS_KEY
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
 from explorer.models.zoo import load_model
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = REPO / "assets" / "digits"
-CANVAS_KEY = "draw_canvas"
+CANVAS_KEY = DRAW_CANVAS_KEY
 
 
 def canvas_value(digit: str | None) -> dict[str, Any]:

@@ -40,13 +40,13 @@ from explorer.bench.loadreport import build_report, format_table
 from explorer.bench.loadtest import run_load
 from explorer.bench.timing import percentile
 from explorer.cli import main
+from explorer.figures.channels import layer_of_label
+from explorer.hosting.addresses import CANVAS_COMPONENT
 from explorer.hosting.client import REPLICA_HEADER, ClientError, stream_url
 from explorer.hosting.drivers import (
-    CANVAS_COMPONENT,
     LAYER_WIDGET_KEY,
     DrawDriver,
     LayerDriver,
-    layer_of,
 )
 from explorer.hosting.messages import (
     ALERT_ERROR,
@@ -371,8 +371,8 @@ OPTIONS = tuple(
 
 
 def test_layer_of_reads_the_layer_browser_labels() -> None:
-    assert layer_of("12 · layer1.0.relu#2 · relu · 64×56×56") == "layer1.0.relu#2"
-    assert layer_of("conv1") == "conv1"
+    assert layer_of_label("12 · layer1.0.relu#2 · relu · 64×56×56") == "layer1.0.relu#2"
+    assert layer_of_label("conv1") == "conv1"
 
 
 @pytest.mark.parametrize("session", range(6))
@@ -389,7 +389,7 @@ def test_layer_sessions_switch_round_the_cycle_never_to_the_layer_shown(session:
         assert LAYERS.index(after) == (LAYERS.index(before) + 1) % 5
     _, value = LayerDriver(session, LAYERS).next_input(box)
     assert value.kind == "string_value" and value.value in OPTIONS  # the option's own string
-    assert layer_of(value.value) == names[0]
+    assert layer_of_label(value.value) == names[0]
 
 
 def test_a_layer_browser_without_the_layers_cannot_be_driven() -> None:

@@ -22,6 +22,7 @@ import torch
 from explorer.bench.loadplan import LoadPlan
 from explorer.bench.loadtest import run_load
 from explorer.bench.timing import percentile
+from explorer.hosting.addresses import DRAW_CANVAS_KEY, key_selector
 from explorer.hosting.client import stream_url
 from explorer.hosting.server import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 from explorer.inputs.strokes import DIGIT_STROKES
@@ -31,9 +32,9 @@ P95_TARGET_MS = 250.0
 SESSION_LADDER = (30, 45, 60, 75, 90, 120)
 """Session counts tried, in order, for the most simulated students one server holds."""
 BROWSER_DIGITS = ("1", "7", "0")
-DRAW_CANVAS = ".st-key-draw_canvas canvas"
+DRAW_CANVAS = f"{key_selector(DRAW_CANVAS_KEY)} canvas"
 """The Draw page's canvas (pages/canvas.js) for Playwright (its locators pierce shadow roots)."""
-CLEAR_CANVAS = ".st-key-draw_canvas button.clear"
+CLEAR_CANVAS = f"{key_selector(DRAW_CANVAS_KEY)} button.clear"
 # In-page clocks: pointer-up on the canvas, and every change of Streamlit's run state.
 _BROWSER_PROBE = """
 window.__strokeUp = null;

@@ -54,6 +54,12 @@ def layer_label(result: CaptureResult, name: str) -> str:
     return f"{result.names.index(name)} · {name} · {layer.kind} · {shape}"
 
 
+def layer_of_label(label: str) -> str:
+    """The layer name in a :func:`layer_label` (a bare name is its own)."""
+    parts = [part.strip() for part in label.split(" · ")]
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
 def channel_order(values: np.ndarray, sort: str = "index") -> np.ndarray:
     """Channel indices of a ``(C, H, W)`` array: in order, or by mean or max, largest first."""
     if sort not in SORTS:

@@ -6,6 +6,8 @@
 - Heavy work: :mod:`.scheduler` offers every name below it: a job's :mod:`.cost` and budget,
   :mod:`.jobs` and where they run, the fair lines of :mod:`.jobqueue`, the answers'
   :mod:`.cache`, and :mod:`.profiles`, what a model's pass costs here.
+- The app's surface: :mod:`.addresses`, each page's URL path and the widget keys that pages
+  and clients share.
 - Browser-like clients: :mod:`.protobuf` (the wire format) and :mod:`.messages` (Streamlit's
   websocket messages), :mod:`.client` (URLs, cookies, the websocket), :mod:`.drivers` (what a
   session does on each page) and :mod:`.session` (one session that loads a page and times
@@ -16,6 +18,7 @@ The package imports nothing itself; ``__all__`` names its modules.
 """
 
 __all__ = [
+    "addresses",
     "cache",
     "client",
     "cluster",

@@ -1,8 +1,8 @@
 """What a browser-like session does on each page of the app: the widget it changes, and how.
 
 The Draw page: a digit drawn on the canvas, two digits alternating. The Image page: its layer
-browser switched round :data:`SWITCH_LAYERS`. The widget keys and labels below are the pages'
-own (``pages/canvas.py``, ``pages/image.py``); a driver that no longer finds its widget stops
+browser switched round :data:`SWITCH_LAYERS`. The widget keys and labels are the pages' own, from
+:mod:`.addresses`; a driver that no longer finds its widget stops
 its session with a problem rather than time nothing.
 """
 
@@ -12,14 +12,15 @@ import json
 from collections.abc import Sequence
 from typing import Protocol
 
+from explorer.figures.channels import layer_of_label
+from explorer.hosting.addresses import CANVAS_COMPONENT, URL_PATHS, layer_widget_key
 from explorer.hosting.client import ClientError
 from explorer.hosting.messages import Element, Run, WidgetValue
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value
 
-PAGES = {"draw": "", "classify": "classify"}
+PAGES = {"draw": URL_PATHS["draw"], "classify": URL_PATHS["image"]}
 """The pages a session can drive (``--page``), each with the app's ``url_path``."""
-CANVAS_COMPONENT = "cnn_explorer_canvas"
-LAYER_WIDGET_KEY = "image_layer_resnet18"
+LAYER_WIDGET_KEY = layer_widget_key("resnet18")
 PEN_WIDTH = 22
 SWITCH_LAYERS = ("conv1", "layer1.0.conv1", "layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1")
 """The ResNet-18 layers a session switches round (and the layer-switch benchmark times)."""
@@ -70,12 +71,6 @@ class DrawDriver:
         return f"drew {name}, the page showed {shown}"
 
 
-def layer_of(option: str) -> str:
-    """The layer name in a layer-browser option (``"12 · layer1.0.relu · relu · 64×56×56"``)."""
-    parts = [part.strip() for part in option.split(" · ")]
-    return parts[1] if len(parts) > 1 else parts[0]
-
-
 class LayerDriver:
     """The Image page: the layer browser switched round a few layers, one step each input."""
 
@@ -100,12 +95,12 @@ class LayerDriver:
         Raises:
             ClientError: the selectbox lists fewer than two of the layers.
         """
-        options = {layer_of(option): option for option in widget.options}
+        options = {layer_of_label(option): option for option in widget.options}
         cycle = [layer for layer in self.layers if layer in options]
         if len(cycle) < 2:
             raise ClientError(f"the layer browser lists too few of {', '.join(self.layers)}")
         if self.current is None:
-            shown = layer_of(widget.options[0])  # the selectbox's default is its first option
+            shown = layer_of_label(widget.options[0])  # the selectbox's default is its first option
             self.current = shown
             step = (self.session + 1) % len(cycle)
             if cycle[step] == shown:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from explorer.hosting.addresses import PREDICTION_LABEL
 from explorer.hosting.protobuf import (
     ProtocolError,
     as_message,
@@ -39,8 +40,6 @@ from explorer.hosting.protobuf import (
 )
 
 CONTEXT = {"timezone": "UTC", "locale": "en-US", "color_scheme": "light"}  # as a browser's
-PREDICTION_LABEL = "Prediction"
-"""The label of the metric a run keeps as its prediction (the Draw page's)."""
 
 # Script-finished statuses (ForwardMsg.ScriptFinishedStatus).
 FINISHED_SUCCESSFULLY = 0
