@@ -89,6 +89,22 @@ def test_the_table_names_every_package() -> None:
         layer_of(module, RANKS)  # raises for a module in no layer
 
 
+def test_each_package_names_its_modules_and_imports_nothing() -> None:
+    for init in (REPO / "explorer").glob("*/__init__.py"):
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        assert ast.get_docstring(tree), f"{init} does not say what it offers"
+        assigned = {
+            t.id: n.value
+            for n in tree.body
+            if isinstance(n, ast.Assign)
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
+        modules = sorted(p.stem for p in init.parent.glob("*.py") if p.stem != "__init__")
+        assert ast.literal_eval(assigned["__all__"]) == modules, init
+        assert not [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)], init
+
+
 def test_no_module_imports_in_a_cycle() -> None:
     assert cycle_in(GRAPH) is None
 

@@ -126,9 +126,12 @@ def test_a_closed_page_stops_its_run() -> None:
     while run.progress().step < 5:
         time.sleep(0.01)
     now[0] += live.HEARTBEAT_S + 1  # no page has asked for a while
-    run._thread.join(10)  # type: ignore[union-attr]
-    assert not run.alive and run._progress.status == "stopped"
-    assert "closed" in run._progress.message
+    deadline = time.monotonic() + 10
+    while run.alive and time.monotonic() < deadline:  # `alive` does not count as a page asking
+        time.sleep(0.01)
+    assert not run.alive
+    stopped = run.progress()
+    assert stopped.status == "stopped" and "closed" in stopped.message
 
 
 def test_runs_beyond_the_servers_cap_wait_in_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -463,6 +463,11 @@ class _Traced:
         self._variants: OrderedDict[tuple[str, ...], fx.GraphModule] = OrderedDict()
         self._lock = threading.Lock()
 
+    def kept(self) -> int:
+        """How many capture graphs are kept now."""
+        with self._lock:
+            return len(self._variants)
+
     def graph_for(self, names: tuple[str, ...]) -> fx.GraphModule:
         """A GraphModule returning ``(logits, *outputs of names)``, built once per subset."""
         with self._lock:
@@ -515,7 +520,7 @@ def kept_graphs(model: nn.Module) -> int:
     """How many capture graphs of ``model`` are kept now (at most :data:`MAX_KEPT_GRAPHS`)."""
     with _TRACES_LOCK:
         traced = _TRACES.get(model)
-    return 0 if traced is None else len(traced._variants)
+    return 0 if traced is None else traced.kept()
 
 
 def list_layers(model: nn.Module) -> list[LayerInfo]:

@@ -15,6 +15,7 @@ not maintained. Like attribution, it runs on a private copy of the shared model
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -77,19 +78,23 @@ class _Reached(Exception):
         self.output = output
 
 
+_STOPS: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+"""Layers of private copies that already stop their copy's forward pass."""
+
+
 def _output_of(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
     """``layer``'s output for ``x``, running the model only as far as that layer.
 
     ``model`` must be a private copy: a hook is left on it.
     """
     module = layer_module(model, layer)
-    if not getattr(module, "_explorer_stop_hook", False):
+    if module not in _STOPS:
 
         def stop(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
             raise _Reached(output)
 
         module.register_forward_hook(stop)
-        module._explorer_stop_hook = True  # type: ignore[assignment]
+        _STOPS.add(module)
     try:
         model(x)
     except _Reached as reached:

@@ -5,19 +5,14 @@ tasks of a module its caller names, e.g. :mod:`explorer.models.untrusted`: this 
 imports no model code), :mod:`.protocol` frames their messages, and :mod:`.plain` is the one
 form a network crosses the boundary in (rebuilt and costed by the server before anything
 runs).
+
+The package imports nothing itself, so a module loads only what it needs; ``__all__``
+names its modules.
 """
 
-from explorer.sandbox.boundary import RefusalCache, SandboxError, prewarm, run_task, sandbox_kind
-from explorer.sandbox.plain import PlainGraphError, check_cost, from_plain, parse_plain
-
 __all__ = [
-    "PlainGraphError",
-    "RefusalCache",
-    "SandboxError",
-    "check_cost",
-    "from_plain",
-    "parse_plain",
-    "prewarm",
-    "run_task",
-    "sandbox_kind",
+    "boundary",
+    "plain",
+    "protocol",
+    "worker",
 ]
