@@ -114,7 +114,8 @@ def _load(args: argparse.Namespace) -> LoadedModel:
     spec = None
     if args.input_shape or args.mean or args.std or args.digit:
         shape = _input_shape(args.input_shape, path)
-        mean, std = (tuple(args.mean), tuple(args.std)) if args.mean or args.std else (None, None)
+        mean = tuple(args.mean) if args.mean else None  # one without the other: check_input
+        std = tuple(args.std) if args.std else None  # (in load_program) says so
         spec = InputSpec(*shape, mean=mean, std=std, digit=args.digit)
     labels = Path(args.labels).read_text(encoding="utf-8") if args.labels else None
     return load_program(path.read_bytes(), path.name, spec, labels, args.device)

@@ -15,6 +15,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from explorer.analysis.capture import CaptureResult
 from explorer.figures.colour import png_data_uri
+from explorer.hosting.addresses import PREDICTION_LABEL
 from explorer.hosting.scheduler import Job, JobCancelled, Status, Ticket, default_scheduler
 from explorer.models.zoo import Family, LoadedModel, load_model
 
@@ -116,7 +117,7 @@ def show_prediction(container: DeltaGenerator, loaded: LoadedModel, result: Capt
     """The top class as a **Prediction** metric, its probability beneath it."""
     best, prob = result.top(1)[0]
     container.metric(
-        "Prediction",
+        PREDICTION_LABEL,
         loaded.categories[best],
         f"{prob:.1%} probability",
         delta_color="off",

@@ -7,7 +7,7 @@ import hashlib
 import streamlit as st
 
 from explorer.assets import OWN_MODELS_DIR
-from explorer.inputs.spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
+from explorer.inputs.spec import DIGIT_SIDES, IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from explorer.models.own import (
     MAX_FILE_MB,
     OwnModelError,
@@ -80,7 +80,7 @@ def read_spec(program: Program) -> InputSpec:
     )
     height = int(b.number_input("Height", 8, 1024, height_default, key="image_own_height"))
     width = int(c.number_input("Width", 8, 1024, width_default, key="image_own_width"))
-    digit_size = height == width and height in (28, 32)
+    digit_size = height == width and height in DIGIT_SIDES
     if channels == 1 and st.toggle(
         "Digit preprocessing (MNIST layout)",
         value=digit_size,

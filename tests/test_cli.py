@@ -97,6 +97,17 @@ def test_inspect_writes_summary_npz_and_pngs(
             assert image.format == "PNG" and image.width > 200
 
 
+@pytest.mark.parametrize("given", [["--mean", "0.5"], ["--std", "0.3"]])
+def test_a_mean_without_a_std_is_one_line(
+    given: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = REPO / "assets" / "models" / "own" / "lenet5.pt2"
+    image = REPO / "assets" / "digits" / "3_0.png"
+    assert main(["predict", "--model-file", str(model), str(image), *given]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: give both the mean and the std, or neither"]
+
+
 def test_inspect_bad_image_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")

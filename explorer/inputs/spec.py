@@ -9,6 +9,7 @@ written; :meth:`InputSpec.from_picture` and :meth:`InputSpec.to_picture` go betw
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,9 +106,7 @@ class InputSpec:
             pixels: ``(…, C, H, W)`` floating pixels in 0…1. The arithmetic runs at their
                 precision and on their device (float64 pixels: a correctly rounded result).
         """
-        mean, std = self.normalisation
-        mean_t = torch.tensor(mean, dtype=pixels.dtype, device=pixels.device).view(-1, 1, 1)
-        std_t = torch.tensor(std, dtype=pixels.dtype, device=pixels.device).view(-1, 1, 1)
+        mean_t, std_t = _channel_stats(*self.normalisation, pixels.dtype, pixels.device)
         return ((pixels - mean_t) / std_t).to(torch.float32)
 
     def from_picture(
@@ -174,3 +173,15 @@ def rgb_luma(rgb: np.ndarray, dtype: type[np.floating] = np.float64) -> np.ndarr
     weights: np.ndarray = np.array(LUMA_601, dtype=dtype)
     result: np.ndarray = rgb @ weights
     return result
+
+
+@functools.lru_cache(maxsize=64)
+def _channel_stats(
+    mean: tuple[float, ...], std: tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std as ``(C, 1, 1)`` tensors, made once per precision and device.
+
+    An optimisation loop normalises every step: no host-to-device copy each time.
+    """
+    as_tensor = functools.partial(torch.tensor, dtype=dtype, device=device)
+    return as_tensor(mean).view(-1, 1, 1), as_tensor(std).view(-1, 1, 1)

@@ -93,11 +93,6 @@ class ModelSpec:
         object.__setattr__(self, "source", Source(self.source))
 
     @property
-    def has_pretrained(self) -> bool:
-        """Whether trained weights exist for it (shipped or from torchvision)."""
-        return self.source != Source.PAPER
-
-    @property
     def input_spec(self) -> InputSpec:
         """What the model takes and how a picture is turned into it."""
         if self.input is not None:

@@ -14,7 +14,8 @@
 
 A scheduler job carries its key (``Job.key``) and its answer is kept under it; light work that
 never queues calls :func:`shared` with a key of the same scheme. Kept values are shared by
-every session: never change one in place (arrays are handed out read-only).
+every session: never change one in place (the lab's arrays are made read-only; captures,
+maps and tensors are not, so a view copies before it edits).
 """
 
 from __future__ import annotations

@@ -356,12 +356,6 @@ def picked_point(event: object) -> int | None:
     return int(index) if isinstance(index, int) and field(points[0], "curve_number") == 0 else None
 
 
-def pictures_side_by_side(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Two pictures in one, a grey gutter between (for a single image element)."""
-    gutter = np.full((first.shape[0], 2, *first.shape[2:]), 128, dtype=np.uint8)
-    return np.concatenate([first, gutter, second], axis=1)
-
-
 def stage_summaries(result: CaptureResult) -> list[dict[str, object]]:
     """Each layer's name, kind, shape and statistics: what two different models share."""
     rows: list[dict[str, object]] = []
