@@ -45,14 +45,14 @@ def cached_own_model(name: str, digest: str, _data: bytes, filename: str) -> Loa
     return load_model(name, buffer)  # read in the sandbox, which bounds its own workers
 
 
-def shared_capture(model_key: str, loaded: LoadedModel, prepared: PreparedInput) -> CaptureResult:
+def shared_capture(loaded: LoadedModel, prepared: PreparedInput) -> CaptureResult:
     """Every layer of one input, shared by every session that shows the same model + input.
 
-    A job of the heavy-work scheduler (its quick line: one pass), kept in its cache by strings
-    (model, weights and the input's sha256), so choosing another layer never runs the network
+    A job of the heavy-work scheduler (its quick line: one pass), kept in its cache by the
+    model's cache key and the input's sha256, so choosing another layer never runs the network
     again.
     """
-    result: CaptureResult = run_job(capture_job(loaded, prepared, model_key), "Running the network")
+    result: CaptureResult = run_job(capture_job(loaded, prepared), "Running the network")
     return result
 
 
@@ -78,8 +78,8 @@ def read_input(family: str) -> bytes | Path | None:
     return shipped[choice] if choice else None
 
 
-def choose_model() -> tuple[LoadedModel | None, str]:
-    """The model picked (pretrained, or the user's weights) and its cache key."""
+def choose_model() -> LoadedModel | None:
+    """The model picked (pretrained, or the user's weights); None, with a message, if none."""
     trained = st.session_state.get(TRAINED_KEY)
     extra = {OWN: "Your model (.pt2 or .onnx)"}
     if trained is not None:
@@ -94,22 +94,22 @@ def choose_model() -> tuple[LoadedModel | None, str]:
     )
     if name == OWN:
         return choose_own_model()
-    if name == TRAINED_KEY and trained is not None:
-        return trained, trained.cache_key
+    if name == TRAINED_KEY and isinstance(trained, LoadedModel):
+        return trained
     own = st.file_uploader(
         "Own weights (optional): a .pth/.pt state dict for this architecture",
         type=["pth", "pt"],
         key="image_weights",
     )
     if own is None:
-        return cached_model(name), f"{name}:pretrained"
+        return cached_model(name)
     data = own.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     try:
-        return cached_own_model(name, digest, data, own.name), f"{name}:{digest}"
+        return cached_own_model(name, digest, data, own.name)
     except ModelError as exc:
         st.error(f"Those weights do not fit {ZOO[name].title}: {exc}")
-        return None, ""
+        return None
 
 
 def show_model(loaded: LoadedModel) -> None:
@@ -317,7 +317,7 @@ st.caption(
 )
 controls, output = st.columns([1, 2])
 with controls:
-    loaded, model_key = choose_model()
+    loaded = choose_model()
     raw = read_input(loaded.spec.family if loaded is not None else Family.PHOTO)
 
 prepared: PreparedInput | None = None
@@ -333,7 +333,7 @@ with output:
         except ImageError as exc:
             st.error(f"That image cannot be used: {exc}")
         if prepared is not None:
-            result = shared_capture(model_key, loaded, prepared)
+            result = shared_capture(loaded, prepared)
             seen, chart = st.columns([1, 2])
             seen.image(
                 inline_image(prepared.display),

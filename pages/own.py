@@ -119,11 +119,11 @@ def parse_floats(text: str) -> tuple[float, ...]:
     return tuple(float(part) for part in text.replace(",", " ").split())
 
 
-def choose_own_model() -> tuple[LoadedModel | None, str]:
-    """The user's model, loaded with its settings (or None, with a message) and its cache key."""
+def choose_own_model() -> LoadedModel | None:
+    """The user's model, loaded with its settings (or None, with a message)."""
     chosen = read_file()
     if chosen is None:
-        return None, ""
+        return None
     data, filename = chosen
     digest = hashlib.sha256(data).hexdigest()
     labels_file = st.file_uploader(
@@ -139,5 +139,5 @@ def choose_own_model() -> tuple[LoadedModel | None, str]:
         loaded = cached_own_model(digest, data, filename, spec, labels)
     except OwnModelError as exc:
         st.error(f"That model cannot be used: {exc}")
-        return None, ""
-    return loaded, f"own:{digest}:{spec}:{hashlib.sha256((labels or '').encode()).hexdigest()}"
+        return None
+    return loaded

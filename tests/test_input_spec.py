@@ -6,6 +6,7 @@ Each "before" below is the formula a call site wrote out before it used
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -178,4 +179,7 @@ def test_an_own_models_spec_is_its_loaded_models_input() -> None:
     loaded = own_loaded_model(module, "m.onnx", "ONNX", spec, ("a", "b"), "d")
     assert loaded.input_spec is spec and loaded.spec.source is Source.OWN
     assert loaded.normalisation == ((0.5,) * 3, (0.25,) * 3)
-    assert loaded.cache_key == f"own:m.onnx|m.onnx|d:{spec}"
+    labels = hashlib.sha256(b"a\nb").hexdigest()[:16]
+    assert loaded.cache_key == f"own:m.onnx|m.onnx|d:{spec}:{labels}"
+    renamed = own_loaded_model(module, "m.onnx", "ONNX", spec, ("cat", "dog"), "d")
+    assert renamed.cache_key != loaded.cache_key  # other class names: other answers

@@ -123,11 +123,12 @@ def known_profile(loaded: LoadedModel, input_shape: tuple[int, ...]) -> ModelPro
     return profile if found else None
 
 
-def capture_job(loaded: LoadedModel, prepared: PreparedInput, model_key: str) -> Job:
+def capture_job(loaded: LoadedModel, prepared: PreparedInput) -> Job:
     """A capture of every layer of one input, as a job (its first also profiles the model).
 
     One pass: the quick line (or the caller's thread, once the model is known to be light).
-    Keyed by ``model_key`` (model and weights) and the input's sha256.
+    Keyed by the model's :attr:`~explorer.models.zoo.LoadedModel.cache_key` and the input's
+    sha256.
     """
 
     def run(_progress: Progress) -> CaptureResult:
@@ -136,7 +137,7 @@ def capture_job(loaded: LoadedModel, prepared: PreparedInput, model_key: str) ->
         return result
 
     profile = known_profile(loaded, tuple(prepared.tensor.shape[1:]))
-    key = ("capture", model_key, prepared.sha256)
+    key = ("capture", loaded.cache_key, prepared.sha256)
     if profile is None:
         return Job(key, run, lane="quick")
     return Job(key, run, profile.cost("a capture of every layer", 1.0))

@@ -683,8 +683,13 @@ def own_loaded_model(
         device=device,
         weights=name,
         categories=categories,
-        identity=f"{digest or weights_digest(module)}:{spec}",  # the file's content, its input
+        # the file's content, its input and its class names: what tells its answers apart
+        identity=f"{digest or weights_digest(module)}:{spec}:{_digest_of(categories)}",
     )
+
+
+def _digest_of(categories: tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(categories).encode()).hexdigest()[:16]
 
 
 def export_model(model: nn.Module, input_shape: tuple[int, int, int], path: Path) -> None:
