@@ -1,4 +1,7 @@
-"""Where the shipped files live: weights, sample digits and photos, the MNIST subset."""
+"""Where the shipped files live: weights, sample digits and photos, example models.
+
+The training digits' file is :data:`explorer.models.digits.DIGITS_FILE`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ MODELS_DIR = ASSETS_DIR / "models"
 OWN_MODELS_DIR = MODELS_DIR / "own"
 """Shipped example files of "your own model" (``.pt2``, ``.onnx``)."""
 DIGITS_DIR = ASSETS_DIR / "digits"
-"""Real MNIST test digits, ``<digit>_<index>.png``."""
+"""30 sample digits, ``<label>_<k>.png``: real MNIST digits from the validation split of
+``assets/data/mnist-8k.npz``, never trained on (``assets/digits/README.md``)."""
 PHOTOS_DIR = ASSETS_DIR / "photos"
 """Sample photos (public domain / CC0)."""

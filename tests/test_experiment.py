@@ -370,13 +370,48 @@ def test_the_first_pass_and_the_sweep_are_shared_by_content_key(lenet: LoadedMod
     )
 
 
-def test_the_page_and_the_command_line_report_the_same_comparison(lenet: LoadedModel) -> None:
-    from explorer.views.experiment import comparison_report, stage_summaries
+def test_the_comparison_report_is_the_two_passes_measured_by_hand(lenet: LoadedModel) -> None:
+    """The command line's report and the page's comparison, against the passes' own tensors."""
+    from explorer.views.experiment import comparison_report
 
     first = as_is(lenet)
     second = knockout_pass(first, Knockout("conv2", (1,)))
-    compared = comparison(first, second)
     report = comparison_report(first.result, second.result, same_model=True)
-    assert report == {"layers": [change._asdict() for change in compared.changes]}
+    assert set(report) == {"layers"}
+    rows = report["layers"]
+    names = [layer.name for layer in first.result.layers]
+    assert [row["name"] for row in rows] == names and names[-1] == "softmax"
+    page = comparison(first, second).changes  # what the Experiment page draws
+    for row, change, layer in zip(rows, page, first.result.layers, strict=True):
+        a = layer.tensor.double().flatten()
+        b = second.result[layer.name].tensor.double().flatten()
+        relative, cosine = float((b - a).norm() / a.norm()), float(a @ b / (a.norm() * b.norm()))
+        for seen in (row, change._asdict()):
+            assert seen["name"] == layer.name and seen["kind"] == layer.kind
+            assert seen["relative_l2"] == pytest.approx(relative, abs=1e-12)
+            assert seen["cosine"] == pytest.approx(cosine, rel=1e-9)
+    by_name = {row["name"]: row for row in rows}
+    # nothing before conv2 moved; conv2 lost exactly its channel 1 (‖a₁‖/‖a‖; cosine ‖a − a₁‖/‖a‖)
+    assert all(by_name[n]["relative_l2"] == 0 for n in names[: names.index("conv2")])
+    conv2 = first.result["conv2"].tensor.double()
+    kept = torch.cat([conv2[:1], conv2[2:]])
+    assert by_name["conv2"]["relative_l2"] == pytest.approx(float(conv2[1].norm() / conv2.norm()))
+    assert by_name["conv2"]["cosine"] == pytest.approx(float(kept.norm() / conv2.norm()))
+    p, q = first.result.probs.double(), second.result.probs.double()
+    assert by_name["softmax"]["relative_l2"] == pytest.approx(float((q - p).norm() / p.norm()))
+    assert by_name["softmax"]["relative_l2"] > 0
+
     other = comparison_report(first.result, second.result, same_model=False)
-    assert other["stages"] == [stage_summaries(first.result), stage_summaries(second.result)]
+    assert set(other) == {"layers", "stages"} and other["layers"] == rows
+    for stages, result in zip(other["stages"], (first.result, second.result), strict=True):
+        assert [stage["layer"] for stage in stages] == names
+        for stage, layer in zip(stages, result.layers, strict=True):
+            values = layer.tensor.double()
+            assert stage["kind"] == layer.kind
+            assert stage["shape"] == "×".join(str(size) for size in values.shape)
+            # rounded to 4 decimals (the fraction of zeros to 3)
+            assert stage["mean"] == pytest.approx(float(values.mean()), abs=1e-4)
+            assert stage["max"] == pytest.approx(float(values.max()), abs=1e-4)
+            assert stage["zeros"] == pytest.approx(float((values == 0).double().mean()), abs=1e-3)
+    relu2 = [stages[names.index("relu2")]["zeros"] for stages in other["stages"]]
+    assert relu2[1] > relu2[0]  # channel 1's 100 units are 0 after the knock-out

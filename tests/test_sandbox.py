@@ -17,6 +17,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -243,7 +244,10 @@ def test_the_cache_key_names_the_graph_not_only_the_weights(tmp_path: Path) -> N
     assert real.cache_key != fake.cache_key
 
 
-def test_a_waiting_worker_outlives_the_thread_that_asked_for_it() -> None:
+@needs_bwrap  # a plain worker process has no --die-with-parent: nothing to outlive there
+def test_a_waiting_worker_outlives_the_thread_that_asked_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A spare asked for by a rerun that has ended still reads files.
 
     Streamlit runs each rerun in its own thread; bubblewrap's --die-with-parent follows the
@@ -264,9 +268,27 @@ def test_a_waiting_worker_outlives_the_thread_that_asked_for_it() -> None:
     state = load_model("lenet5", "untrained").model.state_dict()
     buffer = io.BytesIO()
     torch.save(state, buffer)
+    # Every process started from here on. A worker is started only where none can serve (the
+    # spare died, or does not fit) and once after each request (the next spare), so if the
+    # spare served, the one process started is the next spare; had it died and a fresh worker
+    # served, there would be two. (Its pid alone cannot tell: a used spare and a dead one are
+    # both gone afterwards, and a fresh worker would take its place as the next spare.)
+    started: list[int] = []
+    popen = subprocess.Popen
+
+    def recorded(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = popen(*args, **kwargs)
+        started.append(process.pid)
+        return process
+
+    monkeypatch.setattr(subprocess, "Popen", recorded)
     header, _ = sandboxed.run_untrusted("state_dict", buffer.getvalue())
     assert header["names"] == list(state)
-    assert boundary.waiting_worker() != spare  # it was the spare that served, then ended
+    deadline = time.monotonic() + 60
+    while (refill := boundary.waiting_worker()) is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the next spare starts in its own thread after the answer
+    assert refill is not None and started == [refill], "another worker served, not the spare"
+    assert not Path(f"/proc/{spare}").exists()  # the spare was ended (and reaped) after its file
 
 
 def test_the_sandbox_package_imports_no_model_code() -> None:

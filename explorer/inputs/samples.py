@@ -14,7 +14,7 @@ def digit_label(path: Path) -> str:
 
 
 def digit_samples() -> dict[str, Path]:
-    """The 30 real MNIST test digits in ``assets/digits`` (never trained on), by label."""
+    """The 30 real MNIST validation digits in ``assets/digits`` (never trained on), by label."""
     return {digit_label(p): p for p in sorted(DIGITS_DIR.glob("*.png"))}
 
 

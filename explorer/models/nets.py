@@ -30,9 +30,10 @@ class DigitNet(nn.Module):
     """Two conv → activation → pool stages, then fully connected layers, for one digit.
 
     The modules, in order: ``conv1``, ``relu1``, ``pool1``, ``conv2``, ``relu2``, ``pool2``,
-    ``flatten``, then ``fc1``, ``relu3``, ``fc2``, ``relu4`` … and a last ``fc`` for the class
-    scores; an activation is named after its kind (``tanh1`` with tanh). A subclass fixes the
-    design; its arguments are what a student may change on the Train page.
+    ``flatten``, then ``fc1``, ``relu3``, ``fc2``, ``relu4`` … for the hidden layers and
+    ``fc{len(hidden) + 1}`` for the class scores (``fc3`` in LeNet-5 and Harley's net, ``fc1``
+    in the tiny net); an activation is named after its kind (``tanh1`` with tanh). A subclass
+    fixes the design; its arguments are what a student may change on the Train page.
 
     Args:
         num_classes: Class scores out.
