@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test setup setup-dev lint typecheck pytest chromium nginx bubblewrap clean-venv
+.PHONY: run test setup setup-dev lint typecheck pytest chromium nginx bubblewrap axe clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,8 +70,18 @@ nginx:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
 	  else echo "nginx is missing: cluster tests will be skipped (sudo apt-get install nginx)"; fi; }
 
+# The accessibility audit (tests/test_browser_a11y.py) injects axe-core, pinned by
+# tests/a11y/package-lock.json; npm ci installs exactly that. Without npm it is skipped.
+# As root, it installs npm first (as the chromium target does chromium).
+axe:
+	@command -v npm >/dev/null || [ "$$(id -u)" != 0 ] || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/a11y --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "npm is missing: the accessibility audit will be skipped (sudo apt-get install npm)"; fi
+
 # pytest exits 5 when it collects no test: say so, but do not fail the build for it.
-pytest: setup-dev chromium nginx bubblewrap
+pytest: setup-dev chromium nginx bubblewrap axe
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$rc
 

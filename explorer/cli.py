@@ -1,7 +1,7 @@
 """Command line: ``python -m explorer COMMAND``.
 
 Commands: models, predict, inspect, attribute, visualize, compare, export, train, bench,
-loadtest, cluster, fetch-weights.
+loadtest, cluster, fetch-weights, index-images.
 
 Every failure prints one line, ``error: …``, on stderr and exits non-zero; never a traceback.
 """
@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +27,7 @@ from explorer.analysis.capture import CaptureError
 from explorer.analysis.experiment import ExperimentError
 from explorer.analysis.visualize import VisualizeError
 from explorer.inputs.preprocess import ImageError
+from explorer.models.cards import CardError
 from explorer.models.device import DEVICE_CHOICES, DeviceError
 from explorer.models.own import OwnModelError
 from explorer.models.weights import WeightsError
@@ -55,6 +57,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     CaptureError,
     AttributionError,
     OwnModelError,
+    CardError,
     VisualizeError,
     ExperimentError,
     OSError,
@@ -412,11 +415,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``python -m explorer train``: train a digit model and print its validation accuracy."""
     from explorer.models.train import TrainingError, summary_line, train
 
+    if args.images is not None:
+        return cmd_train_pictures(args)
+    if args.arch is not None:
+        _error("--arch goes with --images (a network on your pictures), not --model")
+        return 1
     try:
         options: dict[str, Any] = {"out": args.out, "seed": args.seed, "progress": not args.quiet}
         if args.epochs is not None:
             options["epochs"] = args.epochs
-        result = train(args.model, args.data, **options)
+        result = train(args.model, args.data or "mnist", **options)
     except TrainingError as exc:
         _error(str(exc))
         return 1
@@ -424,6 +432,75 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.out:
         print(f"saved {args.out} and its card {Path(args.out).with_suffix('.json')}")
     return 0
+
+
+def cmd_train_pictures(args: argparse.Namespace) -> int:
+    """``python -m explorer train --images DIR``: teach a network your classes, save a .pt2."""
+    from explorer.models.folders import read_folder
+    from explorer.models.live import Point
+    from explorer.models.own import program_bytes
+    from explorer.models.teach import DEFAULT_EPOCHS, TeachSettings, teach
+
+    if args.data is not None:
+        _error("--data goes with --model (the digit nets); --images is the folder trained on")
+        return 1
+    if not args.out:
+        _error("train --images needs --out PATH.pt2 (where the model and its card go)")
+        return 1
+    out = Path(args.out)
+    if out.suffix.lower() != ".pt2":
+        _error(f"--out {out}: the model is written as a .pt2 file")
+        return 1
+    arch = args.arch or "small"
+    try:
+        settings = TeachSettings(
+            architecture=arch,
+            epochs=DEFAULT_EPOCHS[arch] if args.epochs is None else args.epochs,
+            seed=args.seed,
+        )
+        pictures = read_folder(args.images)
+    except ValueError as exc:  # PictureError included: one line naming the folder or file
+        _error(str(exc))
+        return 1
+
+    def show(point: Point) -> None:
+        if not args.quiet:
+            print(
+                f"epoch {point.epoch:g}: loss {point.train_loss:.4f}, accuracy "
+                f"{point.train_accuracy:.1%}, held-out accuracy {point.val_accuracy:.1%}",
+                flush=True,
+            )
+
+    counts = ", ".join(
+        f"{c} {len(p)}" for c, p in zip(pictures.classes, pictures.pictures, strict=True)
+    )
+    print(f"{len(pictures)} pictures ({counts}); training {arch}", flush=True)
+    taught = teach(pictures, settings, on_epoch=show)
+    if taught.built.notice:
+        print(f"notice: {taught.built.notice}", file=sys.stderr)
+    card = taught.card()
+    program = program_bytes(taught.net, taught.built.spec, card)  # CardError: one line (main)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(out, program)
+    _write_atomically(out.with_suffix(".json"), (json.dumps(card, indent=2) + "\n").encode())
+    print(
+        f"held-out accuracy {taught.held_out_accuracy:.1%} on {len(taught.held_out)} pictures "
+        f"never trained on ({taught.message})"
+    )
+    print(f"saved {out} (card inside) and its card {out.with_suffix('.json')}")
+    return 0
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, then renamed."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -486,6 +563,49 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return run_cluster(args)
 
 
+def cmd_index_images(args: argparse.Namespace) -> int:
+    """``python -m explorer index-images``: every channel's top images of a folder, to a file."""
+    from explorer.analysis.imageindex import (
+        ImageIndexError,
+        default_output,
+        index_folder,
+        stderr_line,
+    )
+
+    folder = Path(args.folder)
+    out = Path(args.out) if args.out else default_output(folder, args.model)
+    try:
+        get_spec(args.model)
+        for where in (folder, out.parent):
+            if not where.is_dir():
+                raise ImageIndexError(f"{where} is not a folder")
+        loaded = load_model(args.model, args.weights, args.device)
+        _notice(loaded)
+        # this process's own model: channels-last convs take about a third less CPU time
+        loaded.model.to(memory_format=torch.channels_last)
+        index = index_folder(
+            loaded.model,
+            lambda path: loaded.prepare(path).tensor,
+            folder,
+            out,
+            model_name=loaded.name,
+            weights=loaded.cache_key,
+            layers=args.layers,
+            k=args.top_k,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+            warn=stderr_line,
+        )
+    except ImageIndexError as exc:
+        _error(str(exc))
+        return 1
+    print(
+        f"{out}: {index.images:,} images ({index.skipped:,} skipped), {len(index.layers)} "
+        f"layers, top {index.k} per channel, {out.stat().st_size / 2**20:.1f} MB"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m explorer``: one subcommand per ``cmd_*`` function."""
     parser = argparse.ArgumentParser(prog="python -m explorer", description="See inside a CNN.")
@@ -503,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_loadtest_command,
         _add_fetch_weights_command,
         _add_cluster_command,
+        _add_index_images_command,
     ):
         add_command(sub)
     return parser
@@ -598,15 +719,33 @@ def _add_export_command(sub: _Subcommands) -> None:
 
 
 def _add_train_command(sub: _Subcommands) -> None:
-    train_cmd = sub.add_parser("train", help="train the shipped digit models")
-    train_cmd.add_argument("--model", required=True, choices=["lenet5", "harley"])
+    train_cmd = sub.add_parser(
+        "train", help="train the shipped digit models, or a network on your own pictures"
+    )
+    what = train_cmd.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", choices=["lenet5", "harley"])
+    what.add_argument(
+        "--images", metavar="DIR", help="your pictures: one sub-folder per class (2–5 classes)"
+    )
+    train_cmd.add_argument(
+        "--arch",
+        default=None,
+        choices=["small", "finetune:resnet18"],
+        help="with --images: a small CNN from scratch (default), or fine-tune ResNet-18's "
+        "last block",
+    )
     train_cmd.add_argument(
         "--data",
-        default="mnist",
-        help="an .npz with images/labels, or 'mnist' (torchvision, online)",
+        default=None,
+        help="with --model: an .npz with images/labels, or 'mnist' (the default; torchvision, "
+        "online)",
     )
     train_cmd.add_argument("--epochs", type=int, default=None)
-    train_cmd.add_argument("--out", default=None, help="where to save the .pth (card next to it)")
+    train_cmd.add_argument(
+        "--out",
+        default=None,
+        help="where to save the .pth (card next to it); with --images, the .pt2 (card inside)",
+    )
     train_cmd.add_argument("--seed", type=int, default=0)
     train_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
     train_cmd.set_defaults(func=cmd_train)
@@ -678,6 +817,27 @@ def _add_cluster_command(sub: _Subcommands) -> None:
         "$XDG_RUNTIME_DIR/cnn-explorer-cluster or ~/.cache/cnn-explorer/cluster)",
     )
     cluster.set_defaults(func=cmd_cluster)
+
+
+def _add_index_images_command(sub: _Subcommands) -> None:
+    index = sub.add_parser(
+        "index-images",
+        help="the images of a folder that excite each channel most, for the channel card",
+    )
+    index.add_argument("folder", metavar="DIR", help="a folder of photos (searched recursively)")
+    index.add_argument("--model", required=True, help=f"a zoo model: {', '.join(ZOO)}")
+    index.add_argument("--weights", default=None, help="as for predict (default: pretrained)")
+    index.add_argument("--device", default=None, help="as for predict")
+    index.add_argument(
+        "--layers", nargs="+", metavar="LAYER", help="layers to index (default: every conv layer)"
+    )
+    index.add_argument("--top-k", type=int, default=9, help="images kept per channel (9)")
+    index.add_argument("--batch-size", type=int, default=32, help="images per forward pass (32)")
+    index.add_argument(
+        "--out", default=None, help="the index file (default: DIR/../<DIR>.<model>.index.npz)"
+    )
+    index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    index.set_defaults(func=cmd_index_images)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from explorer.analysis.capture import CaptureResult
 from explorer.analysis.visualize import Visualization, VisualizeError
 from explorer.figures.channels import channel_figure
 from explorer.figures.charts import filters_figure
-from explorer.hosting.scheduler import OverBudget
+from explorer.hosting.scheduler import Job, OverBudget
 from explorer.models.zoo import Family, LoadedModel
 from explorer.views.channel import (
     TopPicture,
@@ -18,6 +18,7 @@ from explorer.views.channel import (
     top_pictures_job,
     visualization_job,
 )
+from explorer.views.imageindex import IndexedTops, indexed_tops_job
 from pages.common import inline_image, run_job
 
 STEPS = [32, 64, 96, 128, 192, 256]
@@ -56,7 +57,22 @@ def show_channel_card(
 
 
 def show_top_inputs(loaded: LoadedModel, result: CaptureResult, layer: str, channel: int) -> None:
-    """The inputs of the shipped set that excite the channel most (a heavy-work job)."""
+    """The inputs that excite the channel most: from the server's image index, or ranked."""
+    indexed = indexed_tops_job(loaded, result, layer, channel)
+    if isinstance(indexed, Job):
+        try:
+            tops: IndexedTops = run_job(indexed, "Reading the indexed images")
+        except OverBudget as exc:
+            st.warning(f"No top inputs: {exc}")
+            return
+        if tops.pictures:
+            show_pictures(list(tops.pictures), tops.what)
+            if tops.note:
+                st.caption(tops.note)
+            return
+        indexed = f"{tops.note or ''} No image of the index to show: the sample photos.".strip()
+    if indexed is not None:  # the model's index does not apply here: say why
+        st.caption(indexed)
     try:
         found: tuple[list[TopPicture], str] = run_job(
             top_pictures_job(loaded, result, layer, channel), "Ranking the inputs"
@@ -64,11 +80,19 @@ def show_top_inputs(loaded: LoadedModel, result: CaptureResult, layer: str, chan
     except (OverBudget, VisualizeError) as exc:
         st.warning(f"No top inputs: {exc}")
         return
-    pictures, what = found
+    show_pictures(*found)
+
+
+def show_pictures(pictures: list[TopPicture], what: str) -> None:
+    """Top inputs, three a row, each with its peak unit's receptive field boxed."""
     st.markdown(f"**Top inputs** among {what}")
     cells = st.columns(3)
     for i, shown in enumerate(pictures):
-        cells[i % 3].image(inline_image(shown.picture), caption=shown.caption)
+        cells[i % 3].image(
+            inline_image(shown.picture),
+            caption=shown.caption,
+            alt=f"A top input, its peak unit's receptive field boxed in orange: {shown.caption}",
+        )
     st.caption("The orange box: the receptive field of the unit that peaked.")
 
 
@@ -78,8 +102,14 @@ def show_visualization(
     """The optimised input (on request: it takes a few seconds on a big model)."""
     st.markdown("**What it looks for**")
     left, right = st.columns(2)
-    steps = int(left.select_slider("Steps", STEPS, default_steps(loaded), key=f"{key}_card_steps"))
-    rate = float(right.select_slider("Learning rate", RATES, 0.05, key=f"{key}_card_lr"))
+    steps = int(
+        left.select_slider(
+            "Steps", STEPS, default_steps(loaded), key=f"{key}_card_steps", bind="query-params"
+        )
+    )
+    rate = float(
+        right.select_slider("Learning rate", RATES, 0.05, key=f"{key}_card_lr", bind="query-params")
+    )
     asked = st.session_state.get(f"{key}_card_asked") == (loaded.name, layer, channel)
     if not asked and loaded.spec.family != Family.DIGIT:
         if st.button(f"Visualise ({steps} steps)", key=f"{key}_card_go"):
@@ -99,7 +129,11 @@ def show_visualization(
     picture = found.picture
     if max(picture.shape[:2]) < 100:  # a digit: enlarge it without blurring its pixels
         picture = picture.repeat(6, axis=0).repeat(6, axis=1)
-    st.image(inline_image(picture), width="stretch")
+    st.image(
+        inline_image(picture),
+        width="stretch",
+        alt="The picture gradient ascent made to excite this channel most",
+    )
     st.caption(
         f"Mean activation {found.start_activation:.3g} on the start image → "
         f"**{found.activation:.3g}** after {steps} steps."

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import gc
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,9 +34,9 @@ def session_id() -> str:
 def run_job(job: Job, label: str) -> Any:
     """Submit ``job`` for this session to the heavy-work scheduler and wait for its answer.
 
-    While it waits the page shows its place in line, then its progress. A closed tab (or
-    Streamlit's Stop) cancels it; a rerun that submits the same job again finds it still
-    running; a new job from this session replaces it.
+    While it waits the page shows its place in line, then its progress. A closed tab cancels
+    it, and so does Streamlit's Stop once the job's grace period passes; a rerun that submits
+    the same job again finds it still running; a new job from this session replaces it.
 
     Raises:
         explorer.hosting.scheduler.OverBudget: The job would take longer than the budget.
@@ -73,7 +75,11 @@ def _wait(ticket: Ticket, label: str, session: str) -> None:
             status = ticket.status()
             box.progress(status.progress, text=_status_text(label, status))
     except StopException:
-        default_scheduler().cancel_session(session)
+        # Streamlit's Stop, or a rerun that replaces this run (a widget touched while it
+        # waits, delivered as a stop here): let go, not cancel. The run that follows may
+        # submit the same job and find it still running; if none does, the scheduler
+        # cancels it once nobody has waited for it for its grace period.
+        ticket.release()
         raise
     box.empty()
 
@@ -103,6 +109,8 @@ def cached_model(name: str, weights: str | None = None) -> LoadedModel:
 
 TRAINED_KEY = "trained_model"
 """Session state: the model this session trained and chose to use (a ``LoadedModel``)."""
+PICTURES_KEY = "pictures_model"
+"""Session state: the model this session trained on its own pictures and chose to use."""
 
 
 def digit_model(name: str) -> LoadedModel:
@@ -129,6 +137,22 @@ def show_prediction(container: DeltaGenerator, loaded: LoadedModel, result: Capt
     )
 
 
+def index_slider(label: str, count: int, key: str, bind: bool = False) -> int:
+    """A slider over ``0 … count − 1``; a kept value past a shrunken range is clamped.
+
+    Args:
+        label: The slider's label.
+        count: How many positions (at least 1; one position shows a caption, no slider).
+        key: Its widget key.
+        bind: Keep the value in the URL (``?key=3``).
+    """
+    st.session_state[key] = min(int(st.session_state.get(key, 0)), count - 1)
+    if count == 1:
+        st.caption(f"{label}: 0 (the only one)")
+        return 0
+    return int(st.slider(label, 0, count - 1, key=key, bind="query-params" if bind else None))
+
+
 def inline_image(image: np.ndarray | bytes) -> str:
     """An image for ``st.image`` as a data URI, sent inside the page.
 
@@ -139,3 +163,18 @@ def inline_image(image: np.ndarray | bytes) -> str:
         return png_data_uri(image)
     mime = "image/jpeg" if image[:2] == b"\xff\xd8" else "image/png"
     return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
+
+
+@cache
+def _style_sheet(background: str) -> str:
+    css = Path(__file__).with_name("style.css").read_text(encoding="utf-8")
+    return f"<style>:root {{ --cnn-background: {background}; }}\n{css}</style>"
+
+
+def inject_style() -> None:
+    """The app's one style sheet (``pages/style.css``): narrow-screen layout fixes.
+
+    Called once a run by the entry script, so every page gets it.
+    """
+    background = st.get_option("theme.backgroundColor") or "#ffffff"
+    st.html(_style_sheet(str(background)))

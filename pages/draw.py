@@ -11,19 +11,30 @@ from PIL import Image
 from explorer.analysis.capture import CaptureResult
 from explorer.analysis.explain import ConvUnit, PoolUnit, explain_unit, receptive_field
 from explorer.figures.charts import filters_figure
+from explorer.figures.describe import describe_filters
 from explorer.figures.maps import input_figure, numbers_figure
 from explorer.figures.selection import unit_from_selection
 from explorer.figures.tiling import Tiling
 from explorer.hosting.addresses import DRAW_CANVAS_KEY
 from explorer.inputs.preprocess import ImageError, NothingDrawn, PreparedInput
 from explorer.inputs.samples import digit_samples
-from explorer.inputs.strokes import DrawingError, parse_drawing, render_drawing
+from explorer.inputs.strokes import Drawing, DrawingError, parse_drawing, render_drawing
 from explorer.models.zoo import LoadedModel
 from explorer.views.channel import card_layers
 from explorer.views.draw import DIGIT_MODELS, live_maps, network_stages, softmax_figure
+from explorer.views.links import (
+    STROKES_PARAM,
+    UNIT_PARAM,
+    decode_linked_drawing,
+    encode_strokes,
+    parse_unit,
+    strokes_value,
+    unit_text,
+)
 from pages.canvas import drawing_canvas
 from pages.channel import show_channel_card
 from pages.common import TRAINED_KEY, digit_model, inline_image, show_prediction
+from pages.links import finish_view_link, start_view_link
 from pages.why import show_why
 
 FULL_RUN_FLAG = "draw_full_run"  # True only while the whole page runs, not a fragment alone
@@ -38,19 +49,50 @@ def read_input(source: str) -> tuple[Any, bool]:
     if source == "Sample digit":
         samples = digit_samples()
         choice = st.selectbox(
-            "Sample digit (real MNIST, never trained on)", list(samples), key="draw_sample"
+            "Sample digit (real MNIST, never trained on)",
+            list(samples),
+            key="draw_sample",
+            bind="query-params",
         )
         return (samples[choice] if choice else None), True
-    value = drawing_canvas(DRAW_CANVAS_KEY)
-    st.caption("Draw with the mouse or a finger: the prediction follows your pen.")
+    linked = linked_drawing()
+    value = drawing_canvas(DRAW_CANVAS_KEY, initial=strokes_value(linked) if linked else None)
+    st.caption(
+        "Draw with the mouse or a finger (a click paints a dot), or from the keyboard: Tab to "
+        "the canvas, arrows move the pen, Space puts it down or lifts it. The prediction "
+        "follows your pen."
+    )
     try:
         drawing = parse_drawing(value)
     except DrawingError as exc:
         st.error(f"That drawing cannot be read: {exc}")
         return None, True
     if value is None:
-        return None, True
+        return (render_drawing(linked), True) if linked else (None, True)
+    if drawing.final:
+        link_drawing(drawing)
     return render_drawing(drawing), drawing.final
+
+
+def linked_drawing() -> Drawing | None:
+    """The drawing in the page's link (``?draw_strokes=…``); an unreadable one is dropped."""
+    text = st.query_params.get(STROKES_PARAM)
+    if text is None:
+        return None
+    try:
+        return decode_linked_drawing(text)  # the canvas's size: drawing_canvas's default
+    except DrawingError:  # the link box's notice names the parameter it ignored
+        del st.query_params[STROKES_PARAM]
+        return None
+
+
+def link_drawing(drawing: Drawing) -> None:
+    """Keep the finished drawing in the URL, so the page's link shows it."""
+    text = encode_strokes(drawing)
+    if text is None:
+        st.query_params.pop(STROKES_PARAM, None)
+    elif st.query_params.get(STROKES_PARAM) != text:
+        st.query_params[STROKES_PARAM] = text
 
 
 def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput) -> None:
@@ -141,9 +183,17 @@ def show_card_picker(loaded: LoadedModel, result: CaptureResult) -> None:
     """Pick a layer and a channel; its card: what it looks for, top digits, kernel, response."""
     layers = card_layers(result)
     layer_column, channel_column, _ = st.columns([2, 1, 3])
-    layer = str(layer_column.selectbox("Layer", layers, key=f"draw_card_layer_{loaded.name}"))
+    layer = str(
+        layer_column.selectbox(
+            "Layer", layers, key=f"draw_card_layer_{loaded.name}", bind="query-params"
+        )
+    )
     count = int(result[layer].shape[0])
-    channel = int(channel_column.number_input("Channel", 0, count - 1, 0, key="draw_card_channel"))
+    channel = int(
+        channel_column.number_input(
+            "Channel", 0, count - 1, 0, key="draw_card_channel", bind="query-params"
+        )
+    )
     show_channel_card(loaded, result, layer, min(channel, count - 1), "draw")
 
 
@@ -180,6 +230,7 @@ def show_pipeline(
                 take_click(stage.key, stage.layer.name, event, stage.tiling)
             else:
                 st.plotly_chart(stage.figure, key=stage.key)
+            st.caption(stage.description)  # the picture's text alternative
         unit = st.session_state.get("draw_unit")
         if stage.layer is not None and unit and unit[0] == stage.layer.name:
             with st.container(border=True):
@@ -197,6 +248,8 @@ def input_panel(model_name: str, source: str) -> None:
     controls, outputs = st.columns([1.3, 2], gap="large")  # the 280-px canvas fits at 1280 px
     with controls:
         raw, final = read_input(source)
+        # under the canvas, so a finger drawing on a phone sees it (sticky there: style.css)
+        prediction = st.container(key="draw_prediction")
     if final and not st.session_state.get(FULL_RUN_FLAG):
         st.rerun(scope="app")
     st.session_state[SHOWN_KEY] = None
@@ -217,21 +270,27 @@ def input_panel(model_name: str, source: str) -> None:
             return
         result = loaded.capture(prepared)
         st.session_state[SHOWN_KEY] = (prepared, result)
-        metric, seen, drawn = st.columns(3)
-        show_prediction(metric, loaded, result)
-        seen.image(
+        show_prediction(prediction, loaded, result)
+        pictures = st.container(horizontal=True)  # side by side, wrapping when narrow
+        pictures.image(
             inline_image(prepared.display),
             caption="what the network sees ({}×{})".format(*prepared.display.shape[:2]),
             width=120,
+            alt="The {}×{} digit the model sees: cropped, scaled and centred".format(
+                *prepared.display.shape[:2]
+            ),
         )
-        drawn.image(
+        pictures.image(
             inline_image(np.asarray(raw) if isinstance(raw, Image.Image) else raw.read_bytes()),
             caption="your drawing" if isinstance(raw, Image.Image) else "the sample",
             width=120,
+            alt="Your drawing, white ink on black"
+            if isinstance(raw, Image.Image)
+            else "The sample digit, as shipped",
         )
         st.plotly_chart(softmax_figure(loaded, result), key="draw_softmax")
-        for caption, uri in live_maps(result):
-            st.image(uri, caption=caption)
+        for caption, uri, description in live_maps(result):
+            st.image(uri, caption=caption, alt=description)
 
 
 st.title("Draw a digit")
@@ -239,6 +298,13 @@ st.caption(
     "Draw a digit and watch every convolution, ReLU and pooling output light up, "
     "all the way to the softmax."
 )
+view_link = start_view_link("draw")
+if not st.session_state.get("draw_unit_linked"):  # a link's clicked unit, on its first run
+    st.session_state["draw_unit_linked"] = True
+    linked_unit = parse_unit(st.query_params.get(UNIT_PARAM, ""))
+    if linked_unit is not None:
+        st.session_state["draw_unit"] = linked_unit
+
 
 model_column, source_column, _ = st.columns([3, 2, 2])  # the model names fit at 1280 px
 models = dict(DIGIT_MODELS)
@@ -252,12 +318,13 @@ model_name = (
         format_func=models.__getitem__,
         default="lenet5",
         key="draw_model",
+        bind="query-params",
     )
     or "lenet5"
 )
 source = (
     source_column.segmented_control(
-        "Input", ["Draw", "Sample digit"], default="Draw", key="draw_source"
+        "Input", ["Draw", "Sample digit"], default="Draw", key="draw_source", bind="query-params"
     )
     or "Draw"
 )
@@ -277,6 +344,7 @@ if shown is not None:
         ["layer", "map"],
         horizontal=True,
         key="draw_scale",
+        bind="query-params",
         format_func={"layer": "one scale per layer", "map": "one scale per map"}.get,
         help="Diverging blue–white–red centred on 0 where values can be negative (conv); "
         "sequential where they cannot (ReLU, pooling).",
@@ -291,18 +359,24 @@ if shown is not None:
         ],
         default="The network, stage by stage",
         key="draw_view",
+        bind="query-params",
     )
+
     if view == "Why this class?":
         show_why(loaded, result, prepared, "draw")
     elif view == "What a channel looks for":
         show_card_picker(loaded, result)
     elif view == "Learned filters":
-        st.caption("Each conv layer's kernels: a row per filter, a column per input channel.")
+        st.caption(
+            "Each conv layer's kernels: a row per filter, a column per input channel "
+            "(with one input channel, a grid of its filters)."
+        )
         for layer in result.of_kind("conv"):
             weight = loaded.weight_of(layer)
             st.plotly_chart(
                 filters_figure(weight, layer.name, tile_px=60), key=f"filters_{layer.name}"
             )
+            st.caption(describe_filters(weight.detach().float().cpu().numpy(), layer.name))
     else:
         st.caption(
             "Click any pixel of a conv or pool map to see the numbers that made it; "
@@ -315,3 +389,18 @@ if shown is not None:
         f"{model_name}-activations.npz",
         key="draw_npz",
     )
+clicked_unit = st.session_state.get("draw_unit")
+if clicked_unit and shown is not None and clicked_unit[0] not in shown[1]:
+    del st.session_state["draw_unit"]  # a unit of another model's layer (a stale link)
+    clicked_unit = None
+
+if clicked_unit and st.query_params.get(UNIT_PARAM) != unit_text(clicked_unit):
+    st.query_params[UNIT_PARAM] = unit_text(clicked_unit)
+elif not clicked_unit and shown is not None:  # kept while no stage is shown (a cleared canvas)
+    st.query_params.pop(UNIT_PARAM, None)
+finish_view_link(
+    view_link,
+    "Your trained model stays in this session: the link opens LeNet-5."
+    if model_name == TRAINED_KEY
+    else None,
+)

@@ -33,12 +33,14 @@ from explorer.views.experiment import (
     plain_pass,
     sample_input,
     second_models,
+    stage_descriptions,
     stage_figures,
     stage_summaries,
     sweep_figure,
     sweep_job,
 )
-from pages.common import cached_model, inline_image, run_job
+from pages.common import PICTURES_KEY, cached_model, inline_image, run_job
+from pages.links import finish_view_link, start_view_link
 
 PASS_LABEL = "Running the network"
 SWEEP_LABEL = "Computing"
@@ -54,20 +56,26 @@ def unchanged_pass(loaded: LoadedModel, sample: str, what: str) -> tuple[Pass, s
 def read_perturbation(side: int) -> Perturbation:
     """Shift, rotation, scale, contrast, brightness, blur, noise and an occluding square."""
     a, b, c, d = st.columns(4)
-    dx = a.slider("Shift right (px)", -8, 8, 0, key="exp_dx")
-    dy = a.slider("Shift down (px)", -8, 8, 0, key="exp_dy")
-    rotate = b.slider("Rotate (°)", -90, 90, 0, 5, key="exp_rotate")
-    scale = b.slider("Scale", 0.5, 1.5, 1.0, 0.05, key="exp_scale")
-    contrast = c.slider("Contrast", 0.0, 2.0, 1.0, 0.1, key="exp_contrast")
-    brightness = c.slider("Brightness", -0.5, 0.5, 0.0, 0.05, key="exp_brightness")
-    blur = d.slider("Blur σ (px)", 0.0, 3.0, 0.0, 0.25, key="exp_blur")
-    noise = d.slider("Noise σ", 0.0, 0.5, 0.0, 0.05, key="exp_noise")
+    dx = a.slider("Shift right (px)", -8, 8, 0, key="exp_dx", bind="query-params")
+    dy = a.slider("Shift down (px)", -8, 8, 0, key="exp_dy", bind="query-params")
+    rotate = b.slider("Rotate (°)", -90, 90, 0, 5, key="exp_rotate", bind="query-params")
+    scale = b.slider("Scale", 0.5, 1.5, 1.0, 0.05, key="exp_scale", bind="query-params")
+    contrast = c.slider("Contrast", 0.0, 2.0, 1.0, 0.1, key="exp_contrast", bind="query-params")
+    brightness = c.slider(
+        "Brightness", -0.5, 0.5, 0.0, 0.05, key="exp_brightness", bind="query-params"
+    )
+    blur = d.slider("Blur σ (px)", 0.0, 3.0, 0.0, 0.25, key="exp_blur", bind="query-params")
+    noise = d.slider("Noise σ", 0.0, 0.5, 0.0, 0.05, key="exp_noise", bind="query-params")
     occlude = None
-    if st.toggle("Occlude a square", key="exp_occlude"):
+    if st.toggle("Occlude a square", key="exp_occlude", bind="query-params"):
         e, f, g = st.columns(3)
-        size = e.slider("Square side (px)", 1, side, side // 4, key="exp_occ_size")
-        top = f.slider("Top (px)", 0, side - 1, side // 3, key="exp_occ_top")
-        left = g.slider("Left (px)", 0, side - 1, side // 3, key="exp_occ_left")
+        size = e.slider(
+            "Square side (px)", 1, side, side // 4, key="exp_occ_size", bind="query-params"
+        )
+        top = f.slider("Top (px)", 0, side - 1, side // 3, key="exp_occ_top", bind="query-params")
+        left = g.slider(
+            "Left (px)", 0, side - 1, side // 3, key="exp_occ_left", bind="query-params"
+        )
         occlude = (top, left, size)
     return Perturbation(
         shift=(dx, dy), rotate=rotate, scale=scale, occlude=occlude, contrast=contrast,
@@ -79,12 +87,23 @@ def read_knockout(loaded: LoadedModel) -> Knockout | None:
     """A conv layer, its channels, and how they are switched off."""
     convs = conv_channels(loaded.model)
     a, b, c = st.columns([1, 2, 1])
-    layer = str(a.selectbox("Conv layer", list(convs), key=f"exp_ko_layer_{loaded.name}"))
+    layer = str(
+        a.selectbox(
+            "Conv layer", list(convs), key=f"exp_ko_layer_{loaded.name}", bind="query-params"
+        )
+    )
     channels = b.multiselect(
-        "Channels to knock out", list(range(convs[layer])), key=f"exp_ko_ch_{layer}"
+        "Channels to knock out",
+        list(range(convs[layer])),
+        key=f"exp_ko_ch_{layer}",
+        bind="query-params",
     )
     mode = c.radio(
-        "How", list(KNOCKOUT_MODES), key="exp_ko_mode", format_func=KNOCKOUT_MODES.__getitem__
+        "How",
+        list(KNOCKOUT_MODES),
+        key="exp_ko_mode",
+        bind="query-params",
+        format_func=KNOCKOUT_MODES.__getitem__,
     )
     return Knockout(layer, tuple(int(ch) for ch in channels), str(mode)) if channels else None
 
@@ -93,13 +112,24 @@ def second_pass(first: Pass, mode: str, sample: str) -> Pass:
     """The pass the experiment changes: another input, a knocked-out copy, or another model."""
     loaded = first.loaded
     if mode == "Two digits":
-        other = str(st.selectbox("Second input", other_samples(loaded, sample), key="exp_sample2"))
+        other = str(
+            st.selectbox(
+                "Second input",
+                other_samples(loaded, sample),
+                key="exp_sample2",
+                bind="query-params",
+            )
+        )
         return unchanged_pass(loaded, other, other)[0]
     if mode == "Two models":
         names = second_models(loaded)
         other = str(
             st.selectbox(
-                "Second model", list(names), format_func=names.__getitem__, key="exp_model2"
+                "Second model",
+                list(names),
+                format_func=names.__getitem__,
+                key="exp_model2",
+                bind="query-params",
             )
         )
         return unchanged_pass(cached_model(other), sample, "as is")[0]
@@ -120,7 +150,9 @@ def show_passes(first: Pass, second: Pass) -> None:
     for index, (column, shown) in enumerate(zip(st.columns(2), (first, second), strict=True)):
         with column:
             st.markdown(f"**{shown.title}**")
-            st.image(inline_image(shown.picture), width=140)
+            st.image(
+                inline_image(shown.picture), width=140, alt=f"What the model sees: {shown.title}"
+            )
             st.plotly_chart(pass_softmax(shown), key=f"exp_softmax_{index}")
 
 
@@ -144,19 +176,28 @@ def show_stages(first: Pass, second: Pass) -> None:
 @st.fragment
 def show_layer(first: Pass, second: Pass, maps: list[str]) -> None:
     """One layer in both passes and their difference (choosing another reruns only this)."""
-    layer = str(st.selectbox("Layer to compare", maps, key="exp_layer"))
+    layer = str(st.selectbox("Layer to compare", maps, key="exp_layer", bind="query-params"))
     st.caption("Top: the first pass (a); middle: the second (b); bottom: b − a, diverging "
                "around 0. The channels that moved most come first; hover a tile for its "
                "statistics.")  # fmt: skip
-    for i, grid in enumerate(stage_figures(first.result, second.result, layer)):
+    grids = stage_figures(first.result, second.result, layer)
+    words = stage_descriptions(first.result, second.result, layer)
+    for i, (grid, description) in enumerate(zip(grids, words, strict=True)):
         st.plotly_chart(grid.figure, key=f"exp_stage_{i}")
+        st.caption(description)  # the grid's text alternative
 
 
 @st.fragment
 def show_sweep(first: Pass, input_sha: str) -> None:
     """One perturbation over a range: the predicted class and its probability as a curve."""
     name = str(
-        st.selectbox("Sweep", list(SWEEP_AXES), format_func=SWEEP_AXES.__getitem__, key="exp_sweep")
+        st.selectbox(
+            "Sweep",
+            list(SWEEP_AXES),
+            format_func=SWEEP_AXES.__getitem__,
+            key="exp_sweep",
+            bind="query-params",
+        )
     )
     points: list[SweepPoint] = run_job(sweep_job(first, input_sha, name), SWEEP_LABEL)
     event = st.plotly_chart(
@@ -170,7 +211,9 @@ def show_sweep(first: Pass, input_sha: str) -> None:
         point = points[picked]
         label = first.loaded.categories[point.predicted]
         caption = f"{SWEEP_AXES[name]} {point.value:g}: {label} ({point.probability:.0%})"
-        st.image(inline_image(point.picture), width=140, caption=caption)
+        st.image(
+            inline_image(point.picture), width=140, caption=caption, alt=f"The input at {caption}"
+        )
 
 
 st.title("Experiment")
@@ -178,22 +221,31 @@ st.caption(
     "Change something and watch what moves: shift or rotate the digit, hide part of it, switch "
     "filters off, or ask another network — two forward passes side by side, layer by layer."
 )
-top = st.columns([2, 2, 3])
+view_link = start_view_link("experiment")
+
+top = st.columns(2)  # the experiment's four options get a row of their own below
+taught = st.session_state.get(PICTURES_KEY)  # a model taught on the Your pictures page
+pictures = taught if isinstance(taught, LoadedModel) else None
+extra = {PICTURES_KEY: pictures.spec.title} if pictures is not None else {}
 model_name = str(
     top[0].selectbox(
         "Model",
-        list(ZOO),
-        format_func=lambda n: f"{ZOO[n].title} ({ZOO[n].year})",
+        [*ZOO, *extra],
+        format_func=lambda n: extra.get(n) or f"{ZOO[n].title} ({ZOO[n].year})",
         key="exp_model",
+        bind="query-params",
     )
 )
-samples = list(samples_for(ZOO[model_name].family))
-sample = str(top[1].selectbox("Input", samples, key=f"exp_sample_{ZOO[model_name].family}"))
+family = pictures.spec.family if pictures and model_name in extra else ZOO[model_name].family
+samples = list(samples_for(family))
+sample = str(top[1].selectbox("Input", samples, key=f"exp_sample_{family}", bind="query-params"))
 mode = str(
-    top[2].segmented_control("Experiment", MODES, default=MODES[0], key="exp_mode") or MODES[0]
+    st.segmented_control("Experiment", MODES, default=MODES[0], key="exp_mode", bind="query-params")
+    or MODES[0]
 )
 try:
-    loaded_model = cached_model(model_name)
+    in_session = pictures if model_name in extra else None
+    loaded_model = in_session or cached_model(model_name)
     base, base_sha = unchanged_pass(loaded_model, sample, "as is")
     changed = second_pass(base, mode, sample)
 except ExperimentError as exc:
@@ -203,3 +255,4 @@ else:
     show_stages(base, changed)
     st.divider()
     show_sweep(base, base_sha)
+finish_view_link(view_link)

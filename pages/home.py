@@ -11,12 +11,15 @@ from explorer.inputs.preprocess import ImageError
 from explorer.inputs.samples import digit_samples
 from explorer.models.zoo import zoo_table
 from pages.common import cached_model, inline_image, show_prediction
+from pages.links import finish_view_link, start_view_link
 
 st.title("CNN Explorer")
 st.caption(
     "See inside a convolutional neural network: every convolution, ReLU and pooling "
     "output, the learned filters and the softmax, with the numbers behind each picture."
 )
+view_link = start_view_link("home")
+
 
 samples = digit_samples()
 if not samples:
@@ -26,7 +29,10 @@ left, right = st.columns([1, 2])
 with left:
     st.subheader("A first look: LeNet-5 reads a digit")
     label = st.selectbox(
-        "Sample digit (real MNIST, never seen in training)", list(samples), key="home_digit"
+        "Sample digit (real MNIST, never seen in training)",
+        list(samples),
+        key="home_digit",
+        bind="query-params",
     )
     choice = samples[label]
     model = cached_model("lenet5")
@@ -41,8 +47,18 @@ except ImageError as exc:
     st.stop()
 with left:
     a, b = st.columns(2)
-    a.image(inline_image(Path(choice).read_bytes()), caption="the digit", width=140)
-    b.image(inline_image(prepared.display), caption="what the network sees (28×28)", width=140)
+    a.image(
+        inline_image(Path(choice).read_bytes()),
+        caption="the digit",
+        width=140,
+        alt="The sample digit, as shipped",
+    )
+    b.image(
+        inline_image(prepared.display),
+        caption="what the network sees (28×28)",
+        width=140,
+        alt="The 28×28 digit the model sees: cropped, scaled and centred",
+    )
     show_prediction(left, model, result)
 with right:
     st.plotly_chart(
@@ -59,3 +75,4 @@ st.dataframe(
     hide_index=True,
     width="stretch",
 )
+finish_view_link(view_link)

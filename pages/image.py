@@ -22,6 +22,7 @@ from explorer.figures.charts import (
     top_classes_figure,
     weight_histogram_figure,
 )
+from explorer.figures.describe import describe_filters
 from explorer.hosting.addresses import layer_widget_key
 from explorer.hosting.scheduler import capture_job
 from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, PreparedInput
@@ -29,7 +30,8 @@ from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, Family, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
 from pages.channel import show_channel_card
-from pages.common import TRAINED_KEY, cached_model, inline_image, run_job
+from pages.common import PICTURES_KEY, TRAINED_KEY, cached_model, inline_image, run_job
+from pages.links import finish_view_link, start_view_link
 from pages.own import OWN, choose_own_model
 from pages.why import show_why
 
@@ -59,7 +61,11 @@ def shared_capture(loaded: LoadedModel, prepared: PreparedInput) -> CaptureResul
 def read_input(family: str) -> bytes | Path | None:
     """The chosen image: a shipped sample's path, or the uploaded or photographed bytes."""
     source = st.segmented_control(
-        "Image", ["Sample", "Upload", "Camera"], default="Sample", key="image_source"
+        "Image",
+        ["Sample", "Upload", "Camera"],
+        default="Sample",
+        key="image_source",
+        bind="query-params",
     )
     if source == "Upload":
         upload = st.file_uploader(
@@ -74,7 +80,7 @@ def read_input(family: str) -> bytes | Path | None:
         return shot.getvalue() if shot is not None else None
     shipped = samples_for(family)
     label = "Sample digit (real MNIST)" if family == Family.DIGIT else "Sample photo"
-    choice = st.selectbox(label, list(shipped), key=f"image_sample_{family}")
+    choice = st.selectbox(label, list(shipped), key=f"image_sample_{family}", bind="query-params")
     return shipped[choice] if choice else None
 
 
@@ -84,6 +90,9 @@ def choose_model() -> LoadedModel | None:
     extra = {OWN: "Your model (.pt2 or .onnx)"}
     if trained is not None:
         extra[TRAINED_KEY] = trained.spec.title
+    pictures = st.session_state.get(PICTURES_KEY)  # a model taught on the Your pictures page
+    if isinstance(pictures, LoadedModel):
+        extra[PICTURES_KEY] = pictures.spec.title
     names = [*ZOO, *extra]
     name = st.selectbox(
         "Model",
@@ -91,11 +100,14 @@ def choose_model() -> LoadedModel | None:
         index=names.index("resnet18"),
         format_func=lambda n: extra.get(n) or f"{ZOO[n].title} ({ZOO[n].year})",
         key="image_model",
+        bind="query-params",
     )
     if name == OWN:
         return choose_own_model()
     if name == TRAINED_KEY and isinstance(trained, LoadedModel):
         return trained
+    if name == PICTURES_KEY and isinstance(pictures, LoadedModel):
+        return pictures
     own = st.file_uploader(
         "Own weights (optional): a .pth/.pt state dict for this architecture",
         type=["pth", "pt"],
@@ -159,8 +171,34 @@ def show_stats(stats: image_view.LayerStats) -> None:
 def labelled_choice(label: str, labels: Mapping[str, str], default: str, key: str) -> str | None:
     """A segmented control over ``labels``' keys, each shown by its label."""
     return st.segmented_control(
-        label, list(labels), default=default, key=key, format_func=labels.__getitem__
+        label,
+        list(labels),
+        default=default,
+        key=key,
+        format_func=labels.__getitem__,
+        bind="query-params",
     )
+
+
+def read_grid_order(name: str, pages: int) -> tuple[str | None, str | None, int]:
+    """How the channel grid of layer ``name`` is sorted and coloured, and its page."""
+    sort_col, scale_col, page_col = st.columns([2, 2, 1])
+    with sort_col:
+        sort = labelled_choice(
+            "Order channels by", image_view.SORT_LABELS, image_view.DEFAULT_SORT, "image_sort"
+        )
+    with scale_col:
+        scale = labelled_choice(
+            "Colour scale", image_view.SCALE_LABELS, image_view.DEFAULT_SCALE, "image_scale"
+        )
+    page = 1
+    if pages > 1:
+        page = int(
+            page_col.number_input(
+                "Page", 1, pages, 1, key=f"image_page_{name}", bind="query-params"
+            )
+        )
+    return sort, scale, page
 
 
 def show_map_layer(
@@ -173,32 +211,26 @@ def show_map_layer(
     name = shown.layer.name
     paging = shown.paging
     assert paging is not None  # a map layer
-    sort_col, scale_col, page_col = st.columns([2, 2, 1])
-    with sort_col:
-        sort = labelled_choice(
-            "Order channels by", image_view.SORT_LABELS, image_view.DEFAULT_SORT, "image_sort"
-        )
-    with scale_col:
-        scale = labelled_choice(
-            "Colour scale", image_view.SCALE_LABELS, image_view.DEFAULT_SCALE, "image_scale"
-        )
-    page = 1
-    if paging.pages > 1:
-        page = int(page_col.number_input("Page", 1, paging.pages, 1, key=f"image_page_{name}"))
-    channels = image_view.channel_page(shown, sort, scale, page)
+    channels = image_view.channel_page(shown, *read_grid_order(name, paging.pages))
+
     st.caption(channels.caption)
     event = st.plotly_chart(
         channels.grid.figure, key=f"image_grid_{name}", on_select="rerun", selection_mode="points"
     )
+    st.caption(channels.description)  # the grid's text alternative
     picked = channels.clicked_channel(event)
     channel_key = f"image_channel_{name}"
     if picked is not None and st.session_state.get(f"{channel_key}_clicked") != picked:
         st.session_state[f"{channel_key}_clicked"] = picked
         st.session_state[channel_key] = picked
-    st.session_state.setdefault(channel_key, channels.first_channel)
     left, right = st.columns([1, 3])
     with left:
-        channel = int(st.number_input("Channel", 0, paging.count - 1, key=channel_key))
+        # The page's first tile as the default, not in session state: that would beat a link
+        # to channel 0, which Streamlit drops from the URL as the number input's default.
+        last, first = paging.count - 1, channels.first_channel
+        channel = int(
+            st.number_input("Channel", 0, last, first, key=channel_key, bind="query-params")
+        )
         opacity = st.slider(
             "Map opacity over the input",
             0.0,
@@ -206,6 +238,7 @@ def show_map_layer(
             image_view.DEFAULT_OPACITY,
             0.05,
             key="image_opacity",
+            bind="query-params",
         )
         # The unit clicked on this channel's map: its selection state, read before the chart
         # is drawn again, so the receptive field box appears in the same run.
@@ -217,12 +250,15 @@ def show_map_layer(
         st.markdown(view.stats_text)
     with right:
         st.plotly_chart(view.figure, key=figure_key, on_select="rerun", selection_mode="points")
+        st.caption(view.description)  # the map's text alternative
     if view.unit_text is not None:
         left.markdown(view.unit_text)
     else:
         left.caption(image_view.UNIT_HINT)
     # On request: an expander's content (the top inputs' forward passes) runs even closed.
-    if st.toggle(f"What does channel {channel} of {name} look for?", key="image_card"):
+    if st.toggle(
+        f"What does channel {channel} of {name} look for?", key="image_card", bind="query-params"
+    ):
         show_channel_card(loaded, result, name, channel, "image")
 
 
@@ -232,7 +268,11 @@ def layer_browser(loaded: LoadedModel, result: CaptureResult, prepared: Prepared
     st.caption(image_view.layers_summary(result))
     labels = image_view.layer_choices(result)
     name = st.selectbox(
-        "Layer", list(labels), format_func=labels.__getitem__, key=layer_widget_key(loaded.name)
+        "Layer",
+        list(labels),
+        format_func=labels.__getitem__,
+        key=layer_widget_key(loaded.name),
+        bind="query-params",
     )
     shown = image_view.layer_page(loaded.categories, result, name)
     show_stats(shown.stats)
@@ -261,7 +301,9 @@ def show_filters(loaded: LoadedModel, result: CaptureResult) -> None:
         )
         st.plotly_chart(rgb_filters_figure(first, convs[0].name), key="image_rgb_filters")
     names = list(dict.fromkeys(layer.name for layer in convs))
-    name = st.selectbox("Conv layer", names, key=f"image_filter_layer_{loaded.name}")
+    name = st.selectbox(
+        "Conv layer", names, key=f"image_filter_layer_{loaded.name}", bind="query-params"
+    )
     conv = result[name]
     weight = loaded.weight_of(conv)
     st.caption(
@@ -272,6 +314,7 @@ def show_filters(loaded: LoadedModel, result: CaptureResult) -> None:
         filters_figure(weight, name, max_filters=32, max_inputs=16, tile_px=28),
         key="image_filters",
     )
+    st.caption(describe_filters(weight.detach().float().cpu().numpy(), name))
     st.plotly_chart(
         weight_histogram_figure(weight.detach().float().cpu().numpy(), name),
         key="image_weight_hist",
@@ -310,11 +353,26 @@ def show_architecture(loaded: LoadedModel, result: CaptureResult, prepared: Prep
     )
 
 
+def link_note() -> str | None:
+    """What this view's link cannot carry, said under it."""
+    if st.session_state.get("image_source") in ("Upload", "Camera"):
+        return "Your picture stays on this computer: the link opens with no picture chosen."
+    session_models = (OWN, TRAINED_KEY, PICTURES_KEY)
+    if st.session_state.get("image_model") in session_models or st.session_state.get(
+        "image_weights"
+    ):
+        return "Your model or weights stay in this session: the link opens without them."
+    return None
+
+
 st.title("Look inside an image classifier")
+
 st.caption(
     "Pick a photo and a famous network; see the top-5 classes, then every layer's channels, "
     "the learned filters and the architecture, with the numbers."
 )
+view_link = start_view_link("image")
+
 controls, output = st.columns([1, 2])
 with controls:
     loaded = choose_model()
@@ -338,13 +396,18 @@ with output:
             seen.image(
                 inline_image(prepared.display),
                 caption="what the network sees ({}×{})".format(*prepared.display.shape[:2]),
+                alt="Your picture as the model sees it: {}×{}, resized and centre-cropped".format(
+                    *prepared.display.shape[:2]
+                ),
             )
             with chart:
                 show_top5(loaded, result)
 
 if loaded is not None and prepared is not None and result is not None:
     st.divider()
-    view = st.segmented_control("View", VIEWS, default="Layers", key="image_view")
+    view = st.segmented_control(
+        "View", VIEWS, default="Layers", key="image_view", bind="query-params"
+    )
     if view == "Filters":
         show_filters(loaded, result)
     elif view == "Architecture":
@@ -353,3 +416,4 @@ if loaded is not None and prepared is not None and result is not None:
         show_why(loaded, result, prepared, "image")  # in the heavy-work scheduler's line
     else:
         layer_browser(loaded, result, prepared)
+finish_view_link(view_link, link_note())

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.figures.colour import ColourScale, colour_scale
+from explorer.figures.describe import describe_map
 from explorer.figures.style import SELECTED_COLOUR, shape_text
 from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, NothingDrawn
 from explorer.inputs.samples import digit_samples
@@ -25,10 +26,16 @@ from explorer.views.lab import (
     uploaded_input,
 )
 from pages.canvas import drawing_canvas
+from pages.common import index_slider
+from pages.links import finish_view_link, start_view_link
+from pages.motion import reduced_motion
 
 VIEWS = ["2-D convolution", "Activation & pooling", "Pipeline", "1-D convolution"]
 INPUTS = ["7×7 square", "5×5 binary", "Sample digit", "Draw a digit", "Photo", "Upload an image"]
 CUSTOM = "custom (edit below)"
+DEFAULT_KERNEL = "box blur (1/9)"  # the 7×7 square's kernel
+LINKED_TEXT_CHARS = 300  # a 1-D signal or kernel typed, or from a link: a few dozen numbers
+
 CHANNELS = {
     "gray": "grayscale",
     "red": "red channel",
@@ -62,10 +69,14 @@ def on_input_change() -> None:
 
 def read_input() -> np.ndarray | None:
     """The sidebar's input as float pixels in 0…1: ``(H, W)``, or ``(3, H, W)`` for RGB."""
-    name = st.selectbox("Input", INPUTS, key="lab_input", on_change=on_input_change)
+    name = st.selectbox(
+        "Input", INPUTS, key="lab_input", bind="query-params", on_change=on_input_change
+    )
     if name == "Sample digit":
         samples = digit_samples()
-        label = st.selectbox("Sample digit (real MNIST)", list(samples), key="lab_digit")
+        label = st.selectbox(
+            "Sample digit (real MNIST)", list(samples), key="lab_digit", bind="query-params"
+        )
         return named_input(name, str(label))
     if name == "Draw a digit":
         return read_drawing()
@@ -96,6 +107,7 @@ def read_photo(name: str) -> np.ndarray | None:
         list(CHANNELS),
         format_func=CHANNELS.get,
         key="lab_channel",
+        bind="query-params",
         horizontal=True,
         help="RGB, depth 3: the kernel gets the input's depth (3 × kh × kw, the same 2-D "
         "kernel on every channel) and the products of all three channels are summed into "
@@ -122,14 +134,22 @@ def read_photo(name: str) -> np.ndarray | None:
 def read_kernel() -> np.ndarray:
     """The chosen preset or custom kernel, as edited in the kernel table."""
     names = [*maths.KERNELS, CUSTOM]
-    st.session_state.setdefault("lab_kernel", "box blur (1/9)")  # the 7×7 square's kernel
-    preset = st.selectbox("Kernel", names, key="lab_kernel")
+    # The widget's own default: one set in session state instead would win over a link to
+    # the first option, which Streamlit drops from the URL as the widget's default.
+    preset = st.selectbox(
+        "Kernel",
+        names,
+        index=names.index(DEFAULT_KERNEL),
+        key="lab_kernel",
+        bind="query-params",
+    )
     if preset == CUSTOM:
         size = st.segmented_control(
             "Kernel size",
             [3, 5, 7],
             default=3,
             key="lab_kernel_size",
+            bind="query-params",
             format_func=lambda k: f"{k}×{k}",
         )
         start = maths.identity_kernel(size or 3)
@@ -154,22 +174,30 @@ def read_kernel() -> np.ndarray:
 
 def read_settings() -> ConvSettings:
     """Bias, stride, padding and boundary from the sidebar."""
-    bias = st.number_input("Bias", -10.0, 10.0, 0.0, 0.1, format="%.4f", key="lab_bias")
-    stride = st.slider("Stride", 1, 4, 1, key="lab_stride")
+    bias = st.number_input(
+        "Bias", -10.0, 10.0, 0.0, 0.1, format="%.4f", key="lab_bias", bind="query-params"
+    )
+    stride = st.slider("Stride", 1, 4, 1, key="lab_stride", bind="query-params")
     padding_mode = st.selectbox(
         "Padding",
         ["valid", "same", "full", "number"],
         key="lab_padding",
+        bind="query-params",
         help="valid: none · same: the output keeps ⌈W / S⌉ pixels (TensorFlow / PyTorch: the "
         "odd pixel goes right / bottom) · full: F − 1 each side · number: that many each side",
     )
     padding: maths.PaddingSetting = str(padding_mode)
     if padding_mode == "number":
-        padding = int(st.number_input("Padding (pixels each side)", 0, 10, 1, key="lab_pad_pixels"))
+        padding = int(
+            st.number_input(
+                "Padding (pixels each side)", 0, 10, 1, key="lab_pad_pixels", bind="query-params"
+            )
+        )
     boundary = st.selectbox(
         "Boundary fill",
         maths.BOUNDARIES,
         key="lab_boundary",
+        bind="query-params",
         help=BOUNDARY_HELP,
         disabled=padding in ("valid", 0),
     )
@@ -202,20 +230,10 @@ def step_position(rows: int, cols: int, playing: bool) -> tuple[int, int]:
     st.session_state["lab_row"], st.session_state["lab_col"] = row, col
     left, right = st.columns(2)
     with left:
-        row = index_slider("Output row", rows, "lab_row")
+        row = index_slider("Output row", rows, "lab_row", bind=True)
     with right:
-        col = index_slider("Output column", cols, "lab_col")
+        col = index_slider("Output column", cols, "lab_col", bind=True)
     return row, col
-
-
-def index_slider(label: str, count: int, key: str) -> int:
-    """A slider over ``0 … count − 1`` whose kept value is clamped to a shrunken range."""
-    value = min(int(st.session_state.get(key, 0)), count - 1)
-    st.session_state[key] = value
-    if count == 1:
-        st.caption(f"{label} 0 (the only one)")
-        return 0
-    return int(st.slider(label, 0, count - 1, key=key))
 
 
 def step_through(result: maths.Conv2dResult, kind: lf.Kind, playing: bool) -> None:
@@ -244,6 +262,7 @@ def step_through(result: maths.Conv2dResult, kind: lf.Kind, playing: bool) -> No
         lf.output_figure(result.output, (row, col), "output (feature map)", height=height),
         key="lab_step_output",
     )
+    pictures[1].caption(describe_map(result.output, "output"))  # the map's text alternative
     for channel in range(depth):
         named = f", channel {channel}" if depth > 1 else ""
         a, b, c = st.columns(3)
@@ -318,14 +337,23 @@ def view_convolution(image: np.ndarray, kernel: np.ndarray, settings: ConvSettin
             f"rounded to {maths.DECIMALS} decimals:"
         )
         st.dataframe(pd.DataFrame(np.round(result.output, maths.DECIMALS)), key="lab_output_table")
-    play_column, about = st.columns([1, 4])
-    playing = play_column.toggle(
-        "▶ Play", key="lab_play", help="Slide the kernel over the input, one output at a time."
-    )
-    about.caption("Choose an output position, or press play to watch the kernel slide.")
+    if reduced_motion("lab_motion"):  # no animation: the sliders step, one position at a time
+        playing = False
+        st.caption(
+            "Your browser asks for reduced motion, so ▶ Play is off: choose an output position "
+            "with the sliders to step the kernel over the input."
+        )
+    else:
+        play_column, about = st.columns([1, 4])
+        playing = play_column.toggle(
+            "▶ Play", key="lab_play", help="Slide the kernel over the input, one output at a time."
+        )
+        about.caption("Choose an output position, or press play to watch the kernel slide.")
     st.fragment(step_through, run_every=PLAY_SECONDS if playing else None)(result, kind, playing)
     st.divider()
-    if st.toggle("Compare with true convolution (flipped kernel)", key="lab_flip"):
+    if st.toggle(
+        "Compare with true convolution (flipped kernel)", key="lab_flip", bind="query-params"
+    ):
         st.caption(
             "A CNN layer computes cross-correlation: the kernel is laid on the patch as it is. "
             "Convolution in maths, np.convolve and scipy.ndimage.convolve turn the kernel by 180° "
@@ -339,9 +367,9 @@ def pool_unit(pooled: maths.Pool2dResult, scale: ColourScale, kind: lf.Kind) -> 
     rows, cols = pooled.output.shape
     left, right = st.columns(2)
     with left:
-        row = index_slider("Pooled row", rows, "lab_pool_row")
+        row = index_slider("Pooled row", rows, "lab_pool_row", bind=True)
     with right:
-        col = index_slider("Pooled column", cols, "lab_pool_col")
+        col = index_slider("Pooled column", cols, "lab_pool_col", bind=True)
     window = pooled.window(row, col)
     box = lf.Outline(window.top, window.left, window.top + pooled.size, window.left + pooled.size)
     a, b, c = st.columns([5, 3, 5])
@@ -378,14 +406,19 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: ConvSettings) 
         maths.ACTIVATIONS,
         index=1,
         key="lab_activation",
+        bind="query-params",
         format_func=ACTIVATION_LABELS.__getitem__,
     )
     slope = 0.1
     if activation == "leaky_relu":
-        slope = float(a.number_input("Negative slope", 0.0, 1.0, 0.1, 0.01, key="lab_leaky_slope"))
-    mode = b.selectbox("Pooling", maths.POOL_MODES, key="lab_pool_mode")
-    size = c.slider("Window", 1, 4, 2, key="lab_pool_size")
-    stride = d.slider("Pool stride", 1, 4, 2, key="lab_pool_stride")
+        slope = float(
+            a.number_input(
+                "Negative slope", 0.0, 1.0, 0.1, 0.01, key="lab_leaky_slope", bind="query-params"
+            )
+        )
+    mode = b.selectbox("Pooling", maths.POOL_MODES, key="lab_pool_mode", bind="query-params")
+    size = c.slider("Window", 1, 4, 2, key="lab_pool_size", bind="query-params")
+    stride = d.slider("Pool stride", 1, 4, 2, key="lab_pool_stride", bind="query-params")
     # Before and after on one scale, so what the activation changes is visible.
     shown = lab_view.activation_view(conv, str(activation), slope)
     activated, kind, shared = shown.after, shown.kind, shown.scale
@@ -476,8 +509,20 @@ def view_1d() -> None:
         "how many outputs); scipy.ndimage's boundary modes decide what the padding holds."
     )
     a, b = st.columns(2)
-    signal_text = a.text_input("Signal", "0 0 0 0 0 1 1 1 1 1", key="lab_1d_signal")
-    kernel_text = b.text_input("Kernel (fractions allowed)", "1/3, 1/3, 1/3", key="lab_1d_kernel")
+    signal_text = a.text_input(
+        "Signal",
+        "0 0 0 0 0 1 1 1 1 1",
+        max_chars=LINKED_TEXT_CHARS,
+        key="lab_1d_signal",
+        bind="query-params",
+    )
+    kernel_text = b.text_input(
+        "Kernel (fractions allowed)",
+        "1/3, 1/3, 1/3",
+        max_chars=LINKED_TEXT_CHARS,
+        key="lab_1d_kernel",
+        bind="query-params",
+    )
     try:
         view = lab_view.one_d_view(signal_text, kernel_text)
     except ValueError as exc:
@@ -541,11 +586,25 @@ def show_boundary_modes(view: lab_view.OneDView) -> None:
 
 # --- the page --------------------------------------------------------------------------------
 
+
+def link_note(kernel: np.ndarray) -> str | None:
+    """What this view's link cannot carry (a drawing, an upload, edited kernel numbers)."""
+    lost = []
+    if st.session_state.get("lab_input") in ("Draw a digit", "Upload an image"):
+        lost.append("your drawing or picture")
+    preset = maths.KERNELS.get(str(st.session_state.get("lab_kernel")))
+    if preset is None or not np.array_equal(kernel, np.asarray(preset, dtype=np.float64)):
+        lost.append("the kernel's edited numbers")
+    return f"The link cannot carry {' or '.join(lost)}." if lost else None
+
+
 st.title("Convolution lab")
 st.caption(
     "Every idea of a CNN — convolution, kernel, stride, padding, activation, pooling, output "
     "size — computed live on your input, as pictures and as numbers."
 )
+view_link = start_view_link("lab")
+
 
 with st.sidebar:
     st.subheader("Input")
@@ -554,7 +613,10 @@ with st.sidebar:
     kernel = read_kernel()
     settings = read_settings()
 
-view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="lab_view") or VIEWS[0]
+view = (
+    st.segmented_control("View", VIEWS, default=VIEWS[0], key="lab_view", bind="query-params")
+    or VIEWS[0]
+)
 if view in VIEWS[:2]:
     if image is None:
         st.info("Choose an input in the sidebar.")
@@ -571,3 +633,4 @@ elif view == VIEWS[2]:
     view_pipeline()
 else:
     view_1d()
+finish_view_link(view_link, link_note(kernel))

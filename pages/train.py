@@ -15,6 +15,7 @@ from explorer.models.live import TrainingRun, TrainSettings, as_loaded_model, ma
 from explorer.models.own import export_model
 from explorer.views.train import confusion_figure, curves_figure, status_line
 from pages.common import TRAINED_KEY, inline_image
+from pages.links import finish_view_link, start_view_link
 
 RUN_KEY = "train_run"
 LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]
@@ -36,21 +37,45 @@ def read_network(left: DeltaGenerator, middle: DeltaGenerator, disabled: bool) -
             list(ARCHITECTURES),
             format_func=lambda n: ARCHITECTURES[n][0],
             key="train_arch",
+            bind="query-params",
             disabled=disabled,
         )
     )
     c1, c2 = ARCHITECTURES[architecture][1]
-    c1 = left.slider("conv1 channels", 1, 32, c1, key=f"train_c1_{architecture}", disabled=disabled)
-    c2 = left.slider("conv2 channels", 1, 64, c2, key=f"train_c2_{architecture}", disabled=disabled)
+    c1 = left.slider(
+        "conv1 channels",
+        1,
+        32,
+        c1,
+        key=f"train_c1_{architecture}",
+        bind="query-params",
+        disabled=disabled,
+    )
+    c2 = left.slider(
+        "conv2 channels",
+        1,
+        64,
+        c2,
+        key=f"train_c2_{architecture}",
+        bind="query-params",
+        disabled=disabled,
+    )
     kernel = middle.radio(
         "Kernel", KERNELS, index=1, horizontal=True, key="train_kernel", disabled=disabled,
+        bind="query-params",
         format_func=lambda k: f"{k}×{k}",
     )  # fmt: skip
     pooling = middle.radio(
-        "Pooling", list(POOLS), horizontal=True, key="train_pool", disabled=disabled
+        "Pooling",
+        list(POOLS),
+        horizontal=True,
+        key="train_pool",
+        bind="query-params",
+        disabled=disabled,
     )
     activation = middle.radio(
         "Activation", list(ACTIVATIONS), horizontal=True, key="train_act", disabled=disabled,
+        bind="query-params",
         help="The historic LeNet-5 used tanh.",
     )  # fmt: skip
     return NetSettings(architecture, (int(c1), int(c2)), int(kernel), str(pooling), str(activation))
@@ -60,21 +85,48 @@ def read_training(net: NetSettings, column: DeltaGenerator, disabled: bool) -> T
     """Optimiser, learning rate, batch size, epochs, data size, seed and augmentation."""
     optimiser = column.radio(
         "Optimiser", ["adam", "sgd"], horizontal=True, key="train_opt", disabled=disabled,
+        bind="query-params",
         format_func={"adam": "Adam", "sgd": "SGD, momentum 0.9"}.get,
     )  # fmt: skip
     rate = column.select_slider(
-        "Learning rate", LEARNING_RATES, value=0.001, key="train_lr", disabled=disabled
+        "Learning rate",
+        LEARNING_RATES,
+        value=0.001,
+        key="train_lr",
+        bind="query-params",
+        disabled=disabled,
     )
     batch = column.select_slider(
-        "Batch size", BATCH_SIZES, value=64, key="train_batch", disabled=disabled
+        "Batch size",
+        BATCH_SIZES,
+        value=64,
+        key="train_batch",
+        bind="query-params",
+        disabled=disabled,
     )
     d, e, f = st.columns(3)
-    epochs = d.slider("Epochs", 1, 20, 5, key="train_epochs", disabled=disabled)
+    epochs = d.slider(
+        "Epochs", 1, 20, 5, key="train_epochs", bind="query-params", disabled=disabled
+    )
     most = len(shipped_digits().train_labels)
-    size = e.slider("Training digits", 500, most, most, 500, key="train_size", disabled=disabled)
-    seed = f.number_input("Seed", 0, 10_000, 0, key="train_seed", disabled=disabled)
+    size = e.slider(
+        "Training digits",
+        500,
+        most,
+        most,
+        500,
+        key="train_size",
+        bind="query-params",
+        disabled=disabled,
+    )
+    seed = f.number_input(
+        "Seed", 0, 10_000, 0, key="train_seed", bind="query-params", disabled=disabled
+    )
     augmentation = f.toggle(
-        "Augmentation (rotate, shift, warp)", key="train_aug", disabled=disabled
+        "Augmentation (rotate, shift, warp)",
+        key="train_aug",
+        bind="query-params",
+        disabled=disabled,
     )
     return TrainSettings(
         net, str(optimiser), float(rate), int(batch), int(epochs), bool(augmentation),
@@ -151,6 +203,7 @@ def show_mistakes(mistakes: tuple[tuple[int, int, int, float], ...]) -> None:
             inline_image(np.asarray(images[index])),
             caption=f"{true}→{predicted} {prob:.0%}",
             width=56,
+            alt=f"A validation {true} the model read as {predicted} ({prob:.0%})",
         )
 
 
@@ -192,6 +245,8 @@ st.caption(
     f"validates on {len(shipped_digits().val_labels):,} it never sees, within "
     f"{max_seconds():g} s."
 )
+view_link = start_view_link("train")
+
 current: TrainingRun | None = st.session_state.get(RUN_KEY)
 running = current is not None and current.alive
 chosen = read_settings(disabled=running)
@@ -200,3 +255,4 @@ if current is not None:
     st.session_state["train_polling"] = running
     st.fragment(show_live, run_every=1.0 if running else None)(current)
     use_and_download(current)
+finish_view_link(view_link, "The link keeps these settings; a model trained here stays here.")

@@ -40,7 +40,11 @@ def read_settings(
     method_column, class_column, layer_column = st.columns(3)
     labels = method_labels()
     method = method_column.selectbox(
-        "Method", list(labels), format_func=labels.__getitem__, key=f"{key}_why_method"
+        "Method",
+        list(labels),
+        format_func=labels.__getitem__,
+        key=f"{key}_why_method",
+        bind="query-params",
     )
     choices = class_choices(loaded, result)
     target = class_column.selectbox(
@@ -48,6 +52,7 @@ def read_settings(
         list(choices),
         format_func=choices.__getitem__,
         key=f"{key}_why_class_{loaded.name}",
+        bind="query-params",
     )
     chosen: dict[str, Any] = {}
     with layer_column:
@@ -62,17 +67,26 @@ def read_setting(
     """One setting's widget (:data:`~explorer.analysis.attribution.KNOBS`), and its value."""
     if name == "layer":
         layers = [AUTO_LAYER, *cam_layers(loaded.model)]
-        layer = st.selectbox(LAYER_LABEL, layers, key=f"{key}_why_layer_{loaded.name}")
+        layer = st.selectbox(
+            LAYER_LABEL, layers, key=f"{key}_why_layer_{loaded.name}", bind="query-params"
+        )
         return None if layer == AUTO_LAYER else layer
     knob = KNOBS[name]
     if knob.choices:
         picked = st.radio(
-            knob.label, knob.choices, horizontal=True, key=f"{key}_why_{name}", help=knob.details
+            knob.label,
+            knob.choices,
+            horizontal=True,
+            key=f"{key}_why_{name}",
+            bind="query-params",
+            help=knob.details,
         )
         return str(picked)
     low, high = knob.bounds(side)
     start = start_value(name, side, chosen)
-    return st.slider(knob.label, low, high, start, knob.step, key=f"{key}_why_{name}")
+    return st.slider(
+        knob.label, low, high, start, knob.step, key=f"{key}_why_{name}", bind="query-params"
+    )
 
 
 def show_why(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput, key: str) -> None:
@@ -89,7 +103,13 @@ def show_why(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput
     picture, about = st.columns([3, 2], gap="medium")
     with about:
         opacity = st.slider(
-            "Map opacity", 0.0, 1.0, DEFAULT_OPACITY, 0.05, key=f"{key}_why_opacity"
+            "Map opacity",
+            0.0,
+            1.0,
+            DEFAULT_OPACITY,
+            0.05,
+            key=f"{key}_why_opacity",
+            bind="query-params",
         )
         st.markdown(f"**{method.label}** · {view.caption}")
         st.metric(

@@ -36,6 +36,7 @@ from explorer.views.experiment import (
     pass_softmax,
     perturbed_pass,
     plain_capture,
+    stage_descriptions,
     stage_figures,
     sweep_points,
 )
@@ -190,6 +191,20 @@ def test_the_stage_figures_put_the_channels_that_moved_most_first(lenet: LoadedM
     h, w = difference.tiling.tile
     tile = difference.tiling.image[y : y + h, x : x + w]
     np.testing.assert_allclose(tile, -before[a.channels[0]], atol=1e-6)  # b − a, b zeroed
+
+
+def test_the_stage_text_alternatives_say_where_a_b_and_their_difference_peak(
+    lenet: LoadedModel,
+) -> None:
+    first = as_is(lenet)
+    second = knockout_pass(first, Knockout("conv2", (9, 5)))
+    before, after = first.result["conv2"].numpy(), second.result["conv2"].numpy()
+    words = stage_descriptions(first.result, second.result, "conv2")
+    shown = (before, after, after - before)
+    for text, values, which in zip(words, shown, ("a", "b", "b − a"), strict=True):
+        channel, row, col = np.unravel_index(np.argmax(values), values.shape)
+        assert text.startswith(f"conv2 ({which}): 16 maps of {before.shape[1]}×")
+        assert text.endswith(f"strongest in channel {channel} at row {row}, column {col}")
 
 
 def test_big_layers_are_compared_on_one_grid_page_each() -> None:

@@ -28,7 +28,14 @@ from explorer.figures.maps import (
     numbers_figure,
 )
 from explorer.figures.selection import unit_from_selection
-from explorer.figures.style import MARGIN, OTHER_COLOUR, WINNER_COLOUR
+from explorer.figures.style import (
+    MARGIN,
+    OTHER_COLOUR,
+    TITLE_LINE_PX,
+    WINNER_COLOUR,
+    base_layout,
+    wrap_title,
+)
 from explorer.figures.tiling import tile_channels
 from explorer.models.nets import LeNet5
 
@@ -285,6 +292,32 @@ def test_filters_heatmap_holds_each_kernel_at_its_tile() -> None:
     title = fig.layout.title.text
     assert "10 × 4 × 3 × 3" in title and "first 8 of 10 filters" in title
     assert "first 3 of 4 input channels" in title
+
+
+def test_one_input_channel_filters_are_a_grid_not_a_strip() -> None:
+    weight = torch.randn(6, 1, 5, 5, generator=torch.Generator().manual_seed(8))
+    fig = filters_figure(weight, "conv1", tile_px=60)
+    heat = fig.data[0]
+    w = weight.numpy()
+    # 6 filters in 2 rows of 3 (5×5 tiles, 1-px gutters): filter 4 is row 1, column 1
+    assert heat.z.shape == (2 * 6 - 1, 3 * 6 - 1)
+    np.testing.assert_array_equal(heat.z[6:11, 6:11], w[4, 0])
+    np.testing.assert_array_equal(heat.customdata[8, 9], [4, 0, 2, 3, w[4, 0, 2, 3]])
+    assert fig.layout.xaxis.title.text.startswith("6 filters, 3 per row")
+    assert fig.layout.height == 2 * 60 + MARGIN["t"] + MARGIN["b"]
+
+
+def test_long_titles_wrap_at_their_separators() -> None:
+    short = "<b>conv1</b> · conv · shape 6 × 28 × 28"
+    assert wrap_title(short) == short  # 34 characters without the tags: one line
+    long = "<b>Confusion matrix</b> · 917 of 1000 right (91.7%) · validation digits"
+    assert wrap_title(long, 44) == (
+        "<b>Confusion matrix</b> · 917 of 1000 right (91.7%) ·<br>validation digits"
+    )
+    assert wrap_title("a · b · c", 1) == "a ·<br>b ·<br>c"  # a part is never split
+    layout = base_layout(long, 300)
+    assert layout["height"] == 300 + TITLE_LINE_PX  # the plot keeps its 300 − margins
+    assert layout["margin"]["t"] == MARGIN["t"] + TITLE_LINE_PX
 
 
 def test_rgb_filters_normalise_to_the_layer_range() -> None:

@@ -94,11 +94,12 @@ def test_live_maps_are_the_first_relu_and_pool_layers_tiled_in_one_row() -> None
     loaded = load_model("lenet5")
     _, result = _capture(loaded, "0")
     strips = live_maps(result)
-    assert [caption.split(" · ")[0] for caption, _ in strips] == ["relu1", "pool1"]
-    for (caption, uri), name in zip(strips, ["relu1", "pool1"], strict=True):
+    assert [caption.split(" · ")[0] for caption, _, _ in strips] == ["relu1", "pool1"]
+    for (caption, uri, description), name in zip(strips, ["relu1", "pool1"], strict=True):
         maps = result[name].numpy()
         count, h, w = maps.shape
         assert f"{count} maps of {h}×{w}" in caption
+        assert description.startswith(f"{name}: {count} maps of {h}×{w}, values ")
         pixels = _decode(uri)
         gap = 2
         assert pixels.shape == (3 * h, 3 * (count * w + (count - 1) * gap), 3)
@@ -110,3 +111,24 @@ def test_live_maps_are_the_first_relu_and_pool_layers_tiled_in_one_row() -> None
         channel, y, x = np.argwhere(maps == 0)[0]
         assert tuple(pixels[3 * y + 1, 3 * (channel * (w + gap) + x) + 1]) == tuple(colours[0])
         assert tuple(pixels[0, 3 * w + 1]) == (255, 255, 255)  # the white gutter
+
+
+def test_every_stage_says_in_words_where_its_output_peaks(loaded: LoadedModel) -> None:
+    """Each stage's text alternative names its largest value's place, found here by argmax."""
+    prepared, result = _capture(loaded)
+    stages = network_stages(loaded, result, prepared)
+    height, width = result.input.shape[-2:]
+    assert stages[0].description.startswith(f"input: {height}×{width} map, values ")
+    for stage in stages[1:]:
+        assert stage.layer is not None
+        values = stage.layer.numpy()
+        if stage.layer.kind == "softmax":
+            best = int(np.argmax(values))
+            assert stage.description.startswith(f"Prediction {loaded.categories[best]} (")
+        elif values.ndim == 3:
+            channel, row, col = np.unravel_index(np.argmax(values), values.shape)
+            assert stage.description.endswith(
+                f"strongest in channel {channel} at row {row}, column {col}"
+            ), stage.description
+        else:
+            assert stage.description.endswith(f"largest at unit {int(np.argmax(values))}")

@@ -4,7 +4,8 @@
 receptive fields), :mod:`.architecture` (the layer table: parameters, multiply-adds),
 :mod:`.explain` (the numbers behind one unit), :mod:`.attribution` (why this class: Captum
 and torchcam methods and their settings), :mod:`.experiment` (perturbations, knock-outs,
-sweeps), :mod:`.visualize` (what a channel looks for).
+sweeps), :mod:`.visualize` (what a channel looks for), :mod:`.imageindex` (a folder's top
+images for every channel, and its file).
 
 The package imports nothing itself, so a module loads only what it needs; ``__all__``
 names its modules.
@@ -17,5 +18,6 @@ __all__ = [
     "experiment",
     "explain",
     "geometry",
+    "imageindex",
     "visualize",
 ]

@@ -2,11 +2,11 @@
 
 ``python -m explorer bench`` (:mod:`.suite`) runs every benchmark and reports the keys of
 :mod:`.metrics` with their targets. The library's own costs, timed without a server
-(:mod:`.library`, :mod:`.attribution`, :mod:`.experiment`, :mod:`.training`, with
-:mod:`.timing`'s repeats, medians and percentiles); the served app's (:mod:`.startup`: its
-start and memory; :mod:`.served`: server CPU and latency under load, and Chromium;
-:mod:`.fairness`: drawing while classmates run heavy jobs); :mod:`.machine`: what it all ran
-on. ``python -m explorer loadtest`` (:mod:`.loadcommand`) runs the load generator: a
+(:mod:`.library`, :mod:`.attribution`, :mod:`.experiment`, :mod:`.training`, :mod:`.pictures`,
+:mod:`.imageindex`, with :mod:`.timing`'s repeats, medians and percentiles); the served app's
+(:mod:`.startup`: its start and memory; :mod:`.served`: server CPU and latency under load, and
+Chromium; :mod:`.fairness`: drawing while classmates run heavy jobs); :mod:`.machine`: what it
+all ran on. ``python -m explorer loadtest`` (:mod:`.loadcommand`) runs the load generator: a
 :mod:`.loadplan`, run by :mod:`.loadtest` with :mod:`explorer.hosting.session`'s sessions,
 reported by :mod:`.loadreport`.
 
@@ -17,6 +17,7 @@ __all__ = [
     "attribution",
     "experiment",
     "fairness",
+    "imageindex",
     "library",
     "loadcommand",
     "loadplan",
@@ -24,6 +25,7 @@ __all__ = [
     "loadtest",
     "machine",
     "metrics",
+    "pictures",
     "served",
     "startup",
     "suite",

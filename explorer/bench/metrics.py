@@ -18,6 +18,10 @@ peak_rss_mb_resnet18       MB        1500  1500  lower   peak RSS of the server 
 gradcam_ms_resnet18        ms        60    60    lower   Grad-CAM of ResNet-18's layer4, 224×224: forward + backward
 occlusion_s_resnet18       s         3     3     lower   occlusion, ResNet-18, 224×224, 32-px window, stride 16, batched
 train_epoch_s_lenet5       s         10    10    lower   Train page: one epoch of LeNet-5 on the 8,000 shipped digits
+finetune_s_resnet18_3x20   s         30    30    lower   Your pictures: fine-tune ResNet-18's layer4 on 3×20 pictures to 90 % held out
+scratch_epoch_s_small_3x60 s         5     5     lower   Your pictures: one epoch of the small CNN on 3×60 pictures
+index_images_s_resnet18_1000 s       120   120   lower   index-images: 1,000 photos 224×224, ResNet-18, every conv layer
+index_images_peak_rss_mb_resnet18_1000 MB 2048 2048 lower   index-images: the same run's peak RSS
 server_cpu_ms_per_stroke   ms        60    60    lower   server CPU per finished stroke, Draw page, over its websocket
 server_p95_ms_30_sessions  ms        250   250   lower   30 sessions, a stroke each every 2 s: p95 rerun latency
 max_sessions_p95_250       sessions  60    60    higher  most sessions (a stroke every 2 s) held at p95 ≤ 250 ms

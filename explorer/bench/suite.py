@@ -18,6 +18,7 @@ from explorer.bench import served
 from explorer.bench.attribution import attribution_costs
 from explorer.bench.experiment import experiment_click
 from explorer.bench.fairness import heavy_fairness
+from explorer.bench.imageindex import index_images_cost
 from explorer.bench.library import (
     canvas_worst_paint,
     capture_overhead,
@@ -27,6 +28,7 @@ from explorer.bench.library import (
 )
 from explorer.bench.machine import machine_info
 from explorer.bench.metrics import metrics_for
+from explorer.bench.pictures import pictures_costs
 from explorer.bench.startup import cold_start
 from explorer.bench.timing import Settings
 from explorer.bench.training import training_costs
@@ -77,8 +79,14 @@ def run_benchmarks(device_name: str = "cpu", quick: bool = False) -> dict[str, A
     )
     results.update(costs)
     notes.update(detail)
+    index_costs, detail = index_images_cost(quick)  # --quick: 100 images, a check only
+    results.update(index_costs)
+    notes.update(detail)
     costs, detail = training_costs(1 if quick else 3)
     results.update(costs)
+    notes.update(detail)
+    picture_costs, detail = pictures_costs(1 if quick else 3)
+    results.update(picture_costs)
     notes.update(detail)
     seconds, reason, detail = cold_start(device, settings.cold_starts)
     results["cold_start_s"] = None if seconds is None else round(seconds, 2)

@@ -14,7 +14,7 @@ from explorer.analysis.capture import LayerOutput
 from explorer.figures import style
 from explorer.figures.colour import colour_scale, layer_can_be_negative
 from explorer.figures.maps import channel_label_trace
-from explorer.figures.tiling import tile_channels
+from explorer.figures.tiling import grid_shape, tile_channels
 
 
 def _unique_labels(labels: Sequence[str]) -> list[str]:
@@ -90,8 +90,10 @@ def filters_figure(
 ) -> go.Figure:
     """A conv layer's kernels ``(out, in, kh, kw)``: a row per filter, a column per input channel.
 
-    One tiled heatmap on a diverging scale symmetric around 0; hover shows filter, input
-    channel, kernel row and column and the exact weight.
+    A layer with one input channel (a digit net's conv1) has one kernel per filter: those are
+    laid out as a grid, several per row, not as a one-column strip. One tiled heatmap on a
+    diverging scale symmetric around 0; hover shows filter, input channel, kernel row and
+    column and the exact weight.
     """
     w = style.host_array(weight)
     if w.ndim != 4:
@@ -99,7 +101,8 @@ def filters_figure(
     out_ch, in_ch, kh, kw = w.shape
     shown = w[:max_filters, :max_inputs]
     filters, inputs = shown.shape[:2]
-    tiling = tile_channels(shown.reshape(-1, kh, kw), cols=inputs)
+    per_row = inputs if inputs > 1 else grid_shape(filters, aspect=1.5)[1]
+    tiling = tile_channels(shown.reshape(-1, kh, kw), cols=per_row)
     scale = colour_scale(tiling.image, True)
     customdata = np.full((*tiling.image.shape, 5), np.nan, dtype=np.float32)
     rows, cols = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
@@ -130,8 +133,12 @@ def filters_figure(
         notes.append(f"first {inputs} of {in_ch} input channels")
     if notes:
         title += " · " + ", ".join(notes)
-    axis_title = f"columns: input channels · rows: filters · each kernel {kh}×{kw}"
-    height = filters * max(tile_px, 4 * kh) + style.MARGIN["t"] + style.MARGIN["b"]
+    axis_title = (
+        f"columns: input channels · rows: filters · each kernel {kh}×{kw}"
+        if inputs > 1
+        else f"{filters} filters, {tiling.cols} per row · each kernel {kh}×{kw}"
+    )
+    height = tiling.rows * max(tile_px, 4 * kh) + style.MARGIN["t"] + style.MARGIN["b"]
     layout = style.base_layout(title, min(max(height, 220), 2400), **style.image_axes(axis_title))
     return style.make_figure([heatmap], layout)
 

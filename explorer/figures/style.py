@@ -8,6 +8,7 @@ Streamlit.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,25 +50,54 @@ def layer_title(layer: LayerOutput) -> str:
     return f"<b>{layer.name}</b> · {layer.kind} ({layer.op}) · shape {shape_text(layer.shape)}"
 
 
+TITLE_CHARS = 44
+"""A figure title's longest line, in characters: ~320 px of 14-px bold, a phone's chart."""
+AXIS_TITLE_CHARS = 56
+"""An axis title's longest line: ~320 px of 11-px text."""
+TITLE_LINE_PX = 18
+"""The height of one more line of a 14-px title."""
+
+
+def wrap_title(text: str, chars: int = TITLE_CHARS) -> str:
+    """``text`` broken into lines (``<br>``) at its `` · `` separators, each at most ``chars``.
+
+    Plotly never wraps a title: a long one is cut off at the figure's edge on a phone or in a
+    narrow column. Tags (``<b>``) do not count towards a line's length; a part longer than
+    ``chars`` stays whole on its own line.
+    """
+    lines: list[str] = []
+    for part in text.split(" · "):
+        if lines and len(re.sub(r"<[^>]*>", "", f"{lines[-1]} · {part}")) <= chars:
+            lines[-1] = f"{lines[-1]} · {part}"
+        else:
+            lines.append(part)
+    return " ·<br>".join(lines)
+
+
 def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
     """The layout every figure shares: colours, font, margins, title, no legend.
 
-    No named template: copying one costs ~15 ms a figure, and Streamlit's theme restyles
-    charts anyway.
+    The title is wrapped (:func:`wrap_title`) and starts at the figure's left edge, not the
+    plot's; each extra line of it adds :data:`TITLE_LINE_PX` to the top margin and to
+    ``height``, so the plot keeps its size. No named template: copying one costs ~15 ms a
+    figure, and Streamlit's theme restyles charts anyway.
     """
+    text = wrap_title(title)
+    extra_px = TITLE_LINE_PX * text.count("<br>")
     return {
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
         "font": FONT,
-        "margin": MARGIN,
+        "margin": {**MARGIN, "t": MARGIN["t"] + extra_px},
         "title": {
-            "text": title,
+            "text": text,
             "x": 0.0,
-            "xref": "paper",
+            "xref": "container",
             "xanchor": "left",
+            "pad": {"l": MARGIN["l"]},
             "font": {"size": 14},
         },
-        "height": int(height),
+        "height": int(height) + extra_px,
         "showlegend": False,
         "hoverlabel": {"font": {"family": FONT["family"], "size": 12}},
         "template": _TEMPLATE,
@@ -78,7 +108,8 @@ def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
 def image_axes(title: str = "") -> dict[str, Any]:
     """X and y axes for pixels: square, y downwards like an image, no grid."""
     x = {
-        "title": {"text": title, "font": {"size": 11}},
+        "title": {"text": wrap_title(title, AXIS_TITLE_CHARS), "font": {"size": 11}},
+        "automargin": True,  # a wrapped title's second line pushes the bottom margin
         "showgrid": False,
         "zeroline": False,
         "showticklabels": False,

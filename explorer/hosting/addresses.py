@@ -12,8 +12,10 @@ URL_PATHS = {
     "image": "classify",
     "lab": "convolution-lab",
     "train": "train",
+    "pictures": "your-pictures",
     "experiment": "experiment",
     "home": "overview",
+    "lessons": "lessons",
 }
 """``pages/<name>.py`` → its ``url_path`` (the Draw page, the default, is at the root).
 
@@ -24,6 +26,10 @@ CANVAS_COMPONENT = "cnn_explorer_canvas"
 """The drawing canvas component's name (``pages/canvas.py``)."""
 DRAW_CANVAS_KEY = "draw_canvas"
 """The Draw page's canvas widget key."""
+VIEW_LINK_COMPONENT = "cnn_explorer_view_link"
+"""The "Link to this view" box's component name (``pages/links.py``)."""
+VIEW_LINK_URL = ".cnn-link input.url"
+"""The selector of the box's field that holds the link (filled when the box is opened)."""
 PREDICTION_LABEL = "Prediction"
 """The label of the metric that shows the top class."""
 

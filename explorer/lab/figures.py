@@ -181,7 +181,9 @@ def grid_figure(
         for axis in ("xaxis", "yaxis"):
             layout[axis].update(showticklabels=True, tickfont={"size": 10}, dtick=1)
         layout["xaxis"]["side"] = "top"
-        layout["margin"] = {**MARGIN, "t": MARGIN["t"] + 16}
+        # The column numbers sit on top: the title goes to the very top so they never meet.
+        layout["margin"] = {**layout["margin"], "t": layout["margin"]["t"] + 16}
+        layout["title"].update(y=1.0, yref="container", yanchor="top", pad={"t": 6})
     layout["shapes"] = [_box_shape(box) for box in boxes]
     return go.Figure(data=[heatmap], layout=layout)
 
@@ -309,6 +311,6 @@ def signal_figure(
     )
     figure.update_annotations(font={"size": 11}, x=0.0, xanchor="left")
     layout = base_layout(title, row_px * len(names) + MARGIN["t"] + MARGIN["b"] + 20)
-    layout["margin"] = {**MARGIN, "l": 40}
+    layout["margin"] = {**layout["margin"], "l": 40}
     figure.update_layout(layout)
     return figure

@@ -24,12 +24,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from explorer.models.augment import DEFAULT_AUGMENTATION
 from explorer.models.custom import ARCHITECTURES, NetSettings, build_net
 from explorer.models.digits import Digits, limited, shipped_digits
-from explorer.models.loop import Batches, Trainer, class_scores
+from explorer.models.loop import Batches, Trainer, class_scores, evaluate
 from explorer.models.nets import DIGIT_CLASSES, DigitNet
 from explorer.models.zoo import Family, LoadedModel, ModelSpec, Source
 
@@ -56,7 +55,6 @@ MAX_SECONDS_ENV = "EXPLORER_TRAIN_MAX_SECONDS"
 SLOTS_ENV = "EXPLORER_MAX_TRAININGS"
 HEARTBEAT_S = 30.0
 """A run stops when its page has not asked for progress for this long (a closed tab)."""
-MISTAKES_SHOWN = 24
 
 
 def max_seconds() -> float:
@@ -189,7 +187,9 @@ class TrainingRun:
         self._thread: threading.Thread | None = None
         self._last_seen = clock()
         self._trainer = live_trainer(settings, self._digits)
-        self._net = self._trainer.net
+        net = self._trainer.net
+        assert isinstance(net, DigitNet)  # live_trainer's net: the Trainer takes any net
+        self._net = net
         self._train_size = len(self._trainer.batches.labels)
         self._total = min(self._trainer.batches.per_epoch * settings.epochs, MAX_STEPS)
         self._window: list[tuple[float, float]] = []
@@ -337,8 +337,7 @@ class TrainingRun:
             logits = class_scores(self._net, self._digits.val_images)
             filters = self._net.get_parameter("conv1.weight").detach().numpy().copy()
         labels = torch.from_numpy(self._digits.val_labels.astype(np.int64))
-        probs = logits.softmax(1)
-        predicted = probs.argmax(1)
+        held = evaluate(logits, labels, len(DIGIT_CLASSES))
         losses, accuracies = zip(*self._window, strict=True) if self._window else ((0.0,), (0.0,))
         self._window = []
         point = Point(
@@ -346,26 +345,17 @@ class TrainingRun:
             epoch=step * self.settings.batch_size / self._train_size,
             train_loss=float(np.mean(losses)),
             train_accuracy=float(np.mean(accuracies)),
-            val_loss=float(F.cross_entropy(logits, labels)),
-            val_accuracy=float((predicted == labels).float().mean()),
+            val_loss=held.loss,
+            val_accuracy=held.accuracy,
             seconds=seconds,
-        )
-        confusion = np.zeros((10, 10), dtype=np.int64)
-        np.add.at(confusion, (labels.numpy(), predicted.numpy()), 1)
-        wrong = torch.nonzero(predicted != labels).flatten()
-        confidence = probs[wrong, predicted[wrong]]
-        order = wrong[torch.argsort(confidence, descending=True)][:MISTAKES_SHOWN]
-        mistakes = tuple(
-            (int(i), int(labels[i]), int(predicted[i]), float(probs[i, predicted[i]]))
-            for i in order
         )
         with self._lock:
             self._progress = replace(
                 self._progress,
                 points=(*self._progress.points, point),
                 filters=(*self._progress.filters, filters),
-                confusion=confusion,
-                mistakes=mistakes,
+                confusion=held.confusion,
+                mistakes=held.mistakes,
             )
 
 

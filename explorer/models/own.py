@@ -29,11 +29,11 @@ import time
 import types
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from unittest import mock
 
 import numpy as np
@@ -41,6 +41,7 @@ import torch
 from torch import fx, nn
 
 from explorer.inputs.spec import InputSpec, InputSpecError
+from explorer.models.cards import CARD_ENTRY, CardError, check_card, read_card
 from explorer.models.device import pick_device
 from explorer.models.sandboxed import run_untrusted
 from explorer.models.weights import weights_digest
@@ -597,15 +598,30 @@ def load_program(
 ) -> LoadedModel:
     """A :class:`~explorer.models.zoo.LoadedModel` of the user's file (its bytes, its name).
 
-    :func:`read_untrusted` (for the spec's shape), then :func:`program_model`.
+    :func:`read_untrusted` (for the spec's shape), then :func:`program_model`. A ``.pt2``
+    given without input settings or labels uses its card's, if it carries one
+    (:func:`explorer.models.cards.read_card`).
 
     Raises:
         OwnModelError: Any reason the file cannot be used, with its message.
     """
+    if spec is None and labels is None and format_of(filename) == "torch.export":
+        spec, labels = _card_settings(data)
     if spec is not None:
         check_input(spec)  # before the sandbox reads the file for that input
     program = read_untrusted(data, filename, spec.shape if spec else None)
     return program_model(program, filename, spec, labels, device)
+
+
+def _card_settings(data: bytes) -> tuple[InputSpec | None, str | None]:
+    """The input and class names (one per line) of a ``.pt2``'s card; ``None``s if none."""
+    try:
+        card = read_card(data)
+    except CardError as exc:
+        raise OwnModelError(str(exc)) from None
+    if card is None:
+        return None, None
+    return card.spec, "\n".join(card.classes)
 
 
 def program_model(
@@ -688,24 +704,59 @@ def own_loaded_model(
     )
 
 
+def program_bytes(net: nn.Module, spec: InputSpec, card: dict[str, Any]) -> bytes:
+    """``net`` as a ``.pt2`` program for ``spec``'s input, ``card`` inside; written in memory.
+
+    The card is the archive's extra file :data:`~explorer.models.cards.CARD_ENTRY`.
+
+    Raises:
+        CardError: The card would not be read back (checked before writing).
+        OwnModelError: torch.export cannot trace the network.
+    """
+    text = json.dumps(card, indent=2)
+    check_card(text.encode())
+    buffer = io.BytesIO()
+    export_model(net, spec.shape, buffer, {CARD_ENTRY: text})
+    return buffer.getvalue()
+
+
 def _digest_of(categories: tuple[str, ...]) -> str:
     return hashlib.sha256("\n".join(categories).encode()).hexdigest()[:16]
 
 
-def export_model(model: nn.Module, input_shape: tuple[int, int, int], path: Path) -> None:
+def export_model(
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    path: Path | BinaryIO,
+    extra_files: Mapping[str, str] | None = None,
+) -> None:
     """Write ``model`` as a file this module reads: ``.pt2`` (torch.export) or ``.onnx``.
 
     How the shipped examples in ``assets/models/own/`` were made, and how to bring a model
     of your own: the graph is traced on a zero input of ``input_shape``.
 
+    Args:
+        model: The network (put in eval mode).
+        input_shape: ``(C, H, W)`` of its input.
+        path: The file (its extension says the format), or a binary stream (a ``.pt2``).
+        extra_files: A ``.pt2``'s extra files, name → text (a card).
+
     Raises:
-        OwnModelError: Another extension.
+        OwnModelError: Another extension, or a network torch.export cannot trace.
     """
-    kind = format_of(path.name)
+    kind = format_of(path.name) if isinstance(path, Path) else "torch.export"
     example = (torch.zeros(1, *input_shape),)
     model = model.eval()
-    if kind == "torch.export":
-        torch.export.save(torch.export.export(model, example), path)
+    if kind == "torch.export" or not isinstance(path, Path):
+        try:
+            program = torch.export.export(model, example)
+        except Exception as exc:  # torch.export fails in many ways, each a long report
+            text = str(exc).strip()
+            first = text.splitlines()[0][:200] if text else ""
+            raise OwnModelError(
+                f"torch.export could not trace the network ({type(exc).__name__}: {first})"
+            ) from exc
+        torch.export.save(program, path, extra_files=dict(extra_files or {}))
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

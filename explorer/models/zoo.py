@@ -386,7 +386,8 @@ class LoadedModel:
         if self.spec.source == Source.OWN:
             return f"in the file ({Path(self.weights).name})"
         if self.spec.source == Source.TRAINED:
-            return "trained by you, on the Train page"
+            where = "the Train page" if self.spec.family == Family.DIGIT else "your pictures"
+            return f"trained by you, on {where}"
         return f"own weights ({Path(self.weights).name})"
 
     @property

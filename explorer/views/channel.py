@@ -2,9 +2,11 @@
 
 Shared by the Draw and Image pages. The top inputs come from the shipped sets: for the digit
 nets the 1,000 validation digits of ``assets/data/mnist-8k.npz``; for the ImageNet models the
-few sample photos of ``assets/photos`` (a small set: say so). Visualisations and rankings are
-jobs for the heavy-work scheduler (:func:`visualization_job`, :func:`top_pictures_job`),
-their answers cached for every session by model, weights, layer and channel.
+few sample photos of ``assets/photos`` (a small set: say so) — or, when the server is given an
+image index of the model (:mod:`explorer.views.imageindex`), the folder it ranked.
+Visualisations and rankings are jobs for the heavy-work scheduler (:func:`visualization_job`,
+:func:`top_pictures_job`), their answers cached for every session by model, weights, layer
+and channel.
 """
 
 from __future__ import annotations
@@ -136,13 +138,13 @@ def _top_pictures(
     tensor, pictures, what = top_set(loaded)
     found = top_inputs(loaded.model, layer, channel, tensor, k=TOP)
     shown = [
-        TopPicture(_outlined(loaded, layer, pictures[f.index], f), f"peak {f.peak:.3g}", f)
+        TopPicture(outlined(loaded, layer, pictures[f.index], f), f"peak {f.peak:.3g}", f)
         for f in found
     ]
     return shown, what
 
 
-def _outlined(loaded: LoadedModel, layer: str, picture: np.ndarray, found: TopInput) -> np.ndarray:
+def outlined(loaded: LoadedModel, layer: str, picture: np.ndarray, found: TopInput) -> np.ndarray:
     """The picture (RGB, enlarged for small digits) with the peak unit's receptive field boxed."""
     image = Image.fromarray(picture).convert("RGB")
     h, w = picture.shape[:2]

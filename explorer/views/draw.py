@@ -21,6 +21,12 @@ from explorer.figures.colour import (
     palette,
     png_data_uri,
 )
+from explorer.figures.describe import (
+    describe_map,
+    describe_maps,
+    describe_prediction,
+    describe_vector,
+)
 from explorer.figures.maps import feature_maps_figure, input_figure
 from explorer.figures.tiling import Tiling, tile_channels
 from explorer.inputs.preprocess import PreparedInput
@@ -47,6 +53,7 @@ class Stage:
         figure: The stage's picture.
         layer: The captured layer (None for the input stage).
         tiling: Where each channel sits when its units are clickable, else None.
+        description: The picture in one sentence (its text alternative).
     """
 
     key: str
@@ -56,6 +63,7 @@ class Stage:
     figure: go.Figure
     layer: LayerOutput | None = None
     tiling: Tiling | None = None
+    description: str = ""
 
 
 def layer_source(result: CaptureResult, layer: LayerOutput) -> LayerOutput | None:
@@ -72,6 +80,7 @@ def softmax_figure(loaded: LoadedModel, result: CaptureResult) -> go.Figure:
 def input_stage(result: CaptureResult, prepared: PreparedInput) -> Stage:
     """Stage 0: the digit as the network receives it."""
     size = "×".join(map(str, result.input.shape))
+    pixels = result.input.detach().cpu().numpy()
     return Stage(
         key=INPUT_STAGE_KEY,
         heading=f"**0. input** · {size}",
@@ -79,6 +88,9 @@ def input_stage(result: CaptureResult, prepared: PreparedInput) -> Stage:
         "scaled to 20 px, centred by its centre of mass, normalised with MNIST's mean and std.",
         formula=None,
         figure=input_figure(prepared.display, title=f"input · {size}", height=300),
+        description=describe_map(pixels[0], "input")
+        if len(pixels) == 1
+        else describe_maps(pixels, "input"),
     )
 
 
@@ -92,12 +104,15 @@ def layer_stage(
     tiling: Tiling | None = None
     if layer.kind == "softmax":
         figure = softmax_figure(loaded, result)
+        description = describe_prediction(loaded.categories, result.probs.cpu().numpy())
     elif len(layer.shape) == 3:
         clickable = layer.kind in CLICKABLE_KINDS
         mapped = feature_maps_figure(layer, scale=scale, tile_px=MAP_TILE_PX, clickable=clickable)
         figure, tiling = mapped.figure, mapped.tiling if clickable else None
+        description = describe_maps(layer.numpy(), layer.name)
     else:
         figure = vector_figure(layer)
+        description = describe_vector(layer.numpy().reshape(-1), layer.name)
     shape = " × ".join(map(str, layer.shape))
     return Stage(
         key=f"stage_{index}",
@@ -107,6 +122,7 @@ def layer_stage(
         figure=figure,
         layer=layer,
         tiling=tiling,
+        description=description,
     )
 
 
@@ -122,16 +138,17 @@ def network_stages(
     return stages
 
 
-def live_maps(result: CaptureResult, count: int = 2) -> list[tuple[str, str]]:
+def live_maps(result: CaptureResult, count: int = 2) -> list[tuple[str, str, str]]:
     """The first ``count`` map layers after conv1 as small PNG strips, for the live panel.
 
     Each strip tiles the layer's channels in one row, coloured with the stage figures' scale
     (one per layer). PNGs, not charts: they cost a millisecond and no WebGL while drawing.
 
     Returns:
-        ``(caption, data URI)`` per layer.
+        ``(caption, data URI, description)`` per layer; the description is its text
+        alternative (:func:`explorer.figures.describe.describe_maps`).
     """
-    strips: list[tuple[str, str]] = []
+    strips: list[tuple[str, str, str]] = []
     for layer in result.layers:
         if len(strips) == count:
             break
@@ -144,5 +161,6 @@ def live_maps(result: CaptureResult, count: int = 2) -> list[tuple[str, str]]:
         pixels = np.kron(pixels, np.ones((3, 3), dtype=np.uint8))  # crisp at a readable size
         uri = png_data_uri(pixels, palette(scale.diverging))
         size = "×".join(map(str, maps.shape[1:]))
-        strips.append((f"{layer.name} · {len(maps)} maps of {size}", uri))
+        caption = f"{layer.name} · {len(maps)} maps of {size}"
+        strips.append((caption, uri, describe_maps(maps, layer.name)))
     return strips

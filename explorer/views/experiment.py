@@ -35,6 +35,7 @@ from explorer.analysis.experiment import (
 from explorer.figures import style
 from explorer.figures.channels import ChannelGrid, channel_grid_figure, page_size
 from explorer.figures.charts import softmax_figure
+from explorer.figures.describe import describe_maps
 from explorer.hosting.scheduler import Job
 from explorer.inputs.preprocess import PreparedInput
 from explorer.inputs.samples import samples_for
@@ -307,6 +308,13 @@ def stage_figures(first: CaptureResult, second: CaptureResult, name: str) -> lis
         channel_grid_figure(values, f"{name} ({which})", kind, chosen, tile_px=STAGE_TILE_PX)
         for values, which, kind in shown
     ]
+
+
+def stage_descriptions(first: CaptureResult, second: CaptureResult, name: str) -> list[str]:
+    """:func:`stage_figures`' text alternatives: a, b and ``b − a`` of layer ``name`` in words."""
+    before, after = first[name].numpy(), second[name].numpy()
+    shown = ((before, "a"), (after, "b"), (after - before, "b − a"))
+    return [describe_maps(values, f"{name} ({which})") for values, which in shown]
 
 
 def sweep_figure(points: Sequence[SweepPoint], axis: str, labels: Sequence[str]) -> go.Figure:

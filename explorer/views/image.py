@@ -34,6 +34,7 @@ from explorer.figures.channels import (
     page_size,
 )
 from explorer.figures.charts import vector_figure
+from explorer.figures.describe import describe_map, describe_maps
 from explorer.figures.selection import channel_from_selection, unit_from_channel_selection
 
 SORT_LABELS = {"index": "number", "mean": "mean ↓", "max": "max ↓"}
@@ -198,6 +199,7 @@ class ChannelPage:
         channels: The channels this page shows, in tile order.
         grid: The tiled figure and which channel each tile holds.
         caption: The line above the grid.
+        description: The layer's maps in one sentence (the grid's text alternative).
     """
 
     sort: str
@@ -207,6 +209,7 @@ class ChannelPage:
     channels: tuple[int, ...]
     grid: ChannelGrid
     caption: str
+    description: str = ""
 
     @property
     def first_channel(self) -> int:
@@ -247,7 +250,8 @@ def channel_page(
         f"{paging.count}, page {page} of {paging.pages}): one tile per channel. Hover a tile "
         "for its mean and max; click one to see it large."
     )
-    return ChannelPage(sort, scale, page, order, channels, grid, caption)
+    description = describe_maps(maps, shown.layer.name)
+    return ChannelPage(sort, scale, page, order, channels, grid, caption, description)
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,6 +265,7 @@ class ChannelView:
         unit: ``(row, col)`` of the clicked unit, or ``None``.
         receptive_field: That unit's receptive field in input pixels (unclipped), or ``None``.
         unit_text: The unit's value and its receptive field (markdown), or ``None``.
+        description: The channel's map in one sentence (its text alternative).
     """
 
     channel: int
@@ -269,6 +274,7 @@ class ChannelView:
     unit: tuple[int, int] | None
     receptive_field: Box | None
     unit_text: str | None
+    description: str = ""
 
 
 def channel_view(
@@ -322,4 +328,5 @@ def channel_view(
             )
     outline = None if box is None else (box.top, box.left, box.bottom, box.right)
     figure = channel_figure(values, name, channel, shown.layer.kind, background, opacity, outline)
-    return ChannelView(channel, figure, stats_text, unit, box, unit_text)
+    description = describe_map(values, f"{name} channel {channel}")
+    return ChannelView(channel, figure, stats_text, unit, box, unit_text, description)
