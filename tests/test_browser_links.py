@@ -82,6 +82,11 @@ def copy_link(page: Page, holds: str) -> str:
     page.locator(".cnn-link summary").first.click()
     field = page.locator(VIEW_LINK_URL).first
     field.wait_for(timeout=10_000)
+    # the box fills its field on the "toggle" event, which fires after the click returns (in
+    # the component's shadow root: Playwright's locators reach it, document.querySelector not)
+    from playwright.sync_api import expect
+
+    expect(field).to_have_value(re.compile(re.escape(holds)), timeout=10_000)
     link = field.input_value()
     page.locator(".cnn-link summary").first.click()
     assert holds in link
@@ -176,6 +181,63 @@ def test_lab_stride(app: tuple[str, Browser]) -> None:
     thumb = again.locator(f"{key_selector('lab_stride')} input[type=range]").first
     assert thumb.input_value() == "3"
     no_exception(again)
+    again.context.close()
+
+
+def test_train_settings(app: tuple[str, Browser]) -> None:
+    """The Train page's settings travel: a teacher sends the class one training recipe."""
+    url, browser = app
+    page = fresh_page(browser, f"{url}/train")
+    thumb = page.locator(f"{key_selector('train_epochs')} input[type=range]").first
+    thumb.wait_for(timeout=LONG_MS)
+    thumb.focus()
+    thumb.press("ArrowLeft")
+    thumb.press("ArrowLeft")  # 5 → 3 epochs
+    seed = page.locator(f"{key_selector('train_seed')} input").first
+    seed.fill("42")
+    seed.press("Enter")
+    link = copy_link(page, "train_seed=42")
+    assert "train_epochs=3" in link
+    no_exception(page)
+    page.context.close()
+
+    again = fresh_page(browser, link)
+    shows(again, "train_seed", "42", exact=True)
+    thumb = again.locator(f"{key_selector('train_epochs')} input[type=range]").first
+    thumb.wait_for(timeout=LONG_MS)
+    assert thumb.input_value() == "3"
+    no_exception(again)
+    again.context.close()
+
+
+def test_overview_digit(app: tuple[str, Browser]) -> None:
+    """The Overview's sample digit travels, and the prediction shown with it."""
+    url, browser = app
+    page = fresh_page(browser, f"{url}/overview")
+    box = page.locator(f"{key_selector('home_digit')} input").first
+    box.wait_for(timeout=LONG_MS)
+    run_over(page)
+    box.click()
+    options = page.get_by_role("option")
+    options.first.wait_for(timeout=LONG_MS)
+    last = str(options.last.inner_text()).strip()
+    options.last.click()
+    shows(page, "home_digit", last)
+    link = copy_link(page, "home_digit=")
+
+    again = fresh_page(browser, link)  # its first run is the linked digit's: no stale metric
+    shows(again, "home_digit", last)
+    shown = prediction(again)
+    # the student's page comes to show the very same prediction (class and probability)
+    page.wait_for_function(
+        """([label, text]) => [...document.querySelectorAll('[data-testid=stMetric]')]
+             .some(m => m.innerText.includes(label) && m.innerText === text)""",
+        arg=[PREDICTION_LABEL, shown],
+        timeout=LONG_MS,
+    )
+    no_exception(page)
+    no_exception(again)
+    page.context.close()
     again.context.close()
 
 
