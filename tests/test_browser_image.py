@@ -78,7 +78,8 @@ def test_upload_top5_layer_channel_and_unit() -> None:
         choose(page, "image_layer_resnet18", "layer1.0.relu · relu")
         grid = page.locator(".st-key-image_grid_layer1-0-relu .nsewdrag").first
         grid.wait_for(timeout=60_000)
-        page.get_by_text("channel 0 · 56×56 over the input").first.wait_for(timeout=60_000)
+        # the title wraps at its " · ": "layer1.0.relu · channel 0 ·" / "56×56 over the input"
+        page.get_by_text("56×56 over the input").first.wait_for(timeout=60_000)
         # click a unit of the large map: its receptive field is reported
         figure = page.locator("[class*='st-key-image_channel_fig_layer1'] .nsewdrag").first
         click_until(page, figure, "Unit layer1.0.relu[0,")
