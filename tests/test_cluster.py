@@ -332,9 +332,15 @@ def _no_error_on(page: Any) -> None:
 
 
 def _responses_of(page: Any) -> list[Any]:
-    """Every HTTP response the page gets from now on, in a list that grows."""
+    """Every HTTP response the page gets from now on, in a list that grows.
+
+    Only network ones: a component's script made in the page (``blob:``) never reaches nginx.
+    """
     responses: list[Any] = []
-    page.on("response", lambda response: responses.append(response))
+    page.on(
+        "response",
+        lambda response: responses.append(response) if response.url.startswith("http") else None,
+    )
     return responses
 
 
