@@ -437,9 +437,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_train_pictures(args: argparse.Namespace) -> int:
     """``python -m explorer train --images DIR``: teach a network your classes, save a .pt2."""
     from explorer.models.folders import read_folder
-    from explorer.models.live import Point
     from explorer.models.own import program_bytes
-    from explorer.models.teach import DEFAULT_EPOCHS, TeachSettings, teach
+    from explorer.models.teach import DEFAULT_EPOCHS, Taught, TeachSettings, teach
 
     if args.data is not None:
         _error("--data goes with --model (the digit nets); --images is the folder trained on")
@@ -463,7 +462,8 @@ def cmd_train_pictures(args: argparse.Namespace) -> int:
         _error(str(exc))
         return 1
 
-    def show(point: Point) -> None:
+    def show(so_far: Taught) -> None:
+        point = so_far.points[-1]
         if not args.quiet:
             print(
                 f"epoch {point.epoch:g}: loss {point.train_loss:.4f}, accuracy "

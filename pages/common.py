@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gc
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,24 @@ def session_id() -> str:
     return ctx.session_id if ctx is not None else "no-session"
 
 
-def run_job(job: Job, label: str) -> Any:
+def run_job(
+    job: Job,
+    label: str,
+    watch: Callable[[], None] | None = None,
+    on_cancel: Callable[[], None] | None = None,
+) -> Any:
     """Submit ``job`` for this session to the heavy-work scheduler and wait for its answer.
 
     While it waits the page shows its place in line, then its progress. A closed tab cancels
     it, and so does Streamlit's Stop once the job's grace period passes; a rerun that submits
     the same job again finds it still running; a new job from this session replaces it.
+
+    Args:
+        job: The work.
+        label: What it is, for the progress bar ("Training").
+        watch: Called at every poll while it waits, below the progress bar (a live view).
+        on_cancel: Called when the answer will never come (cancelled in line or running),
+            before the page says so and stops.
 
     Raises:
         explorer.hosting.scheduler.OverBudget: The job would take longer than the budget.
@@ -45,10 +58,12 @@ def run_job(job: Job, label: str) -> Any:
     session = session_id()
     with default_scheduler().submit(session, job) as ticket:
         if not ticket.done():
-            _wait(ticket, label, session)
+            _wait(ticket, label, session, watch)
         try:
             return ticket.result()
         except JobCancelled:
+            if on_cancel is not None:
+                on_cancel()
             st.info(f"{label}: stopped.")
             st.stop()
 
@@ -64,7 +79,9 @@ def _session_open(session: str) -> bool:
     return not Runtime.exists() or Runtime.instance().is_active_session(session)
 
 
-def _wait(ticket: Ticket, label: str, session: str) -> None:
+def _wait(
+    ticket: Ticket, label: str, session: str, watch: Callable[[], None] | None = None
+) -> None:
     """Show the ticket's place in line, then its progress, until its answer is there."""
     box = st.empty()
     try:
@@ -74,6 +91,8 @@ def _wait(ticket: Ticket, label: str, session: str) -> None:
                 return
             status = ticket.status()
             box.progress(status.progress, text=_status_text(label, status))
+            if watch is not None:
+                watch()
     except StopException:
         # Streamlit's Stop, or a rerun that replaces this run (a widget touched while it
         # waits, delivered as a stop here): let go, not cancel. The run that follows may
@@ -166,15 +185,22 @@ def inline_image(image: np.ndarray | bytes) -> str:
 
 
 @cache
-def _style_sheet(background: str) -> str:
+def _style_sheet(light_background: str, dark_background: str) -> str:
+    """The style sheet with ``--cnn-background``: the active theme's background colour.
+
+    ``light-dark()`` picks by the ``color-scheme`` that Streamlit sets on the app for the theme
+    the reader chose (System, Light or Dark), so it follows a change of theme without a rerun.
+    """
     css = Path(__file__).with_name("style.css").read_text(encoding="utf-8")
+    background = f"light-dark({light_background}, {dark_background})"
     return f"<style>:root {{ --cnn-background: {background}; }}\n{css}</style>"
 
 
 def inject_style() -> None:
-    """The app's one style sheet (``pages/style.css``): narrow-screen layout fixes.
+    """The app's one style sheet (``pages/style.css``): narrow-screen and theme fixes.
 
     Called once a run by the entry script, so every page gets it.
     """
-    background = st.get_option("theme.backgroundColor") or "#ffffff"
-    st.html(_style_sheet(str(background)))
+    light = st.get_option("theme.light.backgroundColor") or "#ffffff"
+    dark = st.get_option("theme.dark.backgroundColor") or "#171614"  # Streamlit's dark default
+    st.html(_style_sheet(str(light), str(dark)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from explorer.hosting.scheduler import OverBudget
 from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB
@@ -109,21 +110,53 @@ def train(gathered: list[ClassDraft], settings: TeachSettings) -> None:
         st.error(f"Not ready to train: {exc}")
 
 
+class LiveViews:
+    """The training so far, drawn below its progress bar whenever an epoch ends."""
+
+    def __init__(self, training: Training) -> None:
+        self.training = training
+        self.shown = 0
+        self.box: DeltaGenerator | None = None
+
+    def __call__(self) -> None:
+        """Draw the latest epoch's views, if one ended since the last call."""
+        so_far = self.training.so_far
+        if so_far is None or len(so_far.points) == self.shown:
+            return
+        self.shown = len(so_far.points)
+        if self.box is None:
+            self.box = st.empty()
+        with self.box.container():
+            show_views(so_far, live=True)
+
+    def clear(self) -> None:
+        """Take the views away (the finished training's replace them)."""
+        if self.box is not None:
+            self.box.empty()
+
+
 def follow() -> None:
     """Wait for the training in progress in the scheduler's long line; keep its answer.
 
     Every rerun until the answer is there submits the same job again, which finds it still
-    running (or takes the answer it left), so a webcam shot or a slider loses nothing.
+    running (or takes the answer it left), so a webcam shot or a slider loses nothing. While
+    it waits, the curves, filters, confusion matrix and mistakes show each epoch as it ends.
     """
     training: Training | None = st.session_state.get(TRAINING_KEY)
     if training is None:
         return
     if training.stopped:
         del st.session_state[TRAINING_KEY]
-        st.warning("Training was stopped (the page was left for a while): click Train again.")
+        st.warning(
+            "Training was stopped (another heavy job of yours took its place, or the page was "
+            "left for a while): click Train again."
+        )
         return
+    live = LiveViews(training)
     try:
-        outcome: Outcome = training.outcome or run_job(training.job, "Training")
+        outcome: Outcome = training.outcome or run_job(
+            training.job, "Training", watch=live, on_cancel=training.stop
+        )
     except OverBudget as exc:
         del st.session_state[TRAINING_KEY]
         st.warning(f"Not trained: {exc}")
@@ -131,31 +164,44 @@ def follow() -> None:
     except Exception:
         del st.session_state[TRAINING_KEY]  # not submitted again on every rerun
         raise
+    live.clear()
     del st.session_state[TRAINING_KEY]
     st.session_state[TAUGHT_KEY] = outcome.taught
     st.session_state[OUTCOME_KEY] = outcome
 
 
-def show_result(taught: Taught, outcome: Outcome | None) -> None:
-    """Curves, the watched weight by epoch, the confusion matrix, the mistakes, use, download."""
-    st.metric("Held-out accuracy", f"{taught.held_out_accuracy:.1%}")
-    st.caption(training_caption(taught))
-    if taught.built.notice:
-        st.warning(taught.built.notice)
-    st.plotly_chart(curves_figure(taught.points), key="pictures_curves")
-    left, right = st.columns(2)
+def show_views(taught: Taught, live: bool = False) -> None:
+    """Held-out accuracy, curves, the watched weight, the confusion matrix, the mistakes.
+
+    ``live``: a training still going (its latest epoch's weights, no slider; the charts'
+    keys name the epoch, as each epoch draws them again in the same run).
+    """
     last = len(taught.points) - 1
-    epoch = (
-        left.slider("Weights after epoch", 1, last + 1, last + 1, key="pictures_epoch")
-        if last
-        else 1
+    suffix = f"_live{last}" if live else ""
+    accuracy = taught.points[-1].val_accuracy if live else taught.held_out_accuracy
+    st.metric(
+        f"Held-out accuracy after epoch {last + 1}" if live else "Held-out accuracy",
+        f"{accuracy:.1%}",
     )
-    left.plotly_chart(snapshot_view(taught, int(epoch) - 1), key="pictures_filters")
-    right.plotly_chart(confusion_view(taught), key="pictures_confusion")
+    st.caption(taught.message if live else training_caption(taught))
+    st.plotly_chart(curves_figure(taught.points), key=f"pictures_curves{suffix}")
+    left, right = st.columns(2)
+    epoch = last + 1
+    if last and not live:
+        epoch = int(left.slider("Weights after epoch", 1, last + 1, last + 1, key="pictures_epoch"))
+    left.plotly_chart(snapshot_view(taught, epoch - 1), key=f"pictures_filters{suffix}")
+    right.plotly_chart(confusion_view(taught), key=f"pictures_confusion{suffix}")
     wrong = mistakes_view(taught)
     if wrong:
         st.markdown(f"**Held-out pictures it got wrong** ({len(wrong)})")
         st.image([inline_image(p) for p, _ in wrong], caption=[c for _, c in wrong], width=72)
+
+
+def show_result(taught: Taught, outcome: Outcome | None) -> None:
+    """The finished training's views; use it on the other pages; download it."""
+    if taught.built.notice:
+        st.warning(taught.built.notice)
+    show_views(taught)
     use, pt2, card = st.columns(3)
     if use.button("Use this model", type="primary", key="pictures_use"):
         st.session_state[PICTURES_KEY] = taught_model(taught)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,6 +28,49 @@ def files(shape: str, count: int, seed: int) -> list[dict[str, object]]:
     ]
 
 
+def give_classes(page: Any) -> None:
+    """Three classes named after the shapes, 12 uploaded pictures each."""
+    classes = page.locator(".st-key-pictures_classes input")
+    classes.fill("3")
+    classes.press("Enter")
+    page.locator(".st-key-pictures_name_2 input").wait_for(timeout=30_000)
+    for index, shape in enumerate(SHAPES[:3]):
+        name = page.locator(f".st-key-pictures_name_{index} input")
+        name.fill(shape)
+        name.press("Enter")
+        uploader = page.locator(f".st-key-pictures_upload_{index}_0 input[type=file]")
+        uploader.set_input_files(files(shape, 12, index))
+        page.get_by_text("12 picture(s)").nth(index).wait_for(timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "your_pictures_classes.png"))
+
+
+def train_and_watch(page: Any) -> Any:
+    """Train 40 epochs, watch an epoch's views while it trains; the "Use this model" button."""
+    epochs = page.locator(".st-key-pictures_epochs_small input[type=range]").first
+    epochs.focus()
+    epochs.press("End")  # 40 epochs: a few seconds of training to watch
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-pictures_epochs_small input[type=range]')"
+        ".value === '40'",
+        timeout=30_000,
+    )
+    page.locator(".st-key-pictures_train button").click()
+    page.get_by_text("Training:").first.wait_for(timeout=60_000)
+    # while it trains, each epoch's views: the accuracy so far, curves, filters, matrix
+    live = page.get_by_text("Held-out accuracy after epoch").first
+    live.wait_for(timeout=120_000)
+    live.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "your_pictures_training.png"))
+    # a rerun while it trains (a name typed): the training goes on, on the pictures given
+    name = page.locator(".st-key-pictures_name_0 input")
+    name.fill("circles")
+    name.press("Enter")
+    use = page.locator(".st-key-pictures_use button")
+    use.wait_for(timeout=240_000)
+    assert page.get_by_text("Held-out accuracy after epoch").count() == 0  # replaced
+    return use
+
+
 def test_upload_train_and_classify_with_your_classes() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -35,26 +79,9 @@ def test_upload_train_and_classify_with_your_classes() -> None:
         browser, page = open_app(p, url, height=1000)
         page.get_by_role("link", name="Your pictures").first.click()
         page.get_by_text("Teach it your classes").first.wait_for(timeout=60_000)
-        classes = page.locator(".st-key-pictures_classes input")
-        classes.fill("3")
-        classes.press("Enter")
-        page.locator(".st-key-pictures_name_2 input").wait_for(timeout=30_000)
-        for index, shape in enumerate(SHAPES[:3]):
-            name = page.locator(f".st-key-pictures_name_{index} input")
-            name.fill(shape)
-            name.press("Enter")
-            uploader = page.locator(f".st-key-pictures_upload_{index}_0 input[type=file]")
-            uploader.set_input_files(files(shape, 12, index))
-            page.get_by_text("12 picture(s)").nth(index).wait_for(timeout=60_000)
-        page.screenshot(path=str(SCREENSHOTS / "your_pictures_classes.png"))
-        page.locator(".st-key-pictures_train button").click()
-        page.get_by_text("Training:").first.wait_for(timeout=60_000)
-        # a rerun while it trains (a name typed): the training goes on, on the pictures given
-        name = page.locator(".st-key-pictures_name_0 input")
-        name.fill("circles")
-        name.press("Enter")
-        page.get_by_text("Held-out accuracy").first.wait_for(timeout=240_000)
-        page.locator(".st-key-pictures_use button").click()
+        give_classes(page)
+        use = train_and_watch(page)
+        use.click()
         page.get_by_text("now on the Image classifier page").first.wait_for(timeout=60_000)
         page.screenshot(path=str(SCREENSHOTS / "your_pictures.png"), full_page=True)
         # the same session (no reload): the sidebar's link keeps session state

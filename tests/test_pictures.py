@@ -21,6 +21,7 @@ from explorer.models.cards import (
     read_card,
 )
 from explorer.models.folders import read_folder
+from explorer.models.loop import MISTAKES_SHOWN
 from explorer.models.own import OwnModelError, load_program, program_bytes
 from explorer.models.picturenets import PASS_MULT_ADDS, SmallPictureNet, build_picture_net
 from explorer.models.pictures import (
@@ -362,6 +363,31 @@ def test_a_cancelled_job_stops_training() -> None:
     assert len(calls) == 3 and calls == sorted(calls) and calls[-1] < 0.1
 
 
+def test_each_epoch_hands_over_the_training_so_far() -> None:
+    """The page's live views: after each epoch, that epoch's points, weights and matrix."""
+    seen: list[Taught] = []
+    with torch_threads(1):
+        final = teach(shape_set(2, 10, seed=6), TeachSettings(epochs=3), on_epoch=seen.append)
+    assert [len(s.points) for s in seen] == [1, 2, 3]
+    assert [s.message for s in seen] == ["Epoch 1 of 3…", "Epoch 2 of 3…", "Epoch 3 of 3…"]
+    for so_far in seen:
+        epoch = len(so_far.points)
+        assert so_far.points == final.points[:epoch]  # the same run, seen part by part
+        assert len(so_far.snapshots) == epoch
+        np.testing.assert_array_equal(so_far.snapshots[-1], final.snapshots[epoch - 1])
+        # that epoch's matrix: every held-out picture once, its trace the epoch's accuracy
+        assert so_far.confusion.sum() == len(final.held_out)
+        accuracy = np.trace(so_far.confusion) / so_far.confusion.sum()
+        assert accuracy == pytest.approx(so_far.points[-1].val_accuracy)
+        # its mistakes are the matrix's off-diagonal pictures (as many, up to the shown few)
+        wrong = int(so_far.confusion.sum() - np.trace(so_far.confusion))
+        assert len(so_far.mistakes) == min(wrong, MISTAKES_SHOWN)
+        for index, true, predicted, _ in so_far.mistakes:
+            assert true != predicted and so_far.held_out_labels[index] == true
+    np.testing.assert_array_equal(seen[-1].confusion, final.confusion)
+    assert final.message == "Done: 3 epochs."
+
+
 def test_progress_is_reported_while_decoding_before_training() -> None:
     calls: list[float] = []
 
@@ -461,7 +487,7 @@ def test_the_pass_multiply_adds_are_counted_from_the_networks() -> None:
 def test_training_is_costed_and_a_long_one_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     from explorer.hosting.cost import check_budget
     from explorer.hosting.scheduler import OverBudget
-    from explorer.views.pictures import TRAIN_PASSES, teach_job
+    from explorer.views.pictures import AUGMENT_S, STEP_OVERHEAD_S, TRAIN_PASSES, teach_job
 
     monkeypatch.setenv("EXPLORER_SECONDS_PER_GMAC", "0.05")
     shapes = shape_set(3, 20, seed=0)  # 60 pictures, 12 held out
@@ -469,13 +495,23 @@ def test_training_is_costed_and_a_long_one_refused(monkeypatch: pytest.MonkeyPat
     assert cost is not None
     frozen, trained = PASS_MULT_ADDS["finetune:resnet18"]
     mult_adds = 60 * frozen + 10 * (48 * TRAIN_PASSES + 12) * trained
-    assert cost.seconds == pytest.approx(mult_adds / 1e9 * 0.05)
+    assert cost.seconds == pytest.approx(mult_adds / 1e9 * 0.05 + 10 * 48 * STEP_OVERHEAD_S)
     check_budget(cost, budget=cost.seconds * 1.01)
     with pytest.raises(OverBudget, match=r"train 4 epoch\(s\) at most"):
         check_budget(cost, budget=(60 * frozen + 4.5 * (48 * 3 + 12) * trained) / 1e9 * 0.05)
     small = teach_job(shapes, TeachSettings("small", epochs=10)).job.cost
     assert small is not None
-    assert small.seconds == pytest.approx(10 * (48 * 3 + 12) * 11.2e6 / 1e9 * 0.05)
+    # a tiny net is mostly per-picture overhead: batching, the step, the distortion
+    overhead = 10 * 48 * (STEP_OVERHEAD_S + AUGMENT_S)
+    assert small.seconds == pytest.approx(10 * (48 * 3 + 12) * 11.2e6 / 1e9 * 0.05 + overhead)
+    plain = teach_job(shapes, TeachSettings("small", epochs=10, augmentation=False)).job.cost
+    assert plain is not None
+    assert small.seconds - plain.seconds == pytest.approx(10 * 48 * AUGMENT_S)
+    # the overhead is seconds, whatever the multiply-adds' rate: a faster rate, the same
+    monkeypatch.setenv("EXPLORER_SECONDS_PER_GMAC", "0.005")
+    fast = teach_job(shapes, TeachSettings("small", epochs=10)).job.cost
+    assert fast is not None
+    assert fast.seconds == pytest.approx(10 * (48 * 3 + 12) * 11.2e6 / 1e9 * 0.005 + overhead)
 
 
 def test_a_rerun_finds_the_training_still_running_and_its_answer_kept() -> None:

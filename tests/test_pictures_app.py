@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -134,3 +135,48 @@ def test_the_pt2_download_is_the_one_made_in_the_training_job(trained: AppTest) 
     button = next(d for d in trained.get("download_button") if d.proto.label.startswith("Model"))
     # the bytes handed over at once (a callable would export on the page's thread, deferred)
     assert button.proto.url and not button.proto.deferred_file_id
+
+
+def test_while_it_trains_each_epoch_shows_and_a_cancelled_one_is_not_started_again() -> None:
+    """The live views come from the job's thread; a cancelled job (in line or running) ends."""
+    import itertools
+    import time
+
+    from explorer.hosting.jobs import Job, JobCancelled
+    from explorer.models.shapes import shape_set
+    from explorer.models.teach import Taught, TeachSettings, teach
+    from explorer.views.pictures import Training
+
+    with torch_threads(1):
+        seen: list[Taught] = []
+        teach(shape_set(2, 10, seed=7), TeachSettings(epochs=2), on_epoch=seen.append)
+    runs = itertools.count()
+
+    def run(progress: Callable[[float], None]) -> None:
+        next(runs)
+        training.so_far = seen[0]  # epoch 1 of 2 has ended …
+        for _ in range(6):  # … the page polls every 0.25 s and draws it
+            time.sleep(0.1)
+            progress(0.5)
+        raise JobCancelled  # as when another heavy job of this session replaces it
+
+    training = Training(Job(("teach", "live-test"), run, lane="long", cache=False))
+    at = AppTest.from_file(str(REPO / "pages" / "pictures.py"), default_timeout=60)
+    at.session_state["pictures_training"] = training
+    at.run()
+    assert not at.exception
+    metric = next(m for m in at.metric if m.label.startswith("Held-out accuracy"))
+    assert metric.label == "Held-out accuracy after epoch 1"
+    assert metric.value == f"{seen[0].points[-1].val_accuracy:.1%}"
+    assert "Epoch 1 of 2…" in [c.value for c in at.caption]
+    charts = [str(c.proto.id) for c in at.get("plotly_chart")]
+    for key in ("pictures_curves_live0", "pictures_filters_live0", "pictures_confusion_live0"):
+        assert any(key in chart for chart in charts), key
+    assert not at.get("download_button")  # nothing to use or download before it ends
+    assert any(i.value == "Training: stopped." for i in at.info)
+    assert training.stopped
+    at.run()  # the next rerun says so once, and does not start it again
+    assert any("Training was stopped" in w.value for w in at.warning)
+    assert "pictures_training" not in at.session_state
+    at.run()
+    assert next(runs) == 1

@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from explorer.bench.timing import median
-from explorer.models.live import Point
 from explorer.models.shapes import shape_set
-from explorer.models.teach import TeachSettings, teach
+from explorer.models.teach import Taught, TeachSettings, teach
+from explorer.views.pictures import teach_cost
 
 __all__ = ["TARGET_ACCURACY", "pictures_costs"]
 
@@ -30,8 +30,8 @@ def finetune_cost() -> tuple[float | None, dict[str, Any]]:
     pictures = shape_set(3, 20, seed=0)
     reached: list[float] = []
 
-    def watch(point: Point) -> None:
-        if not reached and point.val_accuracy >= TARGET_ACCURACY:
+    def watch(so_far: Taught) -> None:
+        if not reached and so_far.points[-1].val_accuracy >= TARGET_ACCURACY:
             reached.append(time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -67,6 +67,9 @@ def scratch_epoch_cost(repeats: int) -> tuple[float, dict[str, Any]]:
         "pictures": "3 classes × 60 synthetic shapes (48 train, 12 held out each)",
         "held_out_accuracy_after_one_epoch": round(accuracy, 4),
         "includes": "decoding and fitting 180 pictures, one epoch of 18 steps, the test",
+        "scheduler_estimate_s": round(
+            teach_cost(pictures, TeachSettings("small", epochs=1)).seconds, 3
+        ),
     }
     return round(median(seconds), 2), notes
 

@@ -81,6 +81,14 @@ class TeachSettings:
         if not 0 < self.learning_rate <= 1:
             raise ValueError("learning rate in (0, 1]")
 
+    @property
+    def distorted(self) -> bool:
+        """Whether the pictures are distorted as it trains: from scratch only.
+
+        A fine-tuned head trains on its frozen part's features, which no distortion reaches.
+        """
+        return self.augmentation and self.architecture == "small"
+
 
 @dataclass
 class Taught:
@@ -153,7 +161,7 @@ def teach(
     pictures: PictureSet,
     settings: TeachSettings,
     report: Report | None = None,
-    on_epoch: Callable[[Point], None] | None = None,
+    on_epoch: Callable[[Taught], None] | None = None,
 ) -> Taught:
     """Train ``settings.architecture`` on ``pictures``; test on a held-out part after each epoch.
 
@@ -162,7 +170,10 @@ def teach(
         settings: Architecture, epochs, batch size, learning rate, seed.
         report: Called with the fraction done after each step (it may raise to cancel, as
             the scheduler's progress does).
-        on_epoch: Called with each epoch's point (the CLI prints it).
+        on_epoch: Called after each epoch with the training so far, as a :class:`Taught`
+            whose points, snapshots, confusion matrix and mistakes are that epoch's (the
+            page's live views; the CLI prints the last point). Its ``net`` is still training:
+            read it, do not run it.
     """
     started = time.monotonic()
     say = report or _quiet
@@ -181,6 +192,14 @@ def teach(
     snapshots: list[np.ndarray] = []
     budget, message = max_seconds(), f"Done: {settings.epochs} epochs."
     classes = len(pictures.classes)
+
+    def so_far(held: Evaluation, message: str) -> Taught:
+        return Taught(
+            built.net, built, pictures.classes, settings, tuple(points), tuple(snapshots),
+            held.confusion, held.mistakes, images[split.held_out], labels[split.held_out],
+            len(split.train), time.monotonic() - started, message,
+        )  # fmt: skip
+
     for epoch in range(1, settings.epochs + 1):
         seen = []
         for _ in range(trainer.batches.per_epoch):
@@ -191,16 +210,12 @@ def teach(
         points.append(_point(seen, held, epoch, time.monotonic() - started))
         snapshots.append(_snapshot(built))
         if on_epoch is not None:
-            on_epoch(points[-1])
+            on_epoch(so_far(held, f"Epoch {epoch} of {settings.epochs}…"))
         if time.monotonic() - started > budget and epoch < settings.epochs:
             message = f"Time budget ({budget:g} s) reached after {epoch} epochs."
             break
     built.net.eval().requires_grad_(False)
-    return Taught(
-        built.net, built, pictures.classes, settings, tuple(points), tuple(snapshots),
-        held.confusion, held.mistakes, images[split.held_out], labels[split.held_out],
-        len(split.train), time.monotonic() - started, message,
-    )  # fmt: skip
+    return so_far(held, message)
 
 
 def _quiet(_done: float) -> None:
@@ -234,7 +249,7 @@ def _trainer(
         data, aug, prepare = features, None, _same
     else:
         data, prepare = images, spec.normalise
-        aug = PICTURE_AUGMENTATION if settings.augmentation else None
+        aug = PICTURE_AUGMENTATION if settings.distorted else None
     train, held = split.train, split.held_out
     batches = Batches(data[train], labels[train], settings.batch_size, settings.seed, aug)
     parameters = [p for p in built.head.parameters() if p.requires_grad]
