@@ -7,9 +7,11 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -399,14 +401,15 @@ def test_save_is_atomic_and_leaves_no_temporary_file(
 # --- the command line -----------------------------------------------------------------------
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, prefix: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
+    """``index-images`` in a child process; ``prefix`` runs it under another command."""
     return subprocess.run(
-        [sys.executable, "-m", "explorer", "index-images", *args],
+        [*prefix, sys.executable, "-m", "explorer", "index-images", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "EXPLORER_OFFLINE": "1"},
+        env={**os.environ, "EXPLORER_OFFLINE": "1", **env},
     )
 
 
@@ -425,6 +428,57 @@ def test_the_command_indexes_a_folder_with_resnet18(folder: Path, tmp_path: Path
     assert index.folder == str(small.resolve()) and index.input_size == (224, 224)
     assert list(index.layers) == layers
     assert index.layers["layer1.0.conv1"].values.shape == (64, 4)
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+BOMB_SIDE = 100_000
+"""The bomb PNG's declared width and height: 10^10 RGB pixels, 30 GB decoded."""
+# The address-space cap of the capped run, measured on the 2-core dev VM (torch 2.14.1+cu130,
+# resnet18 untrained, 2 layers, 36 JPEGs of 224×224, OMP_NUM_THREADS=2, --device cpu):
+# - a plain `python -c "import torch"` needs 3,181 MiB of address space (VmPeak 3,257,000 kB:
+#   the CUDA build maps its libraries though it runs on the CPU); below that it cannot import;
+# - this run's VmPeak is 4,138,644 kB (4,042 MiB; peak RSS about 1,000 MiB); under a 3,900 MiB
+#   cap its conv2d fails to allocate, under 3,600 MiB torchvision does not import;
+# - 5,120 MiB leaves about 1 GiB above the run's peak, and is under a fifth of what an unbounded
+#   decode of the bomb needs: 100,000 × 100,000 pixels × 3 bytes = 30,000,000,000 bytes (27.9 GiB).
+INDEX_CAP_BYTES = 5 * 2**30
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux prlimit")
+def test_the_command_under_a_memory_cap_skips_a_bomb_in_one_line(tmp_path: Path) -> None:
+    assert BOMB_SIDE * BOMB_SIDE * 3 > 5 * INDEX_CAP_BYTES  # decoding it would hit the cap
+    root = tmp_path / "photos"
+    readable = {
+        p.relative_to(root).as_posix()
+        for p in synthetic_photos(root, 36, side=224, formats=(".jpg",))
+    }
+    header = struct.pack(">IIBBBBB", BOMB_SIDE, BOMB_SIDE, 8, 2, 0, 0, 0)  # 8-bit RGB
+    rows = zlib.compress(b"\x00" * (1 + 3 * BOMB_SIDE) * 4)  # four rows of data: about 1 kB
+    bomb = png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows) + png_chunk(b"IEND", b"")
+    (root / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bomb)
+    whole = (root / "shape_00001.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
+    (root / "notes.jpg").write_text("a text file named as a picture\n")
+    out = tmp_path / "capped.npz"
+    done = cli(str(root), "--model", "resnet18", "--weights", "untrained", "--device", "cpu",
+               "--out", str(out), "--layers", "conv1", "layer1.0.conv1", "--top-k", "4",
+               "--no-progress", prefix=("prlimit", f"--as={INDEX_CAP_BYTES}"),
+               OMP_NUM_THREADS="2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # the cap was not hit: nothing failed to allocate, no picture was too large to decode here
+    for sign in ("alloc", "MemoryError", "failed to map", "too large or too intricate"):
+        assert sign not in done.stderr, done.stderr
+    index = load_index(out)
+    assert {f.path for f in index.files if f.ok} == readable and index.images == len(readable)
+    assert {f.path for f in index.files if not f.ok} == {"bomb.png", "truncated.jpg", "notes.jpg"}
+    bomb_lines = [line for line in done.stderr.splitlines() if "bomb.png" in line]
+    assert len(bomb_lines) == 1, done.stderr
+    assert bomb_lines[0].startswith("warning: skipped bomb.png: the image is ")
+    assert f"{BOMB_SIDE * BOMB_SIDE:,} pixels" in bomb_lines[0]
+    assert f"{len(readable)} images (3 skipped)" in done.stdout
 
 
 @pytest.mark.parametrize(

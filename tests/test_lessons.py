@@ -480,6 +480,7 @@ def test_channel_and_prediction_are_the_models(lenet: LoadedModel, sample: str) 
             verdict = check("strongest-channel", {"layer": layer}, shown, float(channel))
             assert verdict.correct == (channel == strongest)
     predicted = int(outputs[list(outputs)[-1]][0].argmax())
+    assert shown.predicted == str(predicted) and shown.label == sample[0]
     for digit in range(10):
         assert check("prediction", {}, shown, float(digit)).correct == (digit == predicted)
     assert not check("prediction", {}, shown, 7.5).correct
@@ -521,6 +522,7 @@ def test_misclassified_is_the_models_reading(lenet: LoadedModel) -> None:
         x = (torch.from_numpy(moved.picture).float() / 255 - mean[0]) / std[0]
         with torch.no_grad():
             digit = str(int(lenet.model(x[None, None]).argmax()))
+        assert moved.predicted == digit and moved.label == "7"
         verdict = check("misclassified", {}, moved, None)
         assert verdict.correct == (digit != "7" and (shift, rotate) != (0, 0)), verdict.message
         seen.add(verdict.correct)

@@ -173,8 +173,29 @@ class LayerRow:
     parameters: int
 
 
+class SampleRun:
+    """What a model view and an experiment view share: a sample digit through a model.
+
+    A mixin for the frozen dataclasses below, which hold these three fields.
+    """
+
+    loaded: LoadedModel
+    sample: str
+    result: CaptureResult
+
+    @property
+    def label(self) -> str:
+        """The sample's true digit."""
+        return self.sample.split()[0]
+
+    @property
+    def predicted(self) -> str:
+        """The class the model predicts (for the picture it was shown)."""
+        return self.loaded.categories[self.result.top(1)[0][0]]
+
+
 @dataclass(frozen=True)
-class ModelLive:
+class ModelLive(SampleRun):
     """A digit model on a sample digit: every layer, the prediction, the chosen layer.
 
     Attributes:
@@ -190,16 +211,6 @@ class ModelLive:
     result: CaptureResult
     rows: tuple[LayerRow, ...]
     layer: str
-
-    @property
-    def label(self) -> str:
-        """The sample's true digit."""
-        return self.sample.split()[0]
-
-    @property
-    def predicted(self) -> str:
-        """The class the model predicts."""
-        return self.loaded.categories[self.result.top(1)[0][0]]
 
     def row(self, name: str) -> LayerRow:
         """The table row of layer ``name``.
@@ -288,7 +299,7 @@ def strongest_channel(result: CaptureResult, layer: str) -> int:
 
 
 @dataclass(frozen=True)
-class ExperimentLive:
+class ExperimentLive(SampleRun):
     """A sample digit moved or turned, through a digit model.
 
     Attributes:
@@ -304,16 +315,6 @@ class ExperimentLive:
     change: Perturbation
     picture: np.ndarray
     result: CaptureResult
-
-    @property
-    def label(self) -> str:
-        """The sample's true digit."""
-        return self.sample.split()[0]
-
-    @property
-    def predicted(self) -> str:
-        """The class the model predicts for the changed picture."""
-        return self.loaded.categories[self.result.top(1)[0][0]]
 
     @property
     def probability(self) -> float:
@@ -355,6 +356,7 @@ __all__ = [
     "LayerRow",
     "ModelLive",
     "PoolLive",
+    "SampleRun",
     "activation_live",
     "convolve_live",
     "experiment_live",
