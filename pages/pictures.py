@@ -217,36 +217,45 @@ def show_result(taught: Taught, outcome: Outcome | None) -> None:
     card.download_button("Card (.json)", model_card(taught), "my-classes.json", key="pictures_card")
 
 
-st.title("Teach it your classes")
-st.caption(
-    "Name 2–5 classes, give each at least 10 pictures (upload them or take webcam shots), "
-    "train a small CNN from scratch or fine-tune ResNet-18's last block, then look inside the "
-    "network you trained on every page. A fifth of each class is held out: the accuracy is "
-    "measured on pictures it never trained on."
-)
-st.info(
-    "🔒 Your pictures stay in this browser session's memory on the server: they are never "
-    "written to disk or logs, nor shared with other sessions, and they are gone when you close "
-    "the tab.",
-)
-view_link = start_view_link("pictures")
-classes = st.columns([1, 3])[0].number_input(
-    "Classes", MIN_CLASSES, MAX_CLASSES, 2, key="pictures_classes"
-)
-gathered = drafts(int(classes))
-for index, (column, draft) in enumerate(zip(st.columns(len(gathered)), gathered, strict=True)):
-    with column:
-        class_panel(index, draft, gathered)
-chosen = read_settings()
-if st.button("Train", type="primary", key="pictures_train"):
-    train(gathered, chosen)
-follow()
-result: Taught | None = st.session_state.get(TAUGHT_KEY)
-if result is not None:
-    st.divider()
-    show_result(result, st.session_state.get(OUTCOME_KEY))
-finish_view_link(
-    view_link,
-    "The link opens this page only: uploaded and webcam pictures, and the model trained on "
-    "them, cannot travel in a link.",
-)
+def main() -> None:
+    """The page, its names local to the call.
+
+    A page script's module globals outlive its run (Streamlit keeps the last run's module as
+    ``__main__`` until any session's next run): nothing of a session's pictures may.
+    """
+    st.title("Teach it your classes")
+    st.caption(
+        "Name 2–5 classes, give each at least 10 pictures (upload them or take webcam shots), "
+        "train a small CNN from scratch or fine-tune ResNet-18's last block, then look inside the "
+        "network you trained on every page. A fifth of each class is held out: the accuracy is "
+        "measured on pictures it never trained on."
+    )
+    st.info(
+        "🔒 Your pictures stay in this browser session's memory on the server: they are never "
+        "written to disk or logs, nor shared with other sessions, and they are gone when you close "
+        "the tab.",
+    )
+    view_link = start_view_link("pictures")
+    classes = st.columns([1, 3])[0].number_input(
+        "Classes", MIN_CLASSES, MAX_CLASSES, 2, key="pictures_classes"
+    )
+    gathered = drafts(int(classes))
+    for index, (column, draft) in enumerate(zip(st.columns(len(gathered)), gathered, strict=True)):
+        with column:
+            class_panel(index, draft, gathered)
+    chosen = read_settings()
+    if st.button("Train", type="primary", key="pictures_train"):
+        train(gathered, chosen)
+    follow()
+    result: Taught | None = st.session_state.get(TAUGHT_KEY)
+    if result is not None:
+        st.divider()
+        show_result(result, st.session_state.get(OUTCOME_KEY))
+    finish_view_link(
+        view_link,
+        "The link opens this page only: uploaded and webcam pictures, and the model trained on "
+        "them, cannot travel in a link.",
+    )
+
+
+main()

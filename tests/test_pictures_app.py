@@ -180,3 +180,28 @@ def test_while_it_trains_each_epoch_shows_and_a_cancelled_one_is_not_started_aga
     assert "pictures_training" not in at.session_state
     at.run()
     assert next(runs) == 1
+
+
+def test_when_the_session_ends_its_pictures_and_model_leave_the_server() -> None:
+    """Nothing outside the session (the scheduler, a cache) keeps a picture or the model."""
+    import gc
+    import weakref
+
+    with torch_threads(1):
+        at = AppTest.from_file(str(REPO / "pages" / "pictures.py"), default_timeout=120).run()
+        for index, shape in enumerate(SHAPES[:2]):
+            at.file_uploader(key=f"pictures_upload_{index}_0").set_value(uploads(shape, 10, index))
+        at.run()
+        at.slider(key="pictures_epochs_small").set_value(1)
+        at.button(key="pictures_train").click().run()
+    assert not at.exception
+    kept = [
+        *at.session_state["pictures_drafts"],
+        at.session_state["pictures_taught"],
+        at.session_state["pictures_outcome"],
+    ]
+    assert len(kept[0].pictures) == 10 and kept[-1].program
+    gone = [weakref.ref(thing) for thing in kept]
+    del at, kept
+    gc.collect()
+    assert [ref() for ref in gone] == [None] * len(gone)
