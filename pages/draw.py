@@ -27,18 +27,17 @@ from explorer.views.links import (
     UNIT_PARAM,
     decode_linked_drawing,
     encode_strokes,
-    parse_unit,
     strokes_value,
-    unit_text,
 )
 from pages.canvas import drawing_canvas
 from pages.channel import show_channel_card
 from pages.common import TRAINED_KEY, digit_model, inline_image, show_prediction
-from pages.links import finish_view_link, start_view_link
+from pages.links import finish_view_link, link_unit, restore_unit, start_view_link
 from pages.why import show_why
 
 FULL_RUN_FLAG = "draw_full_run"  # True only while the whole page runs, not a fragment alone
 SHOWN_KEY = "draw_shown"  # the input, prediction and capture the panel shows now
+UNIT_KEY = "draw_unit"  # the clicked unit: (layer, channel, row, column)
 
 
 def read_input(source: str) -> tuple[Any, bool]:
@@ -97,20 +96,20 @@ def link_drawing(drawing: Drawing) -> None:
 
 def show_unit(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput) -> None:
     """The arithmetic behind the clicked unit, and its receptive field on the input."""
-    unit = st.session_state.get("draw_unit")
+    unit = st.session_state.get(UNIT_KEY)
     if not unit or unit[0] not in result:
         return
     name, channel, y, x = unit
     try:
         explained = explain_unit(loaded.model, result, name, channel, y, x)
-    except ValueError:  # a unit of another model or input that does not exist here
-        del st.session_state["draw_unit"]
+    except ValueError:  # a layer it cannot recompute (a ReLU's): restore_unit checked the rest
+        del st.session_state[UNIT_KEY]
         return
     box = receptive_field(loaded.model, name, y, x, tuple(prepared.display.shape[:2]))
     title, close = st.columns([5, 1])
     title.markdown(f"#### Unit {name}[{channel}, {y}, {x}] = {explained.captured:.4f}")
     if close.button("Close", key="draw_unit_close"):
-        del st.session_state["draw_unit"]
+        del st.session_state[UNIT_KEY]
         st.rerun()
     left, right = st.columns([1, 2])
     with left:
@@ -206,7 +205,7 @@ def take_click(key: str, layer: str, event: object, tiling: Tiling) -> None:
         return
     seen[key] = marker
     if picked is not None:
-        st.session_state["draw_unit"] = (layer, *picked)
+        st.session_state[UNIT_KEY] = (layer, *picked)
         st.rerun()  # draw the explanation under its own map, not under an earlier one
 
 
@@ -231,7 +230,7 @@ def show_pipeline(
             else:
                 st.plotly_chart(stage.figure, key=stage.key)
             st.caption(stage.description)  # the picture's text alternative
-        unit = st.session_state.get("draw_unit")
+        unit = st.session_state.get(UNIT_KEY)
         if stage.layer is not None and unit and unit[0] == stage.layer.name:
             with st.container(border=True):
                 show_unit(loaded, result, prepared)
@@ -299,12 +298,6 @@ st.caption(
     "all the way to the softmax."
 )
 view_link = start_view_link("draw")
-if not st.session_state.get("draw_unit_linked"):  # a link's clicked unit, on its first run
-    st.session_state["draw_unit_linked"] = True
-    linked_unit = parse_unit(st.query_params.get(UNIT_PARAM, ""))
-    if linked_unit is not None:
-        st.session_state["draw_unit"] = linked_unit
-
 
 model_column, source_column, _ = st.columns([3, 2, 2])  # the model names fit at 1280 px
 models = dict(DIGIT_MODELS)
@@ -338,6 +331,7 @@ shown = st.session_state.get(SHOWN_KEY)
 
 if shown is not None:
     prepared, result = shown
+    restore_unit(UNIT_KEY, UNIT_PARAM, result)  # before the stages: a linked unit shows
     st.divider()
     scale = st.radio(
         "Colour scale",
@@ -389,15 +383,8 @@ if shown is not None:
         f"{model_name}-activations.npz",
         key="draw_npz",
     )
-clicked_unit = st.session_state.get("draw_unit")
-if clicked_unit and shown is not None and clicked_unit[0] not in shown[1]:
-    del st.session_state["draw_unit"]  # a unit of another model's layer (a stale link)
-    clicked_unit = None
-
-if clicked_unit and st.query_params.get(UNIT_PARAM) != unit_text(clicked_unit):
-    st.query_params[UNIT_PARAM] = unit_text(clicked_unit)
-elif not clicked_unit and shown is not None:  # kept while no stage is shown (a cleared canvas)
-    st.query_params.pop(UNIT_PARAM, None)
+if shown is not None:  # kept while no stage is shown (a cleared canvas)
+    link_unit(UNIT_KEY, UNIT_PARAM)
 finish_view_link(
     view_link,
     "Your trained model stays in this session: the link opens LeNet-5."

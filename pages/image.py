@@ -29,14 +29,17 @@ from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, Prepared
 from explorer.inputs.samples import samples_for
 from explorer.models.zoo import ZOO, Family, LoadedModel, ModelError, load_model
 from explorer.views import image as image_view
+from explorer.views.links import IMAGE_UNIT_PARAM, Unit
 from pages.channel import show_channel_card
 from pages.common import PICTURES_KEY, TRAINED_KEY, cached_model, inline_image, run_job
-from pages.links import finish_view_link, start_view_link
+from pages.links import finish_view_link, link_unit, restore_unit, start_view_link
 from pages.own import OWN, choose_own_model
 from pages.why import show_why
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 VIEWS = ["Layers", "Filters", "Architecture", "Why this class?"]
+UNIT_KEY = "image_clicked_unit"  # the clicked unit: (layer, channel, row, column)
+SEEN_CLICKS_KEY = "image_seen_clicks"  # each large map's last selection, to tell a new click
 
 
 @st.cache_resource(show_spinner="Loading your weights…", max_entries=2)
@@ -201,6 +204,55 @@ def read_grid_order(name: str, pages: int) -> tuple[str | None, str | None, int]
     return sort, scale, page
 
 
+def take_unit_click(shown: image_view.LayerPage, figure_key: str, channel: int) -> None:
+    """A *new* click on the large map makes its unit the clicked one; un-selecting closes it.
+
+    Only a change counts: a selection still held from before must not undo a Close or a link.
+    """
+    seen: dict[str, tuple[int, int] | None] = st.session_state.setdefault(SEEN_CLICKS_KEY, {})
+    picked = shown.clicked_unit(st.session_state.get(figure_key))
+    before, seen[figure_key] = seen.get(figure_key), picked
+    if picked == before:
+        return
+    if picked is not None:
+        st.session_state[UNIT_KEY] = (shown.layer.name, channel, *picked)
+    else:  # a double click clears the selection
+        st.session_state.pop(UNIT_KEY, None)
+
+
+def close_unit() -> None:
+    """Close the clicked unit (the Close button's callback: before the rerun draws the map)."""
+    st.session_state.pop(UNIT_KEY, None)
+
+
+def unit_on_map(result: CaptureResult, shown: image_view.LayerPage, channel: int) -> Unit | None:
+    """The clicked unit on channel ``channel``'s large map: a new click, or the kept or linked one.
+
+    Kept in the URL (``?image_unit=``); a unit of another layer or channel is dropped.
+    """
+    take_unit_click(shown, f"image_channel_fig_{shown.layer.name}_{channel}", channel)
+    unit = restore_unit(UNIT_KEY, IMAGE_UNIT_PARAM, result, on=(shown.layer.name, channel))
+    link_unit(UNIT_KEY, IMAGE_UNIT_PARAM)
+    return unit
+
+
+def read_channel(key: str, count: int, first: int) -> tuple[int, float]:
+    """The channel shown large (of ``count``, ``first`` until one is chosen) and its opacity."""
+    # The page's first tile as the default, not in session state: that would beat a link
+    # to channel 0, which Streamlit drops from the URL as the number input's default.
+    channel = int(st.number_input("Channel", 0, count - 1, first, key=key, bind="query-params"))
+    opacity = st.slider(
+        "Map opacity over the input",
+        0.0,
+        1.0,
+        image_view.DEFAULT_OPACITY,
+        0.05,
+        key="image_opacity",
+        bind="query-params",
+    )
+    return channel, opacity
+
+
 def show_map_layer(
     loaded: LoadedModel,
     result: CaptureResult,
@@ -225,34 +277,30 @@ def show_map_layer(
         st.session_state[channel_key] = picked
     left, right = st.columns([1, 3])
     with left:
-        # The page's first tile as the default, not in session state: that would beat a link
-        # to channel 0, which Streamlit drops from the URL as the number input's default.
-        last, first = paging.count - 1, channels.first_channel
-        channel = int(
-            st.number_input("Channel", 0, last, first, key=channel_key, bind="query-params")
-        )
-        opacity = st.slider(
-            "Map opacity over the input",
-            0.0,
-            1.0,
-            image_view.DEFAULT_OPACITY,
-            0.05,
-            key="image_opacity",
-            bind="query-params",
-        )
+        channel, opacity = read_channel(channel_key, paging.count, channels.first_channel)
         # The unit clicked on this channel's map: its selection state, read before the chart
         # is drawn again, so the receptive field box appears in the same run.
-        figure_key = f"image_channel_fig_{name}_{channel}"
-        clicked = st.session_state.get(figure_key)
+        unit = unit_on_map(result, shown, channel)
         view = image_view.channel_view(
-            loaded.model, shown, channel, prepared.display, opacity, clicked
+            loaded.model,
+            shown,
+            channel,
+            prepared.display,
+            opacity,
+            unit=None if unit is None else unit[2:],
         )
         st.markdown(view.stats_text)
     with right:
-        st.plotly_chart(view.figure, key=figure_key, on_select="rerun", selection_mode="points")
+        st.plotly_chart(
+            view.figure,
+            key=f"image_channel_fig_{name}_{channel}",
+            on_select="rerun",
+            selection_mode="points",
+        )
         st.caption(view.description)  # the map's text alternative
     if view.unit_text is not None:
         left.markdown(view.unit_text)
+        left.button("Close", key="image_unit_close", on_click=close_unit)
     else:
         left.caption(image_view.UNIT_HINT)
     # On request: an expander's content (the top inputs' forward passes) runs even closed.
@@ -279,6 +327,8 @@ def layer_browser(loaded: LoadedModel, result: CaptureResult, prepared: Prepared
     if shown.is_map:
         show_map_layer(loaded, result, prepared, shown)
     else:
+        restore_unit(UNIT_KEY, IMAGE_UNIT_PARAM, result, on=(name, None))  # no units here
+        link_unit(UNIT_KEY, IMAGE_UNIT_PARAM)
         st.plotly_chart(shown.vector_figure, key=f"image_vector_{name}")
 
 

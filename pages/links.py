@@ -4,6 +4,11 @@ The view's widgets are bound to the URL (``bind="query-params"``), so the browse
 *is* the link. The box reads it in the browser when opened (``window.location.href``): a
 fragment's rerun (the Image page's layer browser) changes the URL without rerunning the rest
 of the page, so a link built in Python at the end of the run could be stale.
+
+A page's clicked unit travels too (the Draw and Image pages keep it the same way): which
+unit to show and what the URL then holds are :mod:`explorer.views.links`'s pure
+:func:`~explorer.views.links.clicked_unit` and :func:`~explorer.views.links.unit_param`;
+:func:`restore_unit` and :func:`link_unit` only read and write the session and the URL.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from explorer.analysis.capture import CaptureResult
 from explorer.hosting.addresses import VIEW_LINK_COMPONENT
-from explorer.views.links import ignored_params, notice, param_kind
+from explorer.views.links import Unit, clicked_unit, ignored_params, notice, param_kind, unit_param
 
 CSS = """
 .cnn-link summary { cursor: pointer; font: 14px var(--st-font, sans-serif);
@@ -120,3 +126,35 @@ def finish_view_link(link: ViewLink, note: str | None = None) -> None:
         if lines and seen == after:  # until the student changes the view
             st.caption("\n\n".join(lines))
         _link_box(key=f"view_link_{link.page}", data={"note": note or ""}, width="stretch")
+
+
+def restore_unit(
+    key: str, param: str, result: CaptureResult, on: tuple[str, int | None] | None = None
+) -> Unit | None:
+    """The clicked unit to show for ``result``, kept in ``st.session_state[key]``.
+
+    On the session's first run that shows a capture, the URL's ``param`` names it (a link
+    being opened); after that the session does. A unit ``result`` lacks (or not ``on`` the
+    layer and channel shown) is dropped: :func:`link_unit` then drops the parameter, and the
+    link box says it ignored it.
+    """
+    linked_key = f"{key}_linked"
+    opening = not st.session_state.get(linked_key)
+    st.session_state[linked_key] = True
+    unit = clicked_unit(
+        st.session_state.get(key), st.query_params.get(param), result, opening=opening, on=on
+    )
+    if unit is None:
+        st.session_state.pop(key, None)
+    else:
+        st.session_state[key] = unit
+    return unit
+
+
+def link_unit(key: str, param: str) -> None:
+    """Write the clicked unit in ``st.session_state[key]`` to the URL's ``param`` (or drop it)."""
+    value = unit_param(st.session_state.get(key))
+    if value is None:
+        st.query_params.pop(param, None)
+    elif st.query_params.get(param) != value:
+        st.query_params[param] = value

@@ -22,7 +22,14 @@ from explorer.hosting.addresses import key_selector as css_class
 from explorer.inputs.strokes import DIGIT_STROKES, MAX_POINTS, drawing_value, parse_drawing
 from explorer.views.lessons import load_lessons
 from explorer.views.links import decode_strokes, encode_strokes
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, DRAW_CANVAS, SCREENSHOTS, streamlit_server
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DRAW_CANVAS,
+    SCREENSHOTS,
+    click_until,
+    streamlit_server,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -153,6 +160,48 @@ def test_image_model_layer_and_channel(app: tuple[str, Browser]) -> None:
     shows(again, "image_channel_features.3.expand3x3", "42", exact=True)
     no_exception(again)
     again.screenshot(path=str(SCREENSHOTS / "links-image.png"))
+    again.context.close()
+
+
+def markdown_of(page: Page, pattern: str) -> str:
+    """The text of the first Markdown block that matches ``pattern``, all its lines."""
+    block = page.get_by_test_id("stMarkdown").filter(has_text=re.compile(pattern)).first
+    block.wait_for(timeout=LONG_MS)
+    return str(block.inner_text()).strip()
+
+
+def test_image_clicked_unit(app: tuple[str, Browser]) -> None:
+    """The unit clicked on a channel's map travels: its value and receptive field come back."""
+    url, browser = app
+    page = fresh_page(browser, f"{url}/classify")
+    choose(page, "image_model", "LeNet", "LeNet-5")
+    choose(page, "image_sample_digit", "7 (sample 2)", "7 (sample 2)")
+    choose(page, "image_layer_lenet5", "pool2 ", "pool2 ·")
+    figure = page.locator("[class*='st-key-image_channel_fig_pool2_0'] .nsewdrag").first
+    click_until(page, figure, "Unit pool2[0,", 0.1, 0.3)  # row 1, column 0: the channel's peak
+    unit = markdown_of(page, r"Unit pool2\[0, \d, \d\] = ")
+    assert "Its receptive field: 16×16 input pixels" in unit
+    link = copy_link(page, "image_unit=pool2")
+    no_exception(page)
+    page.context.close()
+
+    again = fresh_page(browser, link)
+    assert markdown_of(again, r"Unit pool2\[0, \d, \d\] = ") == unit  # computed anew
+    shows(again, "image_model", "LeNet-5")
+    shows(again, "image_sample_digit", "7 (sample 2)")
+    shows(again, "image_layer_lenet5", "pool2")
+    run_over(again)
+    assert again.get_by_text(re.compile(r"Ignored \?image_unit")).count() == 0
+    no_exception(again)
+    again.get_by_text("Unit pool2[0,").first.scroll_into_view_if_needed()
+    again.get_by_text(re.compile(r"pool2 · channel 0 ·")).first.wait_for(timeout=LONG_MS)
+    again.wait_for_timeout(1000)  # the map's box and colour bar are drawn after its title
+    again.screenshot(path=str(SCREENSHOTS / "links-image-unit.png"))
+    # closed: gone from the page and from its link
+    again.locator(".st-key-image_unit_close button").first.click()
+    again.wait_for_function("() => !window.location.href.includes('image_unit=')")
+    assert again.get_by_text("Unit pool2[0,").count() == 0
+    no_exception(again)
     again.context.close()
 
 

@@ -1,4 +1,4 @@
-"""Links to a view: the strokes' encoding and the parameters a page ignored."""
+"""Links to a view: the strokes' encoding, clicked units and the parameters a page ignored."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
+from explorer.analysis.capture import CaptureResult, LayerOutput
 from explorer.inputs.strokes import (
     CANVAS_SIZE,
     DIGIT_STROKES,
@@ -24,6 +26,7 @@ from explorer.inputs.strokes import (
 from explorer.views.links import (
     MAX_STROKES_CHARS,
     Ignored,
+    clicked_unit,
     code_span,
     decode_linked_drawing,
     decode_strokes,
@@ -33,6 +36,8 @@ from explorer.views.links import (
     param_kind,
     parse_unit,
     strokes_value,
+    unit_exists,
+    unit_param,
     unit_text,
 )
 
@@ -193,6 +198,113 @@ def test_hostile_units_are_none(text: str) -> None:
     assert parse_unit(text) is None
 
 
+# A clicked unit in a link: which one a page shows for a capture, and what the URL holds.
+MAPS = torch.arange(4 * 6 * 5, dtype=torch.float32).reshape(4, 6, 5)  # conv1: 4 × 6 × 5
+
+
+def two_layers() -> CaptureResult:
+    """A capture of a 4×6×5 map layer ``conv1`` and a flat layer ``fc`` of 3."""
+    layers = [
+        LayerOutput("conv1", "conv", "Conv2d", "conv1", MAPS),
+        LayerOutput("fc", "linear", "Linear", "fc", torch.zeros(3)),
+    ]
+    return CaptureResult(torch.zeros(1, 6, 5), layers, torch.zeros(3), torch.full((3,), 1 / 3))
+
+
+def numpy_has(values: np.ndarray, index: tuple[int, ...]) -> bool:
+    """Whether numpy finds ``index`` in ``values`` without wrapping a negative one around."""
+    if len(index) != values.ndim or min(index) < 0:
+        return False
+    try:
+        values[index]
+    except IndexError:
+        return False
+    return True
+
+
+def test_a_unit_exists_where_numpy_finds_it() -> None:
+    result = two_layers()
+    for c, y, x in np.ndindex(7, 9, 8):
+        unit = ("conv1", c - 1, y - 1, x - 1)  # -1 … one past the end, each way
+        assert unit_exists(unit, result) == numpy_has(MAPS.numpy(), unit[1:]), unit
+    assert not unit_exists(("fc", 0, 0, 0), result)  # a flat layer has no map units
+    assert not unit_exists(("conv9", 0, 0, 0), result)
+
+
+def test_a_linked_unit_is_shown_when_the_capture_has_it() -> None:
+    result = two_layers()
+    assert clicked_unit(None, "conv1:3:5:4", result, opening=True) == ("conv1", 3, 5, 4)
+    assert clicked_unit(None, "conv1:0:0:0", result, opening=True) == ("conv1", 0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "linked",
+    [
+        None,
+        "",
+        "conv1:4:0:0",  # channel 4 of 4
+        "conv1:0:6:0",  # row 6 of 6
+        "conv1:0:0:5",  # column 5 of 5
+        "conv1:999999:999999:999999",
+        "conv1:0:0:99999999999999999999",
+        "conv1:-1:0:0",
+        "conv1:0:-0:0",
+        "conv1:+1:0:0",
+        "conv1: 1:0:0",
+        "conv1:1.0:0:0",
+        "conv1:0x1:0:0",
+        "conv9:0:0:0",  # no such layer
+        "fc:0:0:0",  # a flat layer
+        "CONV1:0:0:0",
+        "[Sign in](https://evil.io):0:0:0",
+        "conv1\n:0:0:0",
+        "conv1",
+        "conv1:0:0",
+        "conv1:0:0:0:0",
+        ":0:0:0",
+        "conv1:::",
+    ],
+)
+def test_a_hostile_linked_unit_is_none(linked: str | None) -> None:
+    assert clicked_unit(None, linked, two_layers(), opening=True) is None
+
+
+def test_after_the_link_is_opened_the_session_says_which_unit() -> None:
+    result, clicked = two_layers(), ("conv1", 1, 2, 3)
+    # the student's click wins over the URL's (which the page rewrites to it) …
+    assert clicked_unit(clicked, "conv1:0:0:0", result, opening=False) == clicked
+    # … and a closed unit stays closed, whatever the URL still held
+    assert clicked_unit(None, "conv1:0:0:0", result, opening=False) is None
+    # a unit the session holds as the link opens (set before the page's first capture)
+    assert clicked_unit(clicked, "conv1:0:0:0", result, opening=True) == clicked
+
+
+def test_a_kept_unit_the_capture_lacks_is_dropped() -> None:
+    # another model's layer, or a map smaller than the one it was clicked on
+    result = two_layers()
+    assert clicked_unit(("conv2", 0, 0, 0), None, result, opening=False) is None
+    assert clicked_unit(("conv1", 0, 6, 0), None, result, opening=False) is None
+
+
+def test_a_unit_off_the_shown_map_is_dropped() -> None:
+    result = two_layers()
+    unit = ("conv1", 2, 1, 1)
+    assert clicked_unit(unit, None, result, opening=False, on=("conv1", 2)) == unit
+    assert clicked_unit(unit, None, result, opening=False, on=("conv1", 3)) is None
+    assert clicked_unit(None, "conv1:2:1:1", result, opening=True, on=("conv1", 0)) is None
+    assert clicked_unit(unit, None, result, opening=False, on=("fc", None)) is None
+
+
+def test_unit_param_round_trips_and_none_drops_it() -> None:
+    result = two_layers()
+    for c, y, x in np.ndindex(4, 6, 5):
+        unit = ("conv1", c, y, x)
+        text = unit_param(unit)
+        assert text is not None
+        assert clicked_unit(None, text, result, opening=True) == unit
+    assert unit_param(None) is None
+
+
 def outside_code_spans(text: str) -> str:
     """``text`` less its code spans, by CommonMark's rule.
 
@@ -283,3 +395,104 @@ def test_a_link_to_channel_0_on_a_later_grid_page_opens_it() -> None:
     # without a channel in the link, page 2 shows its first tile: 512 / 2 pages
     at = opened("image.py", link)
     assert at.number_input(key=f"image_channel_{layer}").value == 256
+
+
+# A clicked unit in a link, on the Image page (LeNet-5 on its first sample digit) and the Draw page.
+IMAGE_LINK = {
+    "image_model": "LeNet-5 (1998)",
+    "image_layer_lenet5": "5 · pool2 · pool · 16×5×5",
+    "image_channel_pool2": "2",
+}
+
+
+def lenet_pool2(sample: str) -> torch.Tensor:
+    """LeNet-5's pool2 maps on a shipped sample digit, from a run of the model outside the page."""
+    from explorer.inputs.samples import samples_for
+    from explorer.models.zoo import Family, load_model
+
+    loaded = load_model("lenet5")
+    return loaded.capture(loaded.prepare(samples_for(Family.DIGIT)[sample]))["pool2"].tensor
+
+
+def unit_lines(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**Unit ")]
+
+
+def test_a_link_to_an_image_unit_opens_it_with_its_numbers() -> None:
+    at = opened("image.py", IMAGE_LINK)
+    maps = lenet_pool2(str(at.selectbox(key="image_sample_digit").value))
+    row, col = divmod(int(maps[2].argmax()), 5)  # the channel's strongest unit: not a 0
+    at = opened("image.py", {**IMAGE_LINK, "image_unit": f"pool2:2:{row}:{col}"})
+    assert not at.exception
+    # pool2's unit (y, x) sees input rows 4y − 2 … 4y + 13 (conv1 5×5 pad 2, pool 2, conv2 5×5,
+    # pool 2), cut to the 28×28 digit
+    rows, cols = (f"{max(4 * i - 2, 0)}–{min(4 * i + 13, 27)}" for i in (row, col))
+    assert unit_lines(at) == [
+        f"**Unit pool2[2, {row}, {col}] = {maps[2, row, col].item():.6g}**  \n"
+        f"Its receptive field: 16×16 input pixels, rows {rows}, columns {cols} (the orange box)."
+    ]
+    assert at.query_params["image_unit"] == f"pool2:2:{row}:{col}"
+    assert not [c.value for c in at.caption if "Ignored" in c.value]
+    # closed: gone from the page and from the link
+    at.button(key="image_unit_close").click().run()
+    assert not unit_lines(at) and "image_unit" not in at.query_params
+    # a click on the large map (point 8 of the 5×5 map: row 1, column 3) writes it back
+    click = {"selection": {"points": [{"curve_number": 2, "point_index": 8}]}}
+    at.session_state["image_channel_fig_pool2_2"] = click
+    at.run()
+    assert unit_lines(at)[0].startswith(f"**Unit pool2[2, 1, 3] = {maps[2, 1, 3].item():.6g}**")
+    assert at.query_params["image_unit"] == "pool2:2:1:3"
+    # a double click clears the map's selection: that closes it too
+    at.session_state["image_channel_fig_pool2_2"] = {"selection": {"points": []}}
+    at.run()
+    assert not unit_lines(at) and "image_unit" not in at.query_params
+    at.session_state["image_channel_fig_pool2_2"] = click
+    at.run()
+    assert at.query_params["image_unit"] == "pool2:2:1:3"
+    # another channel: the unit was on channel 2's map, so it closes, in the link too
+    at.number_input(key="image_channel_pool2").set_value(3).run()
+    assert not unit_lines(at) and "image_unit" not in at.query_params
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "pool2:3:1:1",  # another channel than the link's
+        "conv1:2:1:1",  # another layer than the link's
+        "pool2:2:5:0",  # off the 5×5 map
+        "pool2:2:999999:999999",
+        "pool2:2:-1:1",
+        "pool2:2:1",
+        "[Sign in](https://evil.io):2:1:1",
+        "fc9:0:0:0",
+    ],
+)
+def test_a_stale_image_unit_is_a_notice(value: str) -> None:
+    at = opened("image.py", {**IMAGE_LINK, "image_unit": value})
+    assert not at.exception
+    assert not unit_lines(at)
+    assert "image_unit" not in at.query_params
+    notices = [c.value for c in at.caption if "Ignored" in c.value]
+    assert notices == [
+        f"Ignored {code_span('?image_unit=' + value)}: no such unit here, so the default is shown"
+    ]
+
+
+def test_a_link_to_a_draw_unit_opens_it_and_a_stale_one_is_a_notice() -> None:
+    from explorer.inputs.samples import digit_samples
+    from explorer.models.zoo import load_model
+
+    link = {"draw_source": "Sample digit", "draw_unit": "conv1:2:10:12"}
+    at = opened("draw.py", link)
+    assert not at.exception
+    loaded = load_model("lenet5")
+    sample = digit_samples()[str(at.selectbox(key="draw_sample").value)]
+    value = loaded.capture(loaded.prepare(sample))["conv1"].tensor[2, 10, 12].item()
+    headers = [m.value for m in at.markdown if m.value.startswith("#### Unit")]
+    assert headers == [f"#### Unit conv1[2, 10, 12] = {value:.4f}"]
+    assert at.query_params["draw_unit"] == "conv1:2:10:12"
+    at = opened("draw.py", {**link, "draw_unit": "conv1:6:0:0"})  # LeNet-5's conv1 has 6
+    assert not at.exception
+    assert not [m.value for m in at.markdown if m.value.startswith("#### Unit")]
+    assert "draw_unit" not in at.query_params
+    assert any("Ignored `?draw_unit=conv1:6:0:0`" in c.value for c in at.caption)

@@ -265,6 +265,30 @@ def test_a_clicked_unit_gets_its_receptive_field(tiny: tuple[Tiny, CaptureResult
     assert channel_view(model, shown, 2, background, 0.3, _click(6, 0)).unit is None
 
 
+def test_a_kept_unit_draws_as_its_click_does(tiny: tuple[Tiny, CaptureResult]) -> None:
+    """A unit the page keeps (or a link's) gives the very view a click on it gives."""
+    model, result = tiny
+    shown = layer_page(CLASSES, result, "conv2")
+    background = np.zeros((8, 8, 3), dtype=np.uint8)
+    assert shown.clicked_unit(_click(6, UNIT_CURVE)) == (1, 2)  # 4×4 map: 6 = 1 · 4 + 2
+    assert shown.clicked_unit(_click(16, UNIT_CURVE)) is None  # past the 16 units
+    assert layer_page(CLASSES, result, "fc").clicked_unit(_click(0, UNIT_CURVE)) is None
+    clicked = channel_view(model, shown, 2, background, 0.3, _click(6, UNIT_CURVE))
+    kept = channel_view(model, shown, 2, background, 0.3, unit=(1, 2))
+    assert (kept.unit, kept.receptive_field, kept.unit_text) == (
+        clicked.unit,
+        clicked.receptive_field,
+        clicked.unit_text,
+    )
+    assert kept.figure.layout.shapes == clicked.figure.layout.shapes
+    # the kept unit wins over a selection the chart still holds
+    held = _click(0, UNIT_CURVE)
+    assert channel_view(model, shown, 2, background, 0.3, held, (3, 3)).unit == (3, 3)
+    for outside in ((4, 0), (0, 4), (-1, 0)):
+        with pytest.raises(ValueError, match="outside the 4×4 map"):
+            channel_view(model, shown, 2, background, unit=outside)
+
+
 def test_a_grid_click_picks_the_tiles_channel() -> None:
     values = torch.arange(300 * 7 * 7, dtype=torch.float32).reshape(300, 7, 7)
     shown = layer_page((), _one_layer(values), "maps")

@@ -159,6 +159,15 @@ class LayerPage:
         """Whether the layer is channels of 2-D maps (drawn as a grid), not a flat vector."""
         return self.maps is not None
 
+    def clicked_unit(self, event: object) -> tuple[int, int] | None:
+        """The ``(row, col)`` a click on a channel's large map picked, or ``None``.
+
+        ``event`` is ``st.plotly_chart``'s selection (or what session state holds for it).
+        """
+        if len(self.layer.shape) != 3:
+            return None
+        return unit_from_channel_selection(event, (self.layer.shape[1], self.layer.shape[2]))
+
 
 def layer_page(categories: Sequence[str], result: CaptureResult, layer_name: str) -> LayerPage:
     """What the browser shows for one layer, before any channel is chosen.
@@ -284,6 +293,7 @@ def channel_view(
     background: np.ndarray,
     opacity: float = DEFAULT_OPACITY,
     selection: object = None,
+    unit: tuple[int, int] | None = None,
 ) -> ChannelView:
     """One channel of a map layer drawn large over the input, with a clicked unit's box.
 
@@ -296,9 +306,11 @@ def channel_view(
         selection: The selection state of this channel's figure (``st.plotly_chart``'s
             event, or what session state holds for it); a clicked unit gets its receptive
             field outlined.
+        unit: The clicked unit's ``(row, col)`` (a page that keeps it, or a link's); when
+            given, ``selection`` is not read.
 
     Raises:
-        ValueError: a flat layer, or a channel out of range.
+        ValueError: a flat layer, or a channel or unit out of range.
     """
     maps, paging = _map_values(shown)
     if not 0 <= channel < paging.count:
@@ -310,7 +322,10 @@ def channel_view(
         f"mean {values.mean():.4g}"
     )
     in_h, in_w = background.shape[:2]
-    unit = unit_from_channel_selection(selection, (values.shape[0], values.shape[1]))
+    if unit is None:
+        unit = shown.clicked_unit(selection)
+    elif not (0 <= unit[0] < values.shape[0] and 0 <= unit[1] < values.shape[1]):
+        raise ValueError(f"unit {unit} is outside the {values.shape[0]}×{values.shape[1]} map")
     box = unit_text = None
     if unit is not None:
         y, x = unit

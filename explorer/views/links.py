@@ -13,10 +13,12 @@ cannot do live here:
   pixels and the network predicts the same. It is bounded twice: at most
   :data:`MAX_STROKES_CHARS` characters are read, and what they decode to passes
   :func:`explorer.inputs.strokes.parse_drawing`'s caps (points, strokes, travel).
-* The Draw page's clicked unit is no widget either: :data:`UNIT_PARAM`, ``layer:channel:
-  row:column`` (:func:`unit_text`, :func:`parse_unit`).
-* Streamlit drops a bound parameter it cannot use
- (an unknown layer, a channel out of range)
+* A clicked unit (the Draw page's, the Image page's) is no widget either: it travels as
+  ``layer:channel:row:column`` in :data:`UNIT_PARAM` or :data:`IMAGE_UNIT_PARAM`
+  (:func:`unit_text`, :func:`parse_unit`). Both pages keep it in step with the URL the same
+  way: :func:`clicked_unit` says which unit to show for a capture (the link's on the run that
+  opens it, the session's after), :func:`unit_param` what the parameter then holds.
+* Streamlit drops a bound parameter it cannot use (an unknown layer, a channel out of range)
   without a word; :func:`ignored_params` finds what was dropped, by comparing the query string
   at the start of a run with what is left after the widgets ran, and :func:`notice` says so.
 """
@@ -29,7 +31,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explorer.inputs.strokes import (
     CANVAS_SIZE,
@@ -41,6 +43,9 @@ from explorer.inputs.strokes import (
     DrawingError,
     parse_drawing,
 )
+
+if TYPE_CHECKING:
+    from explorer.analysis.capture import CaptureResult
 
 STROKES_PARAM = "draw_strokes"
 """The Draw page's query parameter that holds its drawing."""
@@ -54,6 +59,8 @@ MAX_VARINT_BYTES = 4  # 28 bits: far more than the ±3 million grid steps a poin
 SHOWN_CHARS = 40  # of an ignored value, in the notice
 UNIT_PARAM = "draw_unit"
 """The Draw page's query parameter that holds the clicked unit: ``layer:channel:row:column``."""
+IMAGE_UNIT_PARAM = "image_unit"
+"""The Image page's query parameter that holds the clicked unit, in the same form."""
 MAX_LAYER_CHARS = 200  # a layer's dotted name
 MAX_INDEX_DIGITS = 6  # a channel, row or column: far beyond any map
 
@@ -274,19 +281,22 @@ def param_kind(key: str) -> str:
     return next((kind for part, kind in KINDS.items() if part in key), "value")
 
 
-def unit_text(unit: tuple[str, int, int, int]) -> str:
+Unit = tuple[str, int, int, int]
+"""A clicked unit: its layer's name, channel, row and column."""
+
+
+def unit_text(unit: Unit) -> str:
     """A clicked unit as its parameter's value: ``conv1:3:5:7`` (layer, channel, row, column)."""
     return ":".join(map(str, unit))
 
 
-def parse_unit(text: str) -> tuple[str, int, int, int] | None:
+def parse_unit(text: str) -> Unit | None:
     """The unit :func:`unit_text` wrote; None if ``text`` is not one.
 
-    Only its form is checked here; whether the layer and the position exist in the model
-    shown is for :func:`explorer.analysis.explain.explain_unit` to say.
+    Only its form is checked here; whether the model shown has it is :func:`clicked_unit`'s
+    question.
     """
     parts = text.split(":")
-
     if len(parts) != 4 or not 0 < len(parts[0]) <= MAX_LAYER_CHARS:
         return None
     numbers = parts[1:]
@@ -294,3 +304,47 @@ def parse_unit(text: str) -> tuple[str, int, int, int] | None:
         return None
     channel, row, column = (int(n) for n in numbers)
     return parts[0], channel, row, column
+
+
+def unit_exists(unit: Unit, result: CaptureResult) -> bool:
+    """Whether ``result`` has a map layer (channels × rows × columns) holding ``unit``."""
+    name, channel, row, column = unit
+    if name not in result:
+        return False
+    shape = result[name].shape
+    return len(shape) == 3 and all(
+        0 <= i < n for i, n in zip((channel, row, column), shape, strict=True)
+    )
+
+
+def clicked_unit(
+    kept: Unit | None,
+    linked: str | None,
+    result: CaptureResult,
+    *,
+    opening: bool,
+    on: tuple[str, int | None] | None = None,
+) -> Unit | None:
+    """The clicked unit a page shows for ``result``; None when there is none to show.
+
+    Args:
+        kept: The unit the session holds (the student's last click), if any.
+        linked: The unit parameter's value in the URL, if any.
+        result: The capture the page shows (the model and input the unit must exist in).
+        opening: Whether this is the session's first run that shows a capture (the run that
+            opens a link): the URL's unit is taken then, unless the session holds one.
+        on: The layer and channel the page shows its unit on (the Image page's large map;
+            channel None for a flat layer, which has no units); a unit anywhere else is none.
+            None (the Draw page): any layer of ``result``.
+    """
+    unit = kept if kept is not None or not opening else parse_unit(linked or "")
+    if unit is None or not unit_exists(unit, result):
+        return None
+    if on is not None and unit[:2] != on:
+        return None
+    return unit
+
+
+def unit_param(unit: Unit | None) -> str | None:
+    """What the unit's parameter holds for ``unit``: its text, or None (no parameter)."""
+    return None if unit is None else unit_text(unit)
