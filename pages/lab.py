@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.figures.colour import ColourScale, colour_scale
-from explorer.figures.describe import describe_map
+from explorer.figures.describe import describe_map, number_text
 from explorer.figures.style import SELECTED_COLOUR, shape_text
 from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB, ImageError, NothingDrawn
 from explorer.inputs.samples import digit_samples
@@ -55,7 +56,7 @@ INPUT_DEFAULTS = {
     "7×7 square": ("box blur (1/9)", "valid"),
     "5×5 binary": ("X (teaching)", "valid"),
 }
-N = maths.number_text
+N = functools.partial(number_text, decimals=maths.DECIMALS)
 
 
 def on_input_change() -> None:
@@ -390,7 +391,33 @@ def pool_unit(pooled: maths.Pool2dResult, scale: ColourScale, kind: lf.Kind) -> 
         lf.grid_figure(pooled.output, f"{pooled.mode} pooled", kind, scale=scale, boxes=[selected]),
         key="lab_pool_output",
     )
+    c.caption(lab_view.pooled_description(pooled))  # the pooled map's text alternative
     st.markdown(lab_view.pooled_value_text(window, pooled.mode))
+
+
+def show_activation(shown: lab_view.ActivationView) -> None:
+    """The map before and after the activation, on one scale, so what it changes is visible."""
+    conv, shared = shown.before, shown.scale
+    left, right = st.columns(2)
+    left.plotly_chart(
+        lf.grid_figure(
+            conv, "before: conv output", shown.kind, scale=shared, height=map_height(conv)
+        ),
+        key="lab_act_before",
+    )
+    right.plotly_chart(
+        lf.grid_figure(shown.after, f"after: {shown.label}", shown.kind, scale=shared),
+        key="lab_act_after",
+    )
+    before_text, after_text = shown.descriptions()
+    left.caption(before_text)  # the maps' text alternatives
+    right.caption(after_text)
+    st.caption(
+        f"Same colour scale on both ({shared.label}"
+        + (", colours saturate beyond it" if shown.robust else "")
+        + "). "
+        f"{shown.negatives} of {conv.size} values were negative."
+    )
 
 
 def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: ConvSettings) -> None:
@@ -419,27 +446,12 @@ def view_pooling(image: np.ndarray, kernel: np.ndarray, settings: ConvSettings) 
     mode = b.selectbox("Pooling", maths.POOL_MODES, key="lab_pool_mode", bind="query-params")
     size = c.slider("Window", 1, 4, 2, key="lab_pool_size", bind="query-params")
     stride = d.slider("Pool stride", 1, 4, 2, key="lab_pool_stride", bind="query-params")
-    # Before and after on one scale, so what the activation changes is visible.
     shown = lab_view.activation_view(conv, str(activation), slope)
-    activated, kind, shared = shown.after, shown.kind, shown.scale
     e.markdown(f"`{shown.formula}`")
-    left, right = st.columns(2)
-    left.plotly_chart(
-        lf.grid_figure(conv, "before: conv output", kind, scale=shared, height=map_height(conv)),
-        key="lab_act_before",
-    )
-    right.plotly_chart(
-        lf.grid_figure(activated, f"after: {shown.label}", kind, scale=shared),
-        key="lab_act_after",
-    )
-    st.caption(
-        f"Same colour scale on both ({shared.label}"
-        + (", colours saturate beyond it" if shown.robust else "")
-        + "). "
-        f"{shown.negatives} of {conv.size} values were negative."
-    )
+    show_activation(shown)
+    kind, shared = shown.kind, shown.scale
     try:
-        pooled = maths.pool2d(activated, int(size), int(stride), str(mode))
+        pooled = maths.pool2d(shown.after, int(size), int(stride), str(mode))
     except ValueError as exc:
         st.warning(f"Cannot pool: {exc}")
         return
@@ -476,25 +488,30 @@ def view_pipeline() -> None:
             f"Largest edge response {N(float(conv.max()))}."
         )
     positive = colour_scale(rectified, False)
+    described = shown.descriptions()  # the four maps' text alternatives
     top = st.columns(2)
     top[0].plotly_chart(
         lf.grid_figure(image, "1. input (grayscale)", "pixels", height=460), key="lab_pipe_input"
     )
+    top[0].caption(described[0])
     top[1].plotly_chart(
         lf.grid_figure(conv, "2. conv 8-centre edge, SAME", "signed", height=460),
         key="lab_pipe_conv",
     )
+    top[1].caption(described[1])
     bottom = st.columns(2)
     bottom[0].plotly_chart(
         lf.grid_figure(rectified, "3. ReLU", "nonnegative", scale=positive, height=460),
         key="lab_pipe_relu",
     )
+    bottom[0].caption(described[2])
     bottom[1].plotly_chart(
         lf.grid_figure(
             pooled, "4. max-pool 2×2, stride 2", "nonnegative", scale=positive, height=460
         ),
         key="lab_pipe_pool",
     )
+    bottom[1].caption(described[3])
 
 
 def table_frame(table: ValueTable) -> pd.DataFrame:
@@ -551,6 +568,7 @@ def show_numpy_modes(view: lab_view.OneDView) -> None:
         ),
         key="lab_1d_numpy",
     )
+    st.caption(view.numpy_description())  # the chart's text alternative
     st.markdown(
         f"full: {m} + {n} − 1 = **{len(view.modes['full'])}** outputs "
         f"({n - 1} zeros each side) · same: **{len(view.modes['same'])}** · "
@@ -576,6 +594,7 @@ def show_boundary_modes(view: lab_view.OneDView) -> None:
         ),
         key="lab_1d_scipy",
     )
+    st.caption(view.scipy_description())  # the chart's text alternative
     st.dataframe(table_frame(view.scipy_table()), key="lab_1d_scipy_table")
     with st.expander("What each mode pads with"):
         st.dataframe(table_frame(view.padded_table()), key="lab_1d_padded_table")
@@ -585,17 +604,6 @@ def show_boundary_modes(view: lab_view.OneDView) -> None:
 
 
 # --- the page --------------------------------------------------------------------------------
-
-
-def link_note(kernel: np.ndarray) -> str | None:
-    """What this view's link cannot carry (a drawing, an upload, edited kernel numbers)."""
-    lost = []
-    if st.session_state.get("lab_input") in ("Draw a digit", "Upload an image"):
-        lost.append("your drawing or picture")
-    preset = maths.KERNELS.get(str(st.session_state.get("lab_kernel")))
-    if preset is None or not np.array_equal(kernel, np.asarray(preset, dtype=np.float64)):
-        lost.append("the kernel's edited numbers")
-    return f"The link cannot carry {' or '.join(lost)}." if lost else None
 
 
 st.title("Convolution lab")
@@ -633,4 +641,9 @@ elif view == VIEWS[2]:
     view_pipeline()
 else:
     view_1d()
-finish_view_link(view_link, link_note(kernel))
+finish_view_link(
+    view_link,
+    lab_view.link_note(
+        str(st.session_state.get("lab_input")), str(st.session_state.get("lab_kernel")), kernel
+    ),
+)

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from explorer.figures.channels import channel_grid_figure
+from explorer.figures.describe import number_text
 from explorer.hosting.addresses import PREDICTION_LABEL
 from explorer.inputs.samples import digit_samples
 from explorer.lab import figures as lf
@@ -79,7 +80,7 @@ def show_convolve(lesson: lv.Lesson) -> live.ConvLive:
     )
     sum_column.markdown(
         f"**output[{row}, {col}]** = {step.equation() or 'Σ products'} "
-        f"= **{maths.number_text(step.value)}**"
+        f"= **{number_text(step.value, maths.DECIMALS)}**"
     )
     return conv
 

@@ -9,11 +9,17 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from explorer.figures.charts import filters_figure
+from explorer.figures.describe import describe_curves, describe_filters
 from explorer.models.custom import ACTIVATIONS, ARCHITECTURES, KERNELS, POOLS, NetSettings
 from explorer.models.digits import shipped_digits
 from explorer.models.live import TrainingRun, TrainSettings, as_loaded_model, max_seconds
 from explorer.models.own import export_model
-from explorer.views.train import confusion_figure, curves_figure, status_line
+from explorer.views.train import (
+    confusion_description,
+    confusion_figure,
+    curves_figure,
+    status_line,
+)
 from pages.common import TRAINED_KEY, inline_image
 from pages.links import finish_view_link, start_view_link
 
@@ -167,6 +173,7 @@ def show_live(run: TrainingRun) -> None:
     if not progress.points:
         return
     st.plotly_chart(curves_figure(progress.points), key="train_curves")
+    st.caption(describe_curves(progress.points))  # the curves' text alternative
     left, right = st.columns([3, 2])
     snapshot = len(progress.filters) - 1
     if not run.alive and len(progress.filters) > 1:
@@ -179,12 +186,12 @@ def show_live(run: TrainingRun) -> None:
             help="Scrub through the saved snapshots: watch the filters form.",
         )
     point = progress.points[snapshot]
-    left.plotly_chart(
-        filters_figure(progress.filters[snapshot], f"conv1 at step {point.step}", tile_px=48),
-        key="train_filters",
-    )
+    filters, name = progress.filters[snapshot], f"conv1 at step {point.step}"
+    left.plotly_chart(filters_figure(filters, name, tile_px=48), key="train_filters")
+    left.caption(describe_filters(filters, name))  # the filters' text alternative
     if progress.confusion is not None:
         right.plotly_chart(confusion_figure(progress.confusion), key="train_confusion")
+        right.caption(confusion_description(progress.confusion))
     show_mistakes(progress.mistakes)
     if not run.alive and st.session_state.get("train_polling"):
         st.session_state["train_polling"] = False

@@ -127,6 +127,7 @@ def show_why(loaded: LoadedModel, result: CaptureResult, prepared: PreparedInput
                 f"max {values.max():.4g}, sum {values.sum():.4g}; colour scale {view.scale.label}."
             )
     picture.plotly_chart(view.figure(prepared.display, opacity), key=f"{key}_why_map")
+    picture.caption(view.description(opacity))  # the overlay's text alternative
 
 
 def answer(

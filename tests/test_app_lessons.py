@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
+from explorer.figures.describe import number_text
 from explorer.inputs.samples import digit_samples
 from explorer.lab import maths
 from explorer.models.zoo import LoadedModel, load_model
@@ -243,7 +244,9 @@ def test_the_convolve_view_writes_torchs_value() -> None:
         written = next(
             m.value for m in at.markdown if m.value.startswith(f"**output[{row}, {col}]**")
         )
-        assert written.endswith(f"= **{maths.number_text(float(out[row, col]))}**"), written
+        assert written.endswith(f"= **{number_text(float(out[row, col]), maths.DECIMALS)}**"), (
+            written
+        )
 
 
 def test_the_url_carries_the_lesson_slug() -> None:

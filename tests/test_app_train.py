@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value
@@ -41,6 +42,33 @@ def test_a_short_run_shows_its_curves_filters_matrix_and_mistakes() -> None:
     texts = " ".join(p.proto.text for p in at.get("progress"))
     assert "step 32 of 32" in texts
     assert len(at.get("image")) == len(progress.mistakes) > 0  # the misclassified digits
+
+
+def test_a_short_runs_charts_have_text_alternatives() -> None:
+    at = trained_page()
+    progress = at.session_state["train_run"].progress()
+    captions = [c.value for c in at.caption]
+    last = progress.points[-1]
+    curves = next(c for c in captions if c.startswith("Held-out accuracy"))
+    accuracy = f"{last.val_accuracy * 100:.1f} %"
+    assert curves.startswith(f"Held-out accuracy {accuracy} after epoch {last.epoch:.3g} ")
+    assert f"(step {last.step}; train loss " in curves
+    best = max(range(len(progress.points)), key=lambda i: progress.points[i].val_accuracy)
+    assert curves.endswith(f"at step {progress.points[best].step}")
+    weights = progress.filters[-1]
+    filters = next(c for c in captions if c.startswith(f"conv1 at step {last.step}: "))
+    f, _, row, col = np.unravel_index(int(np.argmax(weights)), weights.shape)
+    assert f"{weights.shape[0]} filters of 1 × 5 × 5" in filters
+    assert filters.endswith(f"largest in filter {f} at row {row}, column {col}")
+    confusion = np.asarray(progress.confusion)
+    matrix = next(c for c in captions if c.startswith("Confusion matrix: "))
+    right, total = int(np.trace(confusion)), int(confusion.sum())
+    assert matrix.startswith(f"Confusion matrix: {right:,} of {total:,} right")
+    wrong = confusion.copy()
+    np.fill_diagonal(wrong, -1)
+    true, predicted = np.unravel_index(int(np.argmax(wrong)), wrong.shape)
+    if wrong.max() > 0:
+        assert f"most confused: true {true} read as {predicted} ({wrong.max()} time" in matrix
 
 
 def test_use_this_model_puts_it_on_the_draw_page() -> None:

@@ -19,6 +19,7 @@ from torch import nn
 from explorer.hosting.scheduler import BUDGET_ENV, RATE_ENV, Job, Progress, default_scheduler
 from explorer.inputs.strokes import DIGIT_STROKES, drawing_value, parse_drawing, render_drawing
 from explorer.models.zoo import load_model
+from explorer.views.attribution import method_labels
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,6 +40,17 @@ def z_values(trace: dict[str, Any]) -> np.ndarray:
     z = trace["z"]
     raw = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
     return raw.reshape([int(n) for n in str(z["shape"]).split(",")])
+
+
+def map_caption(at: AppTest, method: str, target: int) -> str:
+    """The caption beneath the map: its text alternative."""
+    start = f"{method} for class {target}, in input pixels: "
+    return next(c.value for c in at.caption if c.value.startswith(start))
+
+
+def place(values: np.ndarray, flat: int) -> str:
+    row, col = np.unravel_index(flat, values.shape)
+    return f"row {row}, column {col}"
 
 
 def drawn_seven_tensor() -> tuple[nn.Module, torch.Tensor]:
@@ -81,6 +93,12 @@ def test_draw_page_explains_the_drawn_digit_with_gradcam_by_default() -> None:
     metric = next(m for m in at.metric if "hidden" in m.label)
     assert metric.value == f"{after:.1%}"
     assert any("Layer: pool2." in m.value for m in at.markdown)
+    # The map's text alternative: its size, where it peaks, and what the colours mean.
+    text = map_caption(at, "Grad-CAM", top)
+    assert "28 × 28 map" in text and "most negative" not in text  # a ReLU'd map
+    assert f"strongest at {place(shown, int(np.argmax(shown)))}." in text
+    assert "Colours: dark purple lowest through green to yellow highest" in text
+    assert text.endswith("over the input at 60 % opacity.")
 
 
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "occlusion", "scorecam"])
@@ -92,7 +110,14 @@ def test_draw_page_every_family_of_method_for_another_class(method: str) -> None
     assert not at.exception
     assert not at.warning
     trace = heatmap_of(at, "draw_why_map")
-    assert z_values(trace).size == 28 * 28
+    shown = z_values(trace)
+    assert shown.size == 28 * 28
+    text = map_caption(at, method_labels()[method], 3)
+    assert f"strongest at {place(shown, int(np.argmax(shown)))}" in text
+    if shown.min() < 0:  # a signed map: where it is most against class 3, on the blue side
+        assert f"most negative at {place(shown, int(np.argmin(shown)))}." in text
+        assert "blue below 0, white at 0, red above" in text
+        assert text.endswith("above 0 counts for 3, below 0 against it.")
     assert "p(3) with the top 10% hidden" in [m.label for m in at.metric]
 
 

@@ -203,7 +203,7 @@ def test_the_stage_text_alternatives_say_where_a_b_and_their_difference_peak(
     shown = (before, after, after - before)
     for text, values, which in zip(words, shown, ("a", "b", "b − a"), strict=True):
         channel, row, col = np.unravel_index(np.argmax(values), values.shape)
-        assert text.startswith(f"conv2 ({which}): 16 maps of {before.shape[1]}×")
+        assert text.startswith(f"conv2 ({which}): 16 maps of {before.shape[1]} ×")
         assert text.endswith(f"strongest in channel {channel} at row {row}, column {col}")
 
 

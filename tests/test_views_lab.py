@@ -15,11 +15,25 @@ from explorer.lab import maths
 from explorer.views.lab import (
     ConvSettings,
     input_kind,
+    link_note,
     mode_positions,
     one_d_view,
+    pooled_description,
     pooled_value_text,
     value_table,
 )
+
+
+def lab_text(value: float) -> str:
+    """How the lab writes a number, computed here: four decimals, no negative zero."""
+    return f"{value + 0.0:.{maths.DECIMALS}f}"
+
+
+def where(values: np.ndarray, lowest: bool = False) -> str:
+    """``"row r, column c"`` of the first largest (or smallest) value, found by numpy."""
+    flat = np.argmin(values) if lowest else np.argmax(values)
+    row, col = np.unravel_index(int(flat), values.shape)
+    return f"row {row}, column {col}"
 
 
 def test_settings_correlate_as_torch_conv2d() -> None:
@@ -72,15 +86,15 @@ def test_value_table_aligns_series_by_position_and_leaves_gaps_blank() -> None:
     )
     assert table.columns == ["0", "0.5", "1"]
     assert table.rows == {
-        "a": [maths.number_text(1.0), "", maths.number_text(2.0)],
-        "b": ["", maths.number_text(3.0), ""],
+        "a": ["1.0000", "", "2.0000"],
+        "b": ["", "3.0000", ""],
     }
 
 
 def test_value_table_without_positions_uses_output_indices() -> None:
     table = value_table({"x": np.array([0.25, -0.5, 1.0])})
     assert table.columns == ["0", "1", "2"]
-    assert table.rows["x"] == [maths.number_text(v) for v in (0.25, -0.5, 1.0)]
+    assert table.rows["x"] == ["0.2500", "-0.5000", "1.0000"]
 
 
 def test_one_d_view_matches_numpy_and_scipy() -> None:
@@ -123,7 +137,7 @@ def test_pooled_value_text_names_the_value_and_how_it_was_made(mode: str) -> Non
         "sum": np.sum,
     }
     reduce = reducers[mode]
-    assert f"**{maths.number_text(float(reduce(activated[:, 2:])))}**" in text
+    assert f"**{lab_text(float(reduce(activated[:, 2:])))}**" in text
     if mode == "max":
         assert text.endswith("won by input row 1, column 3")
     else:
@@ -175,3 +189,75 @@ def test_the_pipeline_is_the_photo_through_conv_relu_and_pool() -> None:
     assert shown.pool_formula.endswith(f"/ 2⌋ + 1 = {w // 2}")
     assert shown.negatives == int((conv < -1e-9).sum())
     assert pipeline() is shown  # kept for every session
+
+
+def test_the_activation_views_text_names_each_maps_peak_and_trough() -> None:
+    from explorer.views.lab import activation_view
+
+    conv = np.array([[-2.0, 1.0, 0.5], [3.0, -0.5, 0.0]])
+    before, after = activation_view(conv, "relu").descriptions()
+    assert before.startswith("before: conv output: 2 × 3 map, values −2 to 3")
+    assert f"strongest at {where(conv)}, most negative at {where(conv, lowest=True)}" in before
+    relu = np.maximum(conv, 0)
+    assert after.startswith("after: ReLU: 2 × 3 map, values 0 to 3")
+    assert after.endswith(f"strongest at {where(relu)}")  # nothing negative after a ReLU
+
+
+def test_the_pooled_maps_text_is_the_pooled_maps() -> None:
+    rng = np.random.default_rng(5)
+    activated = rng.normal(size=(6, 8))
+    pooled = maths.pool2d(activated, 2, 2, "average")
+    expected = activated.reshape(3, 2, 4, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(pooled.output, expected)
+    text = pooled_description(pooled)
+    assert text.startswith("average pooled: 3 × 4 map, values ")
+    assert f"strongest at {where(expected)}" in text
+
+
+def test_the_pipelines_text_describes_its_four_maps() -> None:
+    from explorer.views.lab import pipeline
+
+    shown = pipeline()
+    texts = shown.descriptions()
+    maps = (shown.image, shown.conv, shown.rectified, shown.pooled)
+    for text, values, name in zip(texts, maps, ["input", "conv", "ReLU", "max-pool"], strict=True):
+        assert text.startswith(f"{name}: {values.shape[0]} × {values.shape[1]} map, values ")
+        assert f"strongest at {where(values)}" in text
+    assert texts[1].endswith(f"most negative at {where(shown.conv, lowest=True)}")
+
+
+def test_the_1d_charts_text_names_each_lines_peak_by_its_position() -> None:
+    view = one_d_view("0 0 1 2 3 2 1 0", "1/4, 1/2, 1/4")
+    signal = np.array([0, 0, 1, 2, 3, 2, 1, 0], dtype=float)
+    kernel = np.array([0.25, 0.5, 0.25])
+    text = view.numpy_description()
+    assert text.startswith("signal: 8 values, 0 to 3, largest at position 4; np.convolve full:")
+    for mode in ("full", "same", "valid"):
+        out = np.convolve(signal, kernel, mode)
+        first = {"full": -1, "same": 0, "valid": 1}[mode]  # the kernel's centre, odd kernel
+        part = f"np.convolve {mode}: {len(out)} values, {out.min():g} to {out.max():g}"
+        assert f"{part}, largest at position {first + int(np.argmax(out))}" in text
+    scipy_text = view.scipy_description()
+    reflected = scipy.ndimage.convolve1d(signal, kernel, mode="reflect")
+    assert "mode='reflect': 8 values" in scipy_text
+    assert f"largest at position {int(np.argmax(reflected))}" in scipy_text
+    assert scipy_text.count(";") == len(maths.BOUNDARIES)  # the signal, then each mode
+
+
+def test_the_link_note_says_what_a_link_cannot_carry() -> None:
+    box = np.array(maths.KERNELS["box blur (1/9)"])
+    assert link_note("7×7 square", "box blur (1/9)", box) is None
+    edited = box.copy()
+    edited[1, 1] = 0.5
+    assert link_note("7×7 square", "box blur (1/9)", edited) == (
+        "The link cannot carry the kernel's edited numbers."
+    )
+    assert link_note("Photo", "custom (edit below)", np.eye(3)) == (
+        "The link cannot carry the kernel's edited numbers."
+    )
+    assert link_note("Draw a digit", "box blur (1/9)", box) == (
+        "The link cannot carry your drawing or picture."
+    )
+    assert link_note("Upload an image", "nonsense", box) == (
+        "The link cannot carry your drawing or picture or the kernel's edited numbers."
+    )

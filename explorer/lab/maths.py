@@ -40,6 +40,7 @@ from PIL import Image
 from scipy.special import expit
 
 from explorer.analysis import geometry
+from explorer.figures.describe import number_text
 from explorer.inputs.preprocess import ImageSource, load_image, to_rgb
 from explorer.inputs.spec import rgb_luma
 
@@ -71,12 +72,6 @@ PaddingSetting = str | int
 """The lab's padding: ``"valid"``, ``"same"``, ``"full"`` (:data:`PADDINGS`) or pixels on each
 side. :func:`padding_amounts` turns it into pixels (:data:`explorer.analysis.geometry.Padding`)."""
 Channel = Literal["gray", "red", "green", "blue", "rgb"]
-
-
-def number_text(value: float) -> str:
-    """A value as every table and sum of the lab writes it: :data:`DECIMALS` decimals."""
-    text = f"{value:.{DECIMALS}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def _short(value: float) -> str:
@@ -298,7 +293,7 @@ class ConvStep:
             f"{_factor(p)}·{_factor(k)}"
             for p, k in zip(self.patch.flat, self.kernel.flat, strict=True)
         ]
-        return " + ".join(terms) + f" = {number_text(self.total)}"
+        return " + ".join(terms) + f" = {number_text(self.total, DECIMALS)}"
 
 
 @dataclass(frozen=True, eq=False)

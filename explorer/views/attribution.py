@@ -27,7 +27,14 @@ from explorer.analysis.attribution import (
 )
 from explorer.analysis.capture import CaptureResult
 from explorer.figures import style
-from explorer.figures.colour import ColourScale, colour_scale, png_data_uri
+from explorer.figures.colour import (
+    DIVERGING_COLOURSCALE,
+    SEQUENTIAL_COLOURSCALE,
+    ColourScale,
+    colour_scale,
+    png_data_uri,
+)
+from explorer.figures.describe import describe_colours, describe_map
 from explorer.hosting.scheduler import (
     BACKWARD_PASSES,
     Cost,
@@ -78,6 +85,22 @@ class WhyView:
             f"from {self.before:.1%} to {self.after:.1%}: a faithful map's top pixels matter, "
             "so the probability should drop."
         )
+
+    def description(self, opacity: float = DEFAULT_OPACITY) -> str:
+        """The overlay's text alternative: the map, where it peaks, what its colours mean.
+
+        Rows and columns are the input's pixels; a signed map also names its most negative.
+
+        ``"Grad-CAM for class 7, in input pixels: 28 × 28 map, values 0 to 0.83, strongest at
+        row 12, column 14. Colours: dark purple lowest … (0 to 0.83), over the input at 60 %
+        opacity."``
+        """
+        name = f"{self.attribution.method.label} for class {self.label}, in input pixels"
+        text = describe_map(self.attribution.values, name, negative=True)
+        palette = DIVERGING_COLOURSCALE if self.scale.diverging else SEQUENTIAL_COLOURSCALE
+        colours = describe_colours(palette, self.scale.vmin, self.scale.vmax, opacity)
+        meaning = f"; above 0 counts for {self.label}, below 0 against it"
+        return f"{text}. {colours}{meaning if self.scale.diverging else ''}."
 
     def figure(self, display: np.ndarray, opacity: float = DEFAULT_OPACITY) -> go.Figure:
         """The map over the input (``display``, uint8), at ``opacity``, with its colour bar."""

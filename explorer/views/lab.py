@@ -17,6 +17,7 @@ from PIL import Image
 
 from explorer.analysis import geometry
 from explorer.figures.colour import ColourScale, colour_scale
+from explorer.figures.describe import describe_map, describe_signals, number_text
 from explorer.inputs.preprocess import preprocess_digit
 from explorer.inputs.samples import digit_samples, photo_samples
 from explorer.lab import figures as lf
@@ -39,6 +40,8 @@ PIPELINE_KERNEL = "edge: outline (8-centre)"
 """The pipeline's kernel (a key of :data:`maths.KERNELS`)."""
 PIPELINE_POOL = 2
 """The pipeline's max-pool window and stride."""
+UNLINKED_INPUTS = ("Draw a digit", "Upload an image")
+"""The inputs a link cannot carry (the page's names for them)."""
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -194,6 +197,18 @@ class ActivationView:
     formula: str
     label: str
 
+    def descriptions(self) -> tuple[str, str]:
+        """The two maps' text alternatives: before and after the activation."""
+        return (
+            describe_map(self.before, "before: conv output", negative=True),
+            describe_map(self.after, f"after: {self.label}", negative=True),
+        )
+
+
+def pooled_description(pooled: maths.Pool2dResult) -> str:
+    """The pooled map's text alternative."""
+    return describe_map(pooled.output, f"{pooled.mode} pooled", negative=True)
+
 
 def activation_view(conv: np.ndarray, activation: str, slope: float = 0.1) -> ActivationView:
     """``conv`` through ``activation`` (a leaky ReLU's negative ``slope``), on one scale."""
@@ -242,6 +257,15 @@ class Pipeline:
         """How many conv outputs are negative (ReLU sets them to 0)."""
         return maths.count_negative(self.conv)
 
+    def descriptions(self) -> tuple[str, str, str, str]:
+        """The four maps' text alternatives: input, conv, ReLU, max-pool."""
+        return (
+            describe_map(self.image, "input"),
+            describe_map(self.conv, "conv", negative=True),
+            describe_map(self.rectified, "ReLU"),
+            describe_map(self.pooled, "max-pool"),
+        )
+
 
 def pipeline(kernel: str = PIPELINE_KERNEL) -> Pipeline:
     """The pipeline on the photo with ``kernel`` (kept for every session)."""
@@ -277,16 +301,13 @@ def pooled_value_text(window: maths.PoolWindow, mode: str) -> str:
         window: The window behind the value (:meth:`maths.Pool2dResult.window`).
         mode: The pooling mode, one of :data:`maths.POOL_MODES`.
     """
-    n = maths.number_text
     where = f"**pooled[{window.row}, {window.col}]**"
+    value = number_text(window.value, maths.DECIMALS)
     if window.winner is not None:
         wy, wx = window.winner
-        return (
-            f"{where} = max of the window = **{n(window.value)}**, "
-            f"won by input row {wy}, column {wx}"
-        )
+        return f"{where} = max of the window = **{value}**, won by input row {wy}, column {wx}"
     what = "mean" if mode == "average" else "sum"
-    return f"{where} = {what} of the {window.values.size} values = **{n(window.value)}**"
+    return f"{where} = {what} of the {window.values.size} values = **{value}**"
 
 
 @dataclass(frozen=True)
@@ -295,7 +316,7 @@ class ValueTable:
 
     Attributes:
         columns: The column headers: positions in the signal, or output indices.
-        rows: Each series' cells, in column order, written by :func:`maths.number_text`.
+        rows: Each series' cells, in column order, to :data:`maths.DECIMALS` decimals.
     """
 
     columns: list[str]
@@ -317,7 +338,7 @@ def value_table(
     cells: dict[str, list[str]] = {}
     for name, values in rows.items():
         written = {
-            f"{float(p):g}": maths.number_text(float(v))
+            f"{float(p):g}": number_text(float(v), maths.DECIMALS)
             for p, v in zip(positions[name], values, strict=True)
         }
         cells[name] = [written.get(header, "") for header in headers]
@@ -367,6 +388,18 @@ class OneDView:
         """The signal and every boundary mode's output (as many values as the signal)."""
         return value_table({"signal": self.signal} | (self.bounded or {}))
 
+    def numpy_description(self) -> str:
+        """The np.convolve chart's text alternative: the signal and each mode, by position."""
+        names = {mode: f"np.convolve {mode}" for mode in self.modes}
+        signals = {"signal": self.signal} | {names[m]: v for m, v in self.modes.items()}
+        positions = {names[m]: at for m, at in self.positions.items()}
+        return describe_signals(signals, positions)
+
+    def scipy_description(self) -> str:
+        """The scipy.ndimage chart's text alternative: the signal and each boundary mode."""
+        bounded = {f"mode='{name}'": v for name, v in (self.bounded or {}).items()}
+        return describe_signals({"signal": self.signal} | bounded)
+
     def padded_table(self) -> ValueTable:
         """What each boundary mode pads the signal with."""
         padded = self.padded or {}
@@ -412,3 +445,21 @@ def one_d_view(signal_text: str, kernel_text: str) -> OneDView:
         padded=padded,
         padded_positions=np.arange(-half, len(signal) + half),
     )
+
+
+def link_note(input_name: str, kernel_name: str, kernel: np.ndarray) -> str | None:
+    """What a link to the lab cannot carry: a drawing or an upload, edited kernel numbers.
+
+    Args:
+        input_name: The chosen input (one of the page's inputs).
+        kernel_name: The chosen kernel: a key of :data:`maths.KERNELS`, or anything else for
+            a custom one.
+        kernel: The kernel in use, as edited.
+    """
+    lost = []
+    if input_name in UNLINKED_INPUTS:
+        lost.append("your drawing or picture")
+    preset = maths.KERNELS.get(kernel_name)
+    if preset is None or not np.array_equal(kernel, np.asarray(preset, dtype=np.float64)):
+        lost.append("the kernel's edited numbers")
+    return f"The link cannot carry {' or '.join(lost)}." if lost else None

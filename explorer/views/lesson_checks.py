@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from explorer.analysis import geometry
+from explorer.figures.describe import number_text
 from explorer.figures.style import shape_text
 from explorer.lab import maths
 from explorer.views.lesson_live import (
@@ -85,7 +86,7 @@ class CheckKind:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}" if float(value).is_integer() else maths.number_text(value)
+    return f"{value:g}" if float(value).is_integer() else number_text(value, maths.DECIMALS)
 
 
 def _same(answer: float | None, right: float) -> bool:

@@ -9,10 +9,13 @@ import plotly.graph_objects as go
 
 from explorer.figures import style
 from explorer.figures.colour import colour_scale
+from explorer.figures.describe import describe_confusion
 from explorer.models.live import Point, Progress
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#ff7f0e"
+DIGITS = [str(d) for d in range(10)]
+"""The confusion matrix's class names, rows and columns."""
 
 
 def curves_figure(points: Sequence[Point], height: int = 300) -> go.Figure:
@@ -64,8 +67,8 @@ def confusion_figure(confusion: np.ndarray, height: int = 360) -> go.Figure:
     heatmap = {
         "type": "heatmap",
         "z": confusion,
-        "x": [str(d) for d in range(10)],
-        "y": [str(d) for d in range(10)],
+        "x": DIGITS,
+        "y": DIGITS,
         "text": confusion.astype(str),
         "texttemplate": "%{text}",
         "colorbar": style.colour_bar("validation digits"),
@@ -86,6 +89,11 @@ def confusion_figure(confusion: np.ndarray, height: int = 360) -> go.Figure:
         },
     )
     return style.make_figure([heatmap], layout)
+
+
+def confusion_description(confusion: np.ndarray) -> str:
+    """The confusion matrix's text alternative: how many are right, the most confused pair."""
+    return describe_confusion(confusion, DIGITS)
 
 
 def status_line(progress: Progress) -> str:
