@@ -7,6 +7,7 @@ import hashlib
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from explorer.figures.describe import describe_confusion, describe_curves
 from explorer.hosting.scheduler import OverBudget
 from explorer.inputs.preprocess import MAX_PHOTO_UPLOAD_MB
 from explorer.models.picturenets import ARCHITECTURES
@@ -29,6 +30,7 @@ from explorer.views.pictures import (
     gather,
     mistakes_view,
     model_card,
+    snapshot_description,
     snapshot_view,
     teach_job,
     training_caption,
@@ -185,12 +187,15 @@ def show_views(taught: Taught, live: bool = False) -> None:
     )
     st.caption(taught.message if live else training_caption(taught))
     st.plotly_chart(curves_figure(taught.points), key=f"pictures_curves{suffix}")
+    st.caption(describe_curves(taught.points))  # each chart's text alternative under it
     left, right = st.columns(2)
     epoch = last + 1
     if last and not live:
         epoch = int(left.slider("Weights after epoch", 1, last + 1, last + 1, key="pictures_epoch"))
     left.plotly_chart(snapshot_view(taught, epoch - 1), key=f"pictures_filters{suffix}")
+    left.caption(snapshot_description(taught, epoch - 1))
     right.plotly_chart(confusion_view(taught), key=f"pictures_confusion{suffix}")
+    right.caption(describe_confusion(taught.confusion, taught.classes))
     wrong = mistakes_view(taught)
     if wrong:
         st.markdown(f"**Held-out pictures it got wrong** ({len(wrong)})")

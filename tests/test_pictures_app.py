@@ -52,6 +52,15 @@ def test_uploads_train_and_show_curves_filters_matrix(trained: AppTest) -> None:
     charts = [str(c.proto.id) for c in trained.get("plotly_chart")]
     for key in ("pictures_curves", "pictures_filters", "pictures_confusion"):
         assert any(key in chart for chart in charts), key
+    # each chart's text alternative, its numbers the trained network's own
+    captions = [c.value for c in trained.caption]
+    right = int(np.trace(taught.confusion))
+    assert f"Confusion matrix: {right} of 9 right ({right / 9 * 100:.1f}" in " ".join(captions)
+    weights = taught.snapshots[-1]
+    assert weights.shape == (16, 3, 3, 3)
+    assert any(c.startswith("conv1 after epoch 12: 16 filters of 3 × 3 × 3") for c in captions)
+    last = taught.points[-1]
+    assert any(c.startswith(f"Held-out accuracy {last.val_accuracy * 100:.1f}") for c in captions)
     downloads = {d.proto.label for d in trained.get("download_button")}
     assert downloads == {"Model (.pt2, card inside)", "Card (.json)"}
 

@@ -19,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.figures.charts import filters_figure
+from explorer.figures.describe import describe_filters
 from explorer.hosting.cost import DEFAULT_SECONDS_PER_GMAC, RATE_ENV, Cost, positive_float_env
 from explorer.hosting.jobs import Job, JobCancelled, Progress
 from explorer.inputs.preprocess import load_image, to_rgb
@@ -52,6 +53,7 @@ __all__ = [
     "mistakes_view",
     "model_card",
     "model_program",
+    "snapshot_description",
     "snapshot_view",
     "teach_cost",
     "teach_job",
@@ -303,6 +305,13 @@ def snapshot_view(taught: Taught, index: int) -> go.Figure:
     return filters_figure(
         taught.snapshots[index], f"{name} after epoch {point.epoch:g}", tile_px=40
     )
+
+
+def snapshot_description(taught: Taught, index: int) -> str:
+    """:func:`snapshot_view`'s text alternative: the weights' shape, range and largest."""
+    name = taught.built.watched.removesuffix(".weight")
+    epoch = taught.points[index].epoch
+    return describe_filters(taught.snapshots[index], f"{name} after epoch {epoch:g}")
 
 
 def mistakes_view(taught: Taught) -> list[tuple[np.ndarray, str]]:
