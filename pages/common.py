@@ -32,12 +32,7 @@ def session_id() -> str:
     return ctx.session_id if ctx is not None else "no-session"
 
 
-def run_job(
-    job: Job,
-    label: str,
-    watch: Callable[[], None] | None = None,
-    on_cancel: Callable[[], None] | None = None,
-) -> Any:
+def run_job(job: Job, label: str, watch: Callable[[], None] | None = None) -> Any:
     """Submit ``job`` for this session to the heavy-work scheduler and wait for its answer.
 
     While it waits the page shows its place in line, then its progress. A closed tab cancels
@@ -48,8 +43,6 @@ def run_job(
         job: The work.
         label: What it is, for the progress bar ("Training").
         watch: Called at every poll while it waits, below the progress bar (a live view).
-        on_cancel: Called when the answer will never come (cancelled in line or running),
-            before the page says so and stops.
 
     Raises:
         explorer.hosting.scheduler.OverBudget: The job would take longer than the budget.
@@ -62,8 +55,6 @@ def run_job(
         try:
             return ticket.result()
         except JobCancelled:
-            if on_cancel is not None:
-                on_cancel()
             st.info(f"{label}: stopped.")
             st.stop()
 
@@ -186,14 +177,21 @@ def inline_image(image: np.ndarray | bytes) -> str:
 
 @cache
 def _style_sheet(light_background: str, dark_background: str) -> str:
-    """The style sheet with ``--cnn-background``: the active theme's background colour.
+    """The style sheet with its variables: the active theme's background, the figures' text.
 
-    ``light-dark()`` picks by the ``color-scheme`` that Streamlit sets on the app for the theme
-    the reader chose (System, Light or Dark), so it follows a change of theme without a rerun.
+    ``--cnn-background``: ``light-dark()`` picks by the ``color-scheme`` that Streamlit sets on
+    the app for the theme the reader chose (System, Light or Dark), so it follows a change of
+    theme without a rerun. ``--cnn-figure-text`` and ``--cnn-figure-grid``: the figures'
+    text and grid lines (a figure is a white card in either theme).
     """
+    from explorer.figures.style import GRID_COLOUR, TEXT_COLOUR
+
     css = Path(__file__).with_name("style.css").read_text(encoding="utf-8")
-    background = f"light-dark({light_background}, {dark_background})"
-    return f"<style>:root {{ --cnn-background: {background}; }}\n{css}</style>"
+    variables = (
+        f"--cnn-background: light-dark({light_background}, {dark_background}); "
+        f"--cnn-figure-text: {TEXT_COLOUR}; --cnn-figure-grid: {GRID_COLOUR};"
+    )
+    return f"<style>:root {{ {variables} }}\n{css}</style>"
 
 
 def inject_style() -> None:

@@ -156,9 +156,7 @@ def follow() -> None:
         return
     live = LiveViews(training)
     try:
-        outcome: Outcome = training.outcome or run_job(
-            training.job, "Training", watch=live, on_cancel=training.stop
-        )
+        outcome: Outcome = training.outcome or run_job(training.job, "Training", watch=live)
     except OverBudget as exc:
         del st.session_state[TRAINING_KEY]
         st.warning(f"Not trained: {exc}")

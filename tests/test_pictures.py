@@ -217,9 +217,34 @@ def test_finetuning_with_random_weights_still_learns_the_easy_set() -> None:
     changed = [k for k in frozen if not torch.equal(start[k], end[k])]
     assert changed == []
     assert not torch.equal(start["layer4.1.conv2.weight"], end["layer4.1.conv2.weight"])
+    # the watched weight's snapshot is a slice of a 512-filter layer, and its words say so
+    from explorer.views.pictures import snapshot_description
+
+    whole = end[result.built.watched].shape
+    kept = result.snapshots[-1].shape
+    assert whole[:2] == (512, 512) and kept == (16, 8, 3, 3)
+    text = snapshot_description(result, len(result.points) - 1)
+    assert text.startswith(
+        "layer4.1.conv2 after epoch 8 (its first 16 of 512 filters, 8 of 512 inputs): "
+        "16 filters of 8 × 3 × 3, weights "
+    )
 
 
 # --- the card ------------------------------------------------------------------------------
+
+
+def test_a_whole_watched_weight_is_described_as_itself(taught: Taught) -> None:
+    from explorer.views.pictures import snapshot_description
+
+    weights = taught.snapshots[3]
+    assert weights.shape == taught.net.get_parameter("conv1.weight").shape == (16, 3, 3, 3)
+    text = snapshot_description(taught, 3)
+    largest = np.unravel_index(np.argmax(weights), weights.shape)
+    assert text.startswith("conv1 after epoch 4: 16 filters of 3 × 3 × 3, weights ")
+    assert text.endswith(
+        f"largest in filter {largest[0]} at input channel {largest[1]}, row {largest[2]}, "
+        f"column {largest[3]}"
+    )
 
 
 def test_the_card_round_trips_inside_the_program(taught: Taught) -> None:
@@ -534,6 +559,34 @@ def test_a_rerun_finds_the_training_still_running_and_its_answer_kept() -> None:
     assert read_card(outcome.program) is not None
     assert len(outcome.taught.points) == 40
     assert training.outcome is outcome
+
+
+def test_a_training_replaced_in_line_is_stopped_for_good() -> None:
+    """The student went to another page and ran a heavy job there while it waited in line."""
+    import threading
+
+    from explorer.hosting.jobs import Job
+    from explorer.hosting.scheduler import Scheduler
+    from explorer.views.pictures import teach_job
+
+    scheduler = Scheduler(workers=1, budget=1e9)
+    hold, started = threading.Event(), threading.Event()
+
+    def busy(_progress: object) -> None:
+        started.set()
+        hold.wait(10)
+
+    ahead = scheduler.submit("classmate", Job(("busy", 2), busy, lane="long", cache=False))
+    assert started.wait(10)
+    training = teach_job(shape_set(2, 10, seed=3), TeachSettings(epochs=1))
+    ticket = scheduler.submit("me", training.job)
+    assert ticket.status().state == "queued"
+    ticket.release()  # the page was left
+    scheduler.submit("me", Job(("occlusion", 1), lambda _p: None, lane="long", cache=False))
+    assert ticket.wait(10) and ticket.status().state == "cancelled"
+    assert training.stopped and training.outcome is None and training.so_far is None
+    hold.set()
+    ahead.release()
 
 
 def test_a_failed_export_is_one_line_and_keeps_the_network(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -151,6 +151,7 @@ def test_while_it_trains_each_epoch_shows_and_a_cancelled_one_is_not_started_aga
     import itertools
     import time
 
+    from explorer.figures.describe import percent_text
     from explorer.hosting.jobs import Job, JobCancelled
     from explorer.models.shapes import shape_set
     from explorer.models.teach import Taught, TeachSettings, teach
@@ -163,24 +164,32 @@ def test_while_it_trains_each_epoch_shows_and_a_cancelled_one_is_not_started_aga
 
     def run(progress: Callable[[float], None]) -> None:
         next(runs)
-        training.so_far = seen[0]  # epoch 1 of 2 has ended …
-        for _ in range(6):  # … the page polls every 0.25 s and draws it
-            time.sleep(0.1)
-            progress(0.5)
+        for so_far in seen:  # each epoch ends; the page polls every 0.25 s and draws it
+            training.so_far = so_far
+            for _ in range(6):
+                time.sleep(0.1)
+                progress(0.5)
         raise JobCancelled  # as when another heavy job of this session replaces it
 
-    training = Training(Job(("teach", "live-test"), run, lane="long", cache=False))
+    key = ("teach", "live-test")
+    training = Training(Job(key, run, lane="long", cache=False, on_cancel=lambda: training.stop()))
     at = AppTest.from_file(str(REPO / "pages" / "pictures.py"), default_timeout=60)
     at.session_state["pictures_training"] = training
     at.run()
     assert not at.exception
+    # both epochs drawn in the one run, each over the last (its charts' keys its own)
     metric = next(m for m in at.metric if m.label.startswith("Held-out accuracy"))
-    assert metric.label == "Held-out accuracy after epoch 1"
-    assert metric.value == f"{seen[0].points[-1].val_accuracy:.1%}"
-    assert "Epoch 1 of 2…" in [c.value for c in at.caption]
+    assert metric.label == "Held-out accuracy after epoch 2"
+    assert metric.value == percent_text(seen[1].points[-1].val_accuracy)
+    assert "Epoch 2 of 2…" in [c.value for c in at.caption]
     charts = [str(c.proto.id) for c in at.get("plotly_chart")]
-    for key in ("pictures_curves_live0", "pictures_filters_live0", "pictures_confusion_live0"):
-        assert any(key in chart for chart in charts), key
+    for chart_key in (
+        "pictures_curves_live1",
+        "pictures_filters_live1",
+        "pictures_confusion_live1",
+    ):
+        assert any(chart_key in chart for chart in charts), chart_key
+    assert not any("_live0" in chart for chart in charts)
     assert not at.get("download_button")  # nothing to use or download before it ends
     assert any(i.value == "Training: stopped." for i in at.info)
     assert training.stopped

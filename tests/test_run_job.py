@@ -62,26 +62,36 @@ def test_a_rerun_during_the_wait_lets_go_and_the_grace_period_then_cancels(
         again.result()
 
 
-def test_a_job_cancelled_in_line_is_said_once_to_the_page() -> None:
-    """A job replaced before it ran ends cancelled: what run_job's ``on_cancel`` hears."""
+def test_a_job_cancelled_in_line_or_running_tells_its_owner_once() -> None:
+    """``Job.on_cancel``: heard whether or not a page waits (a student on another page)."""
     scheduler = Scheduler(workers=1, budget=1e9)
     hold = threading.Event()
     started = threading.Event()
+    heard: list[str] = []
 
-    def busy(_progress: Progress) -> None:
+    def busy(progress: Progress) -> None:
         started.set()
-        hold.wait(10)
+        while not hold.wait(0.01):
+            progress(0.5)  # raises JobCancelled once it is replaced
 
-    first = scheduler.submit("classmate", Job(("busy", 1), busy, lane="long", cache=False))
+    running = Job(("busy", 1), busy, lane="long", cache=False, on_cancel=lambda: heard.append("a"))
+    first = scheduler.submit("classmate", running)
     assert started.wait(10)
     ran: list[int] = []
-    queued = scheduler.submit("me", Job(("mine", 1), lambda _p: ran.append(1), lane="long"))
+    mine = Job(
+        ("mine", 1), lambda _p: ran.append(1), lane="long", on_cancel=lambda: heard.append("b")
+    )
+    queued = scheduler.submit("me", mine)
     assert queued.status().state == "queued"
+    queued.release()  # the page moved on: nobody waits for it
     # another heavy job of this session replaces it while it waits in line
-    scheduler.submit("me", Job(("other", 1), lambda _p: None, lane="long", cache=False))
-    assert queued.wait(10)
-    with pytest.raises(JobCancelled):
-        queued.result()
+    other = scheduler.submit("me", Job(("other", 1), lambda _p: None, lane="long", cache=False))
+    assert queued.wait(10) and queued.status().state == "cancelled"
+    assert heard == ["b"] and not ran
+    # a running job replaced: its progress call raises, and its owner hears it once
+    scheduler.submit("classmate", Job(("next", 1), lambda _p: None, lane="long", cache=False))
+    assert first.wait(10) and first.status().state == "cancelled"
+    assert heard == ["b", "a"]
     hold.set()
+    other.release()
     first.release()
-    assert not ran

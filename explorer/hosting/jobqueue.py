@@ -245,6 +245,8 @@ class Scheduler:
     def _finish(self, run: _Run, value: Any, error: BaseException | None) -> None:
         run.value, run.error = value, error
         run.state = "cancelled" if isinstance(error, JobCancelled) else "done"
+        if run.state == "cancelled" and run.job.on_cancel is not None:
+            run.job.on_cancel()
         if self._by_key.get(run.job.key) is run:
             del self._by_key[run.job.key]
         for session in run.sessions:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import torch
@@ -36,6 +36,8 @@ class Job:
         cost: The estimate (None: not known; never refused, never run in the caller).
         lane: ``"quick"`` or ``"long"`` line; ``"auto"``: by the estimate.
         cache: Whether to keep the answer.
+        on_cancel: Called once if it is cancelled, in line or running (quick: it runs under the
+            scheduler's lock), so that whoever holds the job knows, waiting or not.
     """
 
     key: Hashable
@@ -43,6 +45,7 @@ class Job:
     cost: Cost | None = None
     lane: Lane = "auto"
     cache: bool = True
+    on_cancel: Callable[[], None] | None = field(default=None, compare=False)
 
     @classmethod
     def call(cls, fn: Callable[..., Any], *args: Any, quick: bool = False) -> Job:

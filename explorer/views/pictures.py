@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from explorer.figures.charts import filters_figure
 from explorer.figures.describe import describe_filters
 from explorer.hosting.cost import DEFAULT_SECONDS_PER_GMAC, RATE_ENV, Cost, positive_float_env
-from explorer.hosting.jobs import Job, JobCancelled, Progress
+from explorer.hosting.jobs import Job, Progress
 from explorer.inputs.preprocess import load_image, to_rgb
 from explorer.models.cards import CardError
 from explorer.models.own import OwnModelError, program_bytes
@@ -244,7 +244,7 @@ class Training:
     stopped: bool = False
 
     def stop(self) -> None:
-        """Mark it cancelled (the scheduler said so): a rerun must not start it again."""
+        """Mark it cancelled (its job's ``on_cancel``): a rerun must not start it again."""
         self.stopped = True
 
 
@@ -256,24 +256,22 @@ def teach_job(pictures: PictureSet, settings: TeachSettings) -> Training:
     """
 
     def run(progress: Progress) -> Outcome:
-        try:
-            # the export at the end takes the last twentieth of the progress bar
-            taught = teach(
-                pictures,
-                settings,
-                report=lambda done: progress(done * 0.95),
-                on_epoch=lambda so_far: setattr(training, "so_far", so_far),
-            )
-        except JobCancelled:
-            training.stop()
-            raise
+        # the export at the end takes the last twentieth of the progress bar
+        taught = teach(
+            pictures,
+            settings,
+            report=lambda done: progress(done * 0.95),
+            on_epoch=lambda so_far: setattr(training, "so_far", so_far),
+        )
         training.outcome = _exported(taught)
         return training.outcome
 
+    def stop() -> None:  # cancelled, in line or running: never submitted again
+        training.stop()
+
     key = ("teach", next(_jobs))
-    training = Training(
-        Job(key, run, cost=teach_cost(pictures, settings), lane="long", cache=False)
-    )
+    cost = teach_cost(pictures, settings)
+    training = Training(Job(key, run, cost=cost, lane="long", cache=False, on_cancel=stop))
     return training
 
 
@@ -309,9 +307,16 @@ def snapshot_view(taught: Taught, index: int) -> go.Figure:
 
 def snapshot_description(taught: Taught, index: int) -> str:
     """:func:`snapshot_view`'s text alternative: the weights' shape, range and largest."""
-    name = taught.built.watched.removesuffix(".weight")
-    epoch = taught.points[index].epoch
-    return describe_filters(taught.snapshots[index], f"{name} after epoch {epoch:g}")
+    name = (
+        f"{taught.built.watched.removesuffix('.weight')} after epoch {taught.points[index].epoch:g}"
+    )
+    kept, whole = (
+        taught.snapshots[index].shape,
+        taught.net.get_parameter(taught.built.watched).shape,
+    )
+    if kept[:2] != whole[:2]:  # a slice of a big layer: say so, not as if it were the layer
+        name += f" (its first {kept[0]} of {whole[0]} filters, {kept[1]} of {whole[1]} inputs)"
+    return describe_filters(taught.snapshots[index], name)
 
 
 def mistakes_view(taught: Taught) -> list[tuple[np.ndarray, str]]:
