@@ -32,7 +32,13 @@ from explorer.views.links import (
 from pages.canvas import drawing_canvas
 from pages.channel import show_channel_card
 from pages.common import TRAINED_KEY, digit_model, inline_image, show_prediction
-from pages.links import finish_view_link, link_unit, restore_unit, start_view_link
+from pages.links import (
+    finish_view_link,
+    link_unit,
+    new_selection,
+    restore_unit,
+    start_view_link,
+)
 from pages.why import show_why
 
 FULL_RUN_FLAG = "draw_full_run"  # True only while the whole page runs, not a fragment alone
@@ -198,13 +204,8 @@ def show_card_picker(loaded: LoadedModel, result: CaptureResult) -> None:
 
 def take_click(key: str, layer: str, event: object, tiling: Tiling) -> None:
     """Make a *new* click on chart ``key`` the clicked unit (older selections stay ignored)."""
-    seen: dict[str, str] = st.session_state.setdefault("draw_seen_clicks", {})
     picked = unit_from_selection(event, tiling)
-    marker = repr(picked)
-    if seen.get(key) == marker:
-        return
-    seen[key] = marker
-    if picked is not None:
+    if new_selection(key, picked) and picked is not None:
         st.session_state[UNIT_KEY] = (layer, *picked)
         st.rerun()  # draw the explanation under its own map, not under an earlier one
 

@@ -32,14 +32,19 @@ from explorer.views import image as image_view
 from explorer.views.links import IMAGE_UNIT_PARAM, Unit
 from pages.channel import show_channel_card
 from pages.common import PICTURES_KEY, TRAINED_KEY, cached_model, inline_image, run_job
-from pages.links import finish_view_link, link_unit, restore_unit, start_view_link
+from pages.links import (
+    finish_view_link,
+    link_unit,
+    new_selection,
+    restore_unit,
+    start_view_link,
+)
 from pages.own import OWN, choose_own_model
 from pages.why import show_why
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 VIEWS = ["Layers", "Filters", "Architecture", "Why this class?"]
 UNIT_KEY = "image_clicked_unit"  # the clicked unit: (layer, channel, row, column)
-SEEN_CLICKS_KEY = "image_seen_clicks"  # each large map's last selection, to tell a new click
 
 
 @st.cache_resource(show_spinner="Loading your weights…", max_entries=2)
@@ -209,10 +214,8 @@ def take_unit_click(shown: image_view.LayerPage, figure_key: str, channel: int) 
 
     Only a change counts: a selection still held from before must not undo a Close or a link.
     """
-    seen: dict[str, tuple[int, int] | None] = st.session_state.setdefault(SEEN_CLICKS_KEY, {})
     picked = shown.clicked_unit(st.session_state.get(figure_key))
-    before, seen[figure_key] = seen.get(figure_key), picked
-    if picked == before:
+    if not new_selection(figure_key, picked):
         return
     if picked is not None:
         st.session_state[UNIT_KEY] = (shown.layer.name, channel, *picked)

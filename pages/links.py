@@ -22,6 +22,8 @@ from explorer.analysis.capture import CaptureResult
 from explorer.hosting.addresses import VIEW_LINK_COMPONENT
 from explorer.views.links import Unit, clicked_unit, ignored_params, notice, param_kind, unit_param
 
+SEEN_SELECTIONS = "seen_selections"
+"""Session state: each clickable chart's last selected unit (:func:`new_selection`)."""
 CSS = """
 .cnn-link summary { cursor: pointer; font: 14px var(--st-font, sans-serif);
   color: var(--st-text-color, #31333f); }
@@ -158,3 +160,16 @@ def link_unit(key: str, param: str) -> None:
         st.query_params.pop(param, None)
     elif st.query_params.get(param) != value:
         st.query_params[param] = value
+
+
+def new_selection(chart: str, picked: tuple[int, ...] | None) -> bool:
+    """Whether chart ``chart``'s selected unit ``picked`` changed since this session last saw it.
+
+    A chart keeps its selection over reruns: only a change is a click (or, to ``None``, an
+    un-select), so a selection still held from before never undoes a Close or a link.
+    """
+    seen: dict[str, tuple[int, ...] | None] = st.session_state.setdefault(SEEN_SELECTIONS, {})
+    if seen.get(chart) == picked:  # a chart never seen had no selection
+        return False
+    seen[chart] = picked
+    return True

@@ -50,7 +50,7 @@ def test_a_short_runs_charts_have_text_alternatives() -> None:
     captions = [c.value for c in at.caption]
     last = progress.points[-1]
     curves = next(c for c in captions if c.startswith("Held-out accuracy"))
-    accuracy = f"{last.val_accuracy * 100:.1f} %"
+    accuracy = f"{last.val_accuracy * 100:.1f}%"
     assert curves.startswith(f"Held-out accuracy {accuracy} after epoch {last.epoch:.3g} ")
     assert f"(step {last.step}; train loss " in curves
     best = max(range(len(progress.points)), key=lambda i: progress.points[i].val_accuracy)

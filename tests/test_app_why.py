@@ -98,7 +98,7 @@ def test_draw_page_explains_the_drawn_digit_with_gradcam_by_default() -> None:
     assert "28 × 28 map" in text and "most negative" not in text  # a ReLU'd map
     assert f"strongest at {place(shown, int(np.argmax(shown)))}." in text
     assert "Colours: dark purple lowest through green to yellow highest" in text
-    assert text.endswith("over the input at 60 % opacity.")
+    assert text.endswith("over the input at 60% opacity.")
 
 
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "occlusion", "scorecam"])

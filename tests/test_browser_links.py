@@ -181,6 +181,15 @@ def test_image_clicked_unit(app: tuple[str, Browser]) -> None:
     click_until(page, figure, "Unit pool2[0,", 0.1, 0.3)  # row 1, column 0: the channel's peak
     unit = markdown_of(page, r"Unit pool2\[0, \d, \d\] = ")
     assert "Its receptive field: 16×16 input pixels" in unit
+    # closed, then ONE click on the same point opens it again (the chart's old selection
+    # must not swallow it)
+    page.locator(".st-key-image_unit_close button").first.click()
+    page.wait_for_function("() => !window.location.href.includes('image_unit=')")
+    run_over(page)
+    box = figure.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 0.1 * box["width"], box["y"] + 0.3 * box["height"])
+    assert markdown_of(page, r"Unit pool2\[0, \d, \d\] = ") == unit
     link = copy_link(page, "image_unit=pool2")
     no_exception(page)
     page.context.close()

@@ -90,8 +90,8 @@ def test_filters_name_the_filter_and_input_channel_of_the_largest_weight() -> No
 def test_the_prediction_names_the_top_two_classes() -> None:
     probs = np.array([0.001, 0.02, 0.01, 0.005, 0.004, 0.003, 0.002, 0.941, 0.007, 0.007])
     digits = [str(d) for d in range(10)]
-    assert describe_prediction(digits, probs) == "Prediction 7 (94.1 %), next 1 (2.0 %)"
-    assert describe_prediction(["cat"], np.array([1.0])) == "Prediction cat (100.0 %)"
+    assert describe_prediction(digits, probs) == "Prediction 7 (94.1%), next 1 (2.0%)"
+    assert describe_prediction(["cat"], np.array([1.0])) == "Prediction cat (100.0%)"
 
 
 def test_numbers_use_a_real_minus_sign_and_three_figures() -> None:
@@ -99,6 +99,15 @@ def test_numbers_use_a_real_minus_sign_and_three_figures() -> None:
     assert number_text(12345.6) == "12,346"
     assert number_text(2.0) == "2"
     assert number_text(-0.0) == "0"
+
+
+@pytest.mark.parametrize("value", [999.4, 999.5, 999.7, -999.96, 1000.0, 1234.5, 0.00123, -5e-6])
+def test_numbers_near_a_thousand_are_never_written_as_powers(value: float) -> None:
+    text = number_text(value)
+    assert "e+" not in text  # 999.7 is "1,000", not "1e+03"
+    parsed = float(text.replace(",", "").replace("−", "-"))
+    # three significant figures below a thousand, whole numbers from it
+    assert parsed == pytest.approx(value, rel=5e-3 if abs(parsed) < 1000 else 1e-3, abs=0.5)
 
 
 @pytest.mark.parametrize("value", [0.25, -0.5, 1 / 3, -2 / 3, 12.0, -1e-7, -0.0, 123456.789])
@@ -152,8 +161,8 @@ def test_all_non_finite_is_said_in_words() -> None:
 
 def test_a_prediction_ranks_only_finite_probabilities() -> None:
     probs = np.array([np.nan, 0.25, 0.75])
-    assert describe_prediction(["a", "b", "c"], probs) == "Prediction c (75.0 %), next b (25.0 %)"
-    assert describe_prediction(["a", "b"], np.array([np.nan, 0.5])) == "Prediction b (50.0 %)"
+    assert describe_prediction(["a", "b", "c"], probs) == "Prediction c (75.0%), next b (25.0%)"
+    assert describe_prediction(["a", "b"], np.array([np.nan, 0.5])) == "Prediction b (50.0%)"
 
 
 def test_a_constant_finite_part_names_no_peak() -> None:
@@ -190,6 +199,8 @@ def test_a_signal_names_its_peak_by_its_position_on_the_axis() -> None:
     assert describe_signal(values, "full", positions) == (
         f"full: 5 values, 0 to 1, largest at position {positions[int(np.argmax(values))]:g}"
     )
+    # left of the axis' zero: a real minus sign, as in the values
+    assert describe_signal(values[::-1], "left", positions).endswith("largest at position −0.5")
     assert describe_signal(values, "s") == "s: 5 values, 0 to 1, largest at position 3"
     assert describe_signal(np.ones(3), "flat") == "flat: 3 values, every value 1"
     both = describe_signals({"a": values, "b": -values}, {"a": positions})
@@ -209,7 +220,7 @@ def test_every_palette_the_app_draws_with_has_words() -> None:
     text = describe_colours(DIVERGING_COLOURSCALE, -0.3, 0.3, 0.6)
     assert text == (
         f"Colours: {PALETTE_WORDS[DIVERGING_COLOURSCALE]} (−0.3 to 0.3), over the input at "
-        "60 % opacity"
+        "60% opacity"
     )
     assert describe_colours("Magma", 0, 1) == (
         "Colours: Magma, from its first colour (lowest) to its last (0 to 1)"
@@ -233,8 +244,8 @@ def test_the_curves_name_the_last_point_and_the_best_accuracy() -> None:
     ]
     best = int(np.argmax([p.val_accuracy for p in points]))
     assert describe_curves(points) == (
-        "Held-out accuracy 97.1 % after epoch 3 (step 750; train loss 0.12, held-out loss "
-        f"0.09); best 97.5 % at step {points[best].step}"
+        "Held-out accuracy 97.1% after epoch 3 (step 750; train loss 0.12, held-out loss "
+        f"0.09); best 97.5% at step {points[best].step}"
     )
     assert describe_curves(points[:1]).endswith("held-out loss 0.3)")  # one point: no best
     assert describe_curves([]).startswith("No learning curves yet")
@@ -245,7 +256,7 @@ def test_curves_of_a_diverged_run_are_described() -> None:
     points = [FakePoint(10, 0.53, 2.2, 2.1, 0.2), FakePoint(20, 1.06, nan, nan, nan)]
     assert describe_curves(points) == (
         "Held-out accuracy non-finite after epoch 1.06 (step 20; train loss non-finite (NaN or "
-        "infinite), held-out loss non-finite (NaN or infinite)); best 20.0 % at step 10"
+        "infinite), held-out loss non-finite (NaN or infinite)); best 20.0% at step 10"
     )
 
 
@@ -258,12 +269,12 @@ def test_the_confusion_matrix_names_its_most_confused_pair() -> None:
     true, predicted = np.unravel_index(int(np.argmax(wrong)), wrong.shape)
     right, total = int(np.trace(matrix)), int(matrix.sum())
     assert describe_confusion(matrix, names) == (
-        f"Confusion matrix: {right:,} of {total:,} right ({100 * right / total:.1f} %); most "
+        f"Confusion matrix: {right:,} of {total:,} right ({100 * right / total:.1f}%); most "
         f"confused: true {true} read as {predicted} ({wrong.max()} times)"
     )
     perfect = np.diag([5, 3])
     assert describe_confusion(perfect, ["cat", "dog"]) == (
-        "Confusion matrix: 8 of 8 right (100.0 %); no mistakes"
+        "Confusion matrix: 8 of 8 right (100.0%); no mistakes"
     )
     once = np.array([[5, 0], [1, 3]])
     assert describe_confusion(once, ["cat", "dog"]).endswith("true dog read as cat (1 time)")
@@ -272,7 +283,7 @@ def test_the_confusion_matrix_names_its_most_confused_pair() -> None:
 def test_a_confusion_matrix_with_nan_or_nothing_is_described() -> None:
     matrix = np.array([[4.0, np.nan], [2.0, 3.0]])
     assert describe_confusion(matrix, ["a", "b"]) == (
-        "Confusion matrix: 7 of 9 right (77.8 %), 1 non-finite cell left out; most confused: "
+        "Confusion matrix: 7 of 9 right (77.8%), 1 non-finite cell left out; most confused: "
         "true b read as a (2 times)"
     )
     assert describe_confusion(np.zeros((2, 2)), ["a", "b"]) == (

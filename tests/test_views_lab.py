@@ -256,8 +256,8 @@ def test_the_link_note_says_what_a_link_cannot_carry() -> None:
         "The link cannot carry the kernel's edited numbers."
     )
     assert link_note("Draw a digit", "box blur (1/9)", box) == (
-        "The link cannot carry your drawing or picture."
+        "The link cannot carry your drawing."
     )
     assert link_note("Upload an image", "nonsense", box) == (
-        "The link cannot carry your drawing or picture or the kernel's edited numbers."
+        "The link cannot carry your picture or the kernel's edited numbers."
     )

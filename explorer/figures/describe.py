@@ -38,13 +38,14 @@ def number_text(value: float, decimals: int | None = None) -> str:
     if decimals is not None:
         text = f"{value:.{decimals}f}"
         return text[1:] if text.startswith("-") and float(text) == 0 else text
-    text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    rounded = float(f"{value:.3g}")  # 999.7 rounds to 1,000: written whole, not "1e+03"
+    text = f"{value:.3g}" if abs(rounded) < 1000 else f"{value:,.0f}"
     return (text[1:] if text == "-0" else text).replace("-", MINUS)
 
 
-def percent_text(fraction: float) -> str:
-    """``0.9412`` → ``"94.1 %"`` (a space before the sign, as the pages write it)."""
-    return f"{fraction:.1%}".replace("%", " %")
+def percent_text(fraction: float, decimals: int = 1) -> str:
+    """``0.9412`` → ``"94.1%"``, as the pages' metrics and bars write it."""
+    return f"{fraction:.{decimals}%}"
 
 
 def value_range(values: np.ndarray, noun: str = "value") -> str:
@@ -155,7 +156,8 @@ def describe_signal(values: np.ndarray, name: str, positions: np.ndarray | None 
     text = f"{name}: {array.size} values, {value_range(array).removeprefix('values ')}"
     if not varies(array):
         return text
-    return f"{text}, largest at position {float(where[peak(array)[0]]):g}"
+    position = f"{float(where[peak(array)[0]]):g}".replace("-", MINUS)
+    return f"{text}, largest at position {position}"
 
 
 def describe_signals(
@@ -189,7 +191,7 @@ def describe_filters(weights: np.ndarray, name: str) -> str:
 def describe_colours(palette: str, low: float, high: float, opacity: float | None = None) -> str:
     """What a heatmap's colours mean, and its opacity over a picture.
 
-    ``"Colours: blue below 0, white at 0, red above (−0.3 to 0.3), over the input at 60 %
+    ``"Colours: blue below 0, white at 0, red above (−0.3 to 0.3), over the input at 60%
     opacity"``.
 
     Args:
@@ -202,12 +204,12 @@ def describe_colours(palette: str, low: float, high: float, opacity: float | Non
     words = PALETTE_WORDS.get(palette, f"{palette}, from its first colour (lowest) to its last")
     text = f"Colours: {words} ({number_text(low)} to {number_text(high)})"
     if opacity is not None:
-        text += f", over the input at {opacity:.0%} opacity".replace("%", " %")
+        text += f", over the input at {percent_text(opacity, 0)} opacity"
     return text
 
 
 def describe_prediction(categories: Sequence[str], probs: np.ndarray) -> str:
-    """The top class and the runner-up: ``"Prediction 7 (94.1 %), next 1 (2.0 %)"``."""
+    """The top class and the runner-up: ``"Prediction 7 (94.1%), next 1 (2.0%)"``."""
     array = _checked(probs, 1, "probabilities")
     if len(categories) != len(array):
         raise ValueError(f"{len(categories)} categories for {len(array)} probabilities")
@@ -261,8 +263,8 @@ def _loss_text(value: float) -> str:
 def describe_curves(points: Sequence[CurvePoint]) -> str:
     """The learning curves' last point and their best held-out accuracy.
 
-    ``"Held-out accuracy 97.1 % after epoch 3 (step 750; train loss 0.12, held-out loss
-    0.09); best 97.4 % at step 700"``. A NaN or infinite loss (a run that diverged) is said
+    ``"Held-out accuracy 97.1% after epoch 3 (step 750; train loss 0.12, held-out loss
+    0.09); best 97.4% at step 700"``. A NaN or infinite loss (a run that diverged) is said
     in words; a NaN accuracy is left out of the best.
     """
     if not points:
@@ -283,7 +285,7 @@ def describe_curves(points: Sequence[CurvePoint]) -> str:
 def describe_confusion(matrix: np.ndarray, names: Sequence[str]) -> str:
     """A confusion matrix (rows the true class, columns the predicted) in one line.
 
-    ``"Confusion matrix: 4,712 of 5,000 right (94.2 %); most confused: true 4 read as 9
+    ``"Confusion matrix: 4,712 of 5,000 right (94.2%); most confused: true 4 read as 9
     (23 times)"``. NaN or infinite cells are counted and left out.
 
     Raises:

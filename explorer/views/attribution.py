@@ -113,7 +113,7 @@ class WhyView:
 
 
 def class_choices(loaded: LoadedModel, result: CaptureResult) -> dict[int, str]:
-    """Every class, most probable first, as ``index → "label · 12.3 %"``."""
+    """Every class, most probable first, as ``index → "label · 12.3%"``."""
     probs = result.probs.detach().float().cpu().numpy().reshape(-1)
     order = np.argsort(-probs, kind="stable")
     return {int(i): f"{loaded.categories[i]} · {probs[i]:.1%}" for i in order}

@@ -458,7 +458,7 @@ def link_note(input_name: str, kernel_name: str, kernel: np.ndarray) -> str | No
     """
     lost = []
     if input_name in UNLINKED_INPUTS:
-        lost.append("your drawing or picture")
+        lost.append("your drawing" if input_name == UNLINKED_INPUTS[0] else "your picture")
     preset = maths.KERNELS.get(kernel_name)
     if preset is None or not np.array_equal(kernel, np.asarray(preset, dtype=np.float64)):
         lost.append("the kernel's edited numbers")
