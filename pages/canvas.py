@@ -16,7 +16,8 @@ from explorer.inputs.strokes import CANVAS_SIZE, MAX_LENGTH, MAX_POINTS, MAX_STR
 
 CSS = """
 .cnn-canvas { display: inline-flex; flex-direction: column; gap: 6px; max-width: 100%; }
-.cnn-canvas canvas { touch-action: none; cursor: crosshair; border-radius: 4px; }
+.cnn-canvas canvas { touch-action: none; cursor: crosshair; border-radius: 4px;
+  box-shadow: 0 0 0 1px light-dark(transparent, #808080); }  /* its edge on a dark page */
 .cnn-canvas .tools { display: flex; gap: 8px; align-items: center;
   font: 14px var(--st-font, sans-serif); color: var(--st-text-color, #31333f); }
 .cnn-canvas button { font: inherit; padding: 2px 10px; border-radius: 6px; cursor: pointer;

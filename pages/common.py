@@ -18,6 +18,7 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from explorer.analysis.capture import CaptureResult
 from explorer.figures.colour import png_data_uri
+from explorer.figures.style import GRID_COLOUR, TEXT_COLOUR
 from explorer.hosting.addresses import PREDICTION_LABEL
 from explorer.hosting.scheduler import Job, JobCancelled, Status, Ticket, default_scheduler
 from explorer.models.zoo import Family, LoadedModel, load_model
@@ -184,8 +185,6 @@ def _style_sheet(light_background: str, dark_background: str) -> str:
     theme without a rerun. ``--cnn-figure-text`` and ``--cnn-figure-grid``: the figures'
     text and grid lines (a figure is a white card in either theme).
     """
-    from explorer.figures.style import GRID_COLOUR, TEXT_COLOUR
-
     css = Path(__file__).with_name("style.css").read_text(encoding="utf-8")
     variables = (
         f"--cnn-background: light-dark({light_background}, {dark_background}); "

@@ -6,6 +6,11 @@ axe-core is pinned by ``tests/a11y/package-lock.json`` and installed by ``make a
 is audited without a change here. The main views of each page (a drawn digit on Draw, the
 Image page's views, the lab's views, the Experiment's modes) are audited as they show.
 
+Every page and view is audited in the light and the dark theme (the app follows the browser's
+``prefers-color-scheme``, Playwright's ``color_scheme``), and every lesson of the Lessons page
+(``?lesson=<slug>``) in both. In the dark theme the figures' text must contrast with their
+paper, and the sticky Prediction's background must be the theme's.
+
 Also here: every control is reachable with Tab (the Draw canvas included), the canvas draws
 from the keyboard and with a single click, and the lab's ▶ Play shows its last frame at once
 when the browser asks for reduced motion.
@@ -23,6 +28,7 @@ import pytest
 from explorer.bench.served import draw_strokes
 from explorer.hosting.addresses import URL_PATHS, key_selector
 from explorer.inputs.strokes import DIGIT_STROKES
+from explorer.views.lessons import load_lessons
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -41,6 +47,12 @@ AXE = REPO / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 """axe's tags for WCAG 2.0, 2.1 and 2.2 at levels A and AA (2.2 added no level-A rule)."""
 SERIOUS = {"serious", "critical"}
+SCHEMES = ["light", "dark"]
+"""The browser's ``prefers-color-scheme``; the app's theme follows it (.streamlit/config.toml)."""
+LESSONS = {lesson.slug: lesson.title for lesson in load_lessons()}
+"""Each lesson's slug (its ``?lesson=``) and title."""
+AA_TEXT = 4.5
+"""WCAG 2.2 AA's least contrast for normal text (1.4.3)."""
 
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)", allow_module_level=True)
@@ -146,18 +158,143 @@ def open_page(browser: tuple[Browser, str], path: str, **options: Any) -> Page:
     return page
 
 
+def rgb(css: str) -> tuple[float, float, float, float]:
+    """A computed CSS colour (``rgb(…)`` or ``rgba(…)``) as red, green, blue (0–255), alpha."""
+    inside = css[css.index("(") + 1 : css.rindex(")")]
+    parts = [float(part) for part in inside.replace("/", ",").replace(" ", ",").split(",") if part]
+    return (parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else 1.0)
+
+
+def over(colour: str, background: str, opacity: float = 1.0) -> tuple[float, float, float]:
+    """``colour`` (times ``opacity``) as it shows over the opaque ``background``."""
+    *front, alpha = rgb(colour)
+    alpha *= opacity
+    back = rgb(background)[:3]
+    red, green, blue = (alpha * f + (1 - alpha) * b for f, b in zip(front, back, strict=True))
+    return (red, green, blue)
+
+
+def luminance(colour: tuple[float, float, float]) -> float:
+    """WCAG 2.2's relative luminance of an sRGB colour (0–255 a channel)."""
+    linear = [
+        c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4
+        for c in colour
+    ]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    """WCAG's contrast ratio of two colours, 1 to 21."""
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+APP_BACKGROUND = "() => getComputedStyle(document.querySelector('.stApp')).backgroundColor"
+
+
+def assert_theme(page: Page, scheme: str) -> None:
+    """The app shows the ``scheme`` theme: a dark background for dark, a light one for light."""
+    background = over(page.evaluate(APP_BACKGROUND), "rgb(255, 255, 255)")
+    assert (luminance(background) < 0.05) == (scheme == "dark"), (scheme, background)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("name", sorted(URL_PATHS))
-def test_axe_finds_no_serious_violation(browser: tuple[Browser, str], name: str) -> None:
+def test_axe_finds_no_serious_violation(
+    browser: tuple[Browser, str], name: str, scheme: str
+) -> None:
     """The page as it opens, then each main view: no serious or critical WCAG A/AA failure."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page = open_page(browser, URL_PATHS[name])
+    page = open_page(browser, URL_PATHS[name], color_scheme=scheme)
+    assert_theme(page, scheme)
     found = [f"as it opens: {line}" for line in serious_violations(page)]
     for label, go in views(name):
         go(page)
         found += [f"{label}: {line}" for line in serious_violations(page)]
-    page.screenshot(path=str(SCREENSHOTS / f"a11y-{name}.png"), full_page=True)
+    suffix = "" if scheme == "light" else f"-{scheme}"
+    page.screenshot(path=str(SCREENSHOTS / f"a11y-{name}{suffix}.png"), full_page=True)
     page.close()
-    assert not found, f"axe on /{URL_PATHS[name]}:\n" + "\n".join(found)
+    assert not found, f"axe on /{URL_PATHS[name]} ({scheme}):\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("slug", list(LESSONS))
+def test_axe_finds_no_serious_violation_in_a_lesson(
+    browser: tuple[Browser, str], slug: str, scheme: str
+) -> None:
+    """Each lesson (``?lesson=<slug>``) as it opens, with its live view: no serious failure."""
+    page = open_page(browser, f"{URL_PATHS['lessons']}?lesson={slug}", color_scheme=scheme)
+    assert_theme(page, scheme)
+    shown = page.get_by_test_id("stMain").locator("h3").first.inner_text()
+    found = serious_violations(page)
+    if slug == list(LESSONS)[-1] and scheme == "dark":
+        page.screenshot(path=str(SCREENSHOTS / f"a11y-lesson-{slug}-dark.png"), full_page=True)
+    page.close()
+    assert LESSONS[slug] in shown, f"?lesson={slug} shows {shown!r}"
+    assert not found, f"axe on lesson {slug} ({scheme}):\n" + "\n".join(found)
+
+
+FIGURE_TEXT = """() => [...document.querySelectorAll('.js-plotly-plot')].map((plot) => ({
+  paper: getComputedStyle(plot.querySelector('svg.main-svg')).backgroundColor,
+  texts: [...plot.querySelectorAll(
+    '.infolayer text, .xaxislayer-above text, .yaxislayer-above text')]
+    .filter((text) => text.textContent.trim() && text.getBBox().width > 0)
+    .map((text) => [text.textContent.trim().slice(0, 40), getComputedStyle(text).fill,
+      Number(getComputedStyle(text).fillOpacity)]),
+}))"""
+"""Each figure's paper colour and the fill of its text that sits on the paper: title, axis
+ticks and titles, colour-bar ticks and title, annotations, legend (not the numbers written
+in a heatmap's cells, whose background is the cell)."""
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_figure_text_contrasts_with_its_paper(browser: tuple[Browser, str], scheme: str) -> None:
+    """Every figure text on its paper, as rendered: 4.5:1 or more, in either theme.
+
+    The figures of the lab page and of the Draw page with a 7 drawn.
+    """
+    low: list[str] = []
+    checked = 0
+    for name in ("lab", "draw"):
+        page = open_page(browser, URL_PATHS[name], color_scheme=scheme)
+        assert_theme(page, scheme)
+        if name == "draw":
+            draw_a_seven(page)
+        page.locator(".js-plotly-plot text").first.wait_for(timeout=60_000)
+        app = over(page.evaluate(APP_BACKGROUND), "rgb(255, 255, 255)")
+        for figure in page.evaluate(FIGURE_TEXT):
+            paper = over(figure["paper"], f"rgb{tuple(round(c) for c in app)}")
+            for text, fill, opacity in figure["texts"]:
+                checked += 1
+                ink = over(fill, f"rgb{tuple(round(c) for c in paper)}", opacity)
+                ratio = contrast(ink, paper)
+                if ratio < AA_TEXT:
+                    low.append(f"{name}: {text!r} {fill} on {paper}: {ratio:.2f}:1")
+        page.close()
+    assert checked > 50, f"only {checked} figure texts found"
+    assert not low, "\n".join(low)
+
+
+STICKY_BACKGROUND = """() => {
+  const probe = document.createElement('div');
+  probe.style.background = 'var(--cnn-background)';
+  document.querySelector('[data-testid=stMain]').appendChild(probe);
+  const colour = getComputedStyle(probe).backgroundColor;
+  probe.remove();
+  return colour;
+}"""
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_sticky_prediction_background_is_the_themes(
+    browser: tuple[Browser, str], scheme: str
+) -> None:
+    """``--cnn-background`` (the Draw page's sticky Prediction on a phone) is the app's own."""
+    page = open_page(browser, URL_PATHS["draw"], color_scheme=scheme)
+    assert_theme(page, scheme)
+    sticky, app = page.evaluate(STICKY_BACKGROUND), page.evaluate(APP_BACKGROUND)
+    page.close()
+    assert rgb(sticky) == rgb(app)
 
 
 def test_axe_reports_a_contrast_failure(browser: tuple[Browser, str]) -> None:
@@ -283,7 +420,7 @@ def test_a_single_click_paints_a_dot(browser: tuple[Browser, str]) -> None:
     settle(page)
     # the server painted it: the input the network sees has ink (its text alternative says so)
     captions = page.get_by_test_id("stCaptionContainer").all_inner_texts()
-    assert any(text.startswith("input: 28×28 map, values −") for text in captions), captions
+    assert any(text.startswith("input: 28 × 28 map, values −") for text in captions), captions
     page.close()
 
 

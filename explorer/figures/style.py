@@ -32,9 +32,22 @@ BOX_COLOUR = "#ff7f0e"
 FONT = {"family": "Inter, 'Source Sans Pro', Arial, sans-serif", "size": 12}
 MARGIN = {"l": 10, "r": 10, "t": 64, "b": 36}
 VALUE_FORMAT = ".6~g"  # d3 format: enough digits to read a float32 value back
+PAPER_COLOUR = "#ffffff"
+TEXT_COLOUR = "#111111"
+GRID_COLOUR = "#e6eaf1"  # Streamlit's light-theme grid lines, kept on the card in either theme
+"""Every figure is a white card with near-black text (18.9:1) in the light and the dark theme.
+
+Streamlit merges its theme into a chart's template in the browser (``st.plotly_chart(
+theme="streamlit")``) and that template sets the colour of every axis's ticks and title, the
+title, the legend and the colour bars: grey #808495 in the light theme (3.7:1 on white) and a
+near-white in the dark one, unreadable on a white paper. The layout here sets what it can
+(paper, font, title, hover label, the axes and colour bars made here); pages/style.css gives
+the text on the paper this colour too (``--cnn-figure-text``, from pages/common.py), for the
+axes a layout names after this kit (subplots, replaced tick fonts), and the grid lines
+:data:`GRID_COLOUR` (``--cnn-figure-grid``): the dark theme's are near-black."""
 _TEMPLATE: dict[str, Any] = {"layout": {"font": {"family": FONT["family"]}}}
-"""A one-line template instead of plotly's default (7 KB, deep-copied with every figure);
-Streamlit's theme styles the charts on the client either way."""
+"""A one-line template instead of plotly's default (7 KB, deep-copied with every figure)."""
+
 VALIDATE_ENV = "EXPLORER_VALIDATE_FIGURES"
 """Set to ``1`` to have plotly validate every figure (the tests do); off, figures are built
 from plain dicts without plotly's per-property validation (~2–3 ms a figure)."""
@@ -80,14 +93,14 @@ def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
     The title is wrapped (:func:`wrap_title`) and starts at the figure's left edge, not the
     plot's; each extra line of it adds :data:`TITLE_LINE_PX` to the top margin and to
     ``height``, so the plot keeps its size. No named template: copying one costs ~15 ms a
-    figure, and Streamlit's theme restyles charts anyway.
+    figure. Colours: :data:`TEXT_COLOUR` on :data:`PAPER_COLOUR`, whatever the theme.
     """
     text = wrap_title(title)
     extra_px = TITLE_LINE_PX * text.count("<br>")
     return {
-        "paper_bgcolor": "white",
-        "plot_bgcolor": "white",
-        "font": FONT,
+        "paper_bgcolor": PAPER_COLOUR,
+        "plot_bgcolor": PAPER_COLOUR,
+        "font": {**FONT, "color": TEXT_COLOUR},
         "margin": {**MARGIN, "t": MARGIN["t"] + extra_px},
         "title": {
             "text": text,
@@ -95,11 +108,15 @@ def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
             "xref": "container",
             "xanchor": "left",
             "pad": {"l": MARGIN["l"]},
-            "font": {"size": 14},
+            "font": {"size": 14, "color": TEXT_COLOUR},
         },
         "height": int(height) + extra_px,
         "showlegend": False,
-        "hoverlabel": {"font": {"family": FONT["family"], "size": 12}},
+        "hoverlabel": {
+            "bgcolor": PAPER_COLOUR,
+            "bordercolor": TEXT_COLOUR,
+            "font": {"family": FONT["family"], "size": 12, "color": TEXT_COLOUR},
+        },
         "template": _TEMPLATE,
         **extra,
     }
@@ -108,11 +125,15 @@ def base_layout(title: str, height: int, **extra: Any) -> dict[str, Any]:
 def image_axes(title: str = "") -> dict[str, Any]:
     """X and y axes for pixels: square, y downwards like an image, no grid."""
     x = {
-        "title": {"text": wrap_title(title, AXIS_TITLE_CHARS), "font": {"size": 11}},
+        "title": {
+            "text": wrap_title(title, AXIS_TITLE_CHARS),
+            "font": {"size": 11, "color": TEXT_COLOUR},
+        },
         "automargin": True,  # a wrapped title's second line pushes the bottom margin
         "showgrid": False,
         "zeroline": False,
         "showticklabels": False,
+        "tickfont": {"color": TEXT_COLOUR},
         "ticks": "",
         "constrain": "domain",
     }
@@ -120,6 +141,7 @@ def image_axes(title: str = "") -> dict[str, Any]:
         "showgrid": False,
         "zeroline": False,
         "showticklabels": False,
+        "tickfont": {"color": TEXT_COLOUR},
         "ticks": "",
         "autorange": "reversed",
         "scaleanchor": "x",
@@ -191,9 +213,65 @@ def make_figure(traces: Sequence[Any], layout: dict[str, Any]) -> go.Figure:
     JSON sent is the same either way (tests/test_figures_unvalidated.py); the tests validate
     all of them. Unvalidated, it is a :class:`PlainFigure`.
     """
+    traces, layout = on_card(traces, layout)
     if os.environ.get(VALIDATE_ENV, "") == "1":
-        return go.Figure(data=list(traces), layout=layout)
-    return PlainFigure(list(traces), layout)
+        return go.Figure(data=traces, layout=layout)
+    return PlainFigure(traces, layout)
+
+
+_AXIS_KEY = re.compile(r"[xy]axis[0-9]*")
+_CARTESIAN = frozenset({"scatter", "scattergl", "bar", "heatmap", "image", "histogram"})
+"""Trace types drawn on x and y axes (a trace without a type is a scatter)."""
+
+
+def _inked(font: dict[str, Any] | None) -> dict[str, Any]:
+    """``font`` with :data:`TEXT_COLOUR` unless it has a colour of its own."""
+    return {"color": TEXT_COLOUR, **(font or {})}
+
+
+def _inked_axis(axis: dict[str, Any]) -> dict[str, Any]:
+    """An axis (or a colour bar) whose ticks and title are :data:`TEXT_COLOUR` by default."""
+    title = axis.get("title")
+    title = {"text": title} if isinstance(title, str) else dict(title or {})
+    inked_title = {**title, "font": _inked(title.get("font"))}
+    return {**axis, "tickfont": _inked(axis.get("tickfont")), "title": inked_title}
+
+
+def _axis_keys(trace: Any) -> set[str]:
+    """The layout keys of the axes a trace is drawn on: ``{"xaxis", "yaxis2"}`` for x, y2."""
+    if not isinstance(trace, dict) or trace.get("type", "scatter") not in _CARTESIAN:
+        return set()
+    refs = (str(trace.get("xaxis", "x")), str(trace.get("yaxis", "y")))
+    return {f"{ref[0]}axis{ref[1:] if ref[1:] not in ('', '1') else ''}" for ref in refs}
+
+
+def on_card(traces: Sequence[Any], layout: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Copies of ``traces`` and ``layout`` whose text is :data:`TEXT_COLOUR` on the card.
+
+    The title, every axis (the layout's and the traces'), every colour bar and a scatter's
+    point labels get the colour where the figure set none: Streamlit's chart theme would give
+    them its own (see :data:`TEXT_COLOUR`). Colours a figure chose stay.
+    """
+    layout = dict(layout)
+    if isinstance(layout.get("title"), dict):
+        layout["title"] = {**layout["title"], "font": _inked(layout["title"].get("font"))}
+    axes = {key for key in layout if _AXIS_KEY.fullmatch(key)}
+    axes.update(*(_axis_keys(trace) for trace in traces))
+    for key in axes:
+        axis = layout.get(key)
+        layout[key] = _inked_axis(axis if isinstance(axis, dict) else {})
+    return [_inked_trace(trace) for trace in traces], layout
+
+
+def _inked_trace(trace: Any) -> Any:
+    """A trace whose colour bar, and point labels (a scatter's text), are inked by default."""
+    if not isinstance(trace, dict):
+        return trace
+    if isinstance(trace.get("colorbar"), dict):
+        trace = {**trace, "colorbar": _inked_axis(trace["colorbar"])}
+    if trace.get("type", "scatter") == "scatter" and "text" in str(trace.get("mode", "")):
+        trace = {**trace, "textfont": _inked(trace.get("textfont"))}
+    return trace
 
 
 def heatmap_colours(scale: ColourScale) -> dict[str, Any]:
@@ -215,7 +293,8 @@ def heatmap_colours(scale: ColourScale) -> dict[str, Any]:
 def colour_bar(title: str, **extra: Any) -> dict[str, Any]:
     """A slim colour bar with ``title`` along its right side; ``extra`` adds or overrides keys."""
     return {
-        "title": {"text": title, "side": "right", "font": {"size": 11}},
+        "title": {"text": title, "side": "right", "font": {"size": 11, "color": TEXT_COLOUR}},
+        "tickfont": {"color": TEXT_COLOUR},
         "thickness": 12,
         "outlinewidth": 0,
         **extra,

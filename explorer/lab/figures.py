@@ -22,11 +22,13 @@ from explorer.figures.style import (
     BOX_COLOUR,
     MARGIN,
     SELECTED_COLOUR,
+    TEXT_COLOUR,
     WINNER_COLOUR,
     base_layout,
     colour_bar,
     heatmap_colours,
     image_axes,
+    make_figure,
     shape_text,
 )
 
@@ -179,13 +181,15 @@ def grid_figure(
     if write:
         # Row and column numbers help read the arithmetic off a small grid.
         for axis in ("xaxis", "yaxis"):
-            layout[axis].update(showticklabels=True, tickfont={"size": 10}, dtick=1)
+            layout[axis].update(
+                showticklabels=True, tickfont={"size": 10, "color": TEXT_COLOUR}, dtick=1
+            )
         layout["xaxis"]["side"] = "top"
         # The column numbers sit on top: the title goes to the very top so they never meet.
         layout["margin"] = {**layout["margin"], "t": layout["margin"]["t"] + 16}
         layout["title"].update(y=1.0, yref="container", yanchor="top", pad={"t": 6})
     layout["shapes"] = [_box_shape(box) for box in boxes]
-    return go.Figure(data=[heatmap], layout=layout)
+    return make_figure([heatmap], layout)
 
 
 def kernel_figure(kernel: np.ndarray, title: str = "kernel", height: int = 260) -> go.Figure:
@@ -290,7 +294,7 @@ def signal_figure(
                 mode="lines+markers+text",
                 text=[cell_text(v) for v in y] if len(y) <= 16 else None,
                 textposition="top center",
-                textfont={"size": 9},
+                textfont={"size": 9, "color": TEXT_COLOUR},
                 line={"color": SERIES_COLOURS[i % len(SERIES_COLOURS)]},
                 marker={"size": 7},
                 name=name,
@@ -304,12 +308,13 @@ def signal_figure(
     lo = float(min(sy.min(), *(np.min(v) for _, v in series.values())))
     hi = float(max(sy.max(), *(np.max(v) for _, v in series.values())))
     span = (hi - lo) or 1.0
-    figure.update_yaxes(range=[lo - 0.15 * span, hi + 0.35 * span], nticks=3)
-    figure.update_xaxes(dtick=1, showgrid=True)
+    ink = {"color": TEXT_COLOUR}  # on the white card in either theme (figures.style)
+    figure.update_yaxes(range=[lo - 0.15 * span, hi + 0.35 * span], nticks=3, tickfont=ink)
+    figure.update_xaxes(dtick=1, showgrid=True, tickfont=ink)
     figure.update_xaxes(
-        title={"text": "position in the signal", "font": {"size": 11}}, row=len(names)
+        title={"text": "position in the signal", "font": {"size": 11, **ink}}, row=len(names)
     )
-    figure.update_annotations(font={"size": 11}, x=0.0, xanchor="left")
+    figure.update_annotations(font={"size": 11, **ink}, x=0.0, xanchor="left")
     layout = base_layout(title, row_px * len(names) + MARGIN["t"] + MARGIN["b"] + 20)
     layout["margin"] = {**layout["margin"], "l": 40}
     figure.update_layout(layout)
