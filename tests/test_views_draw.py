@@ -99,7 +99,7 @@ def test_live_maps_are_the_first_relu_and_pool_layers_tiled_in_one_row() -> None
         maps = result[name].numpy()
         count, h, w = maps.shape
         assert f"{count} maps of {h}×{w}" in caption
-        assert description.startswith(f"{name}: {count} maps of {h}×{w}, values ")
+        assert description.startswith(f"{name}: {count} maps of {h} × {w}, values ")
         pixels = _decode(uri)
         gap = 2
         assert pixels.shape == (3 * h, 3 * (count * w + (count - 1) * gap), 3)
@@ -118,7 +118,7 @@ def test_every_stage_says_in_words_where_its_output_peaks(loaded: LoadedModel) -
     prepared, result = _capture(loaded)
     stages = network_stages(loaded, result, prepared)
     height, width = result.input.shape[-2:]
-    assert stages[0].description.startswith(f"input: {height}×{width} map, values ")
+    assert stages[0].description.startswith(f"input: {height} × {width} map, values ")
     for stage in stages[1:]:
         assert stage.layer is not None
         values = stage.layer.numpy()
